@@ -1,0 +1,34 @@
+/*
+ * The router: a connection to host:port, directly or through a chain.
+ * Hop i's node is reached through hop i-1's connector; its dialer then runs
+ * its handshake (TLS, WebSocket) over that tunnelled stream. Every step is
+ * asynchronous and the whole dial has one timeout.
+ */
+#ifndef PORTWAY_ROUTER_H
+#define PORTWAY_ROUTER_H
+#include "model.h"
+
+struct dial;
+
+struct dial_opts {
+	struct chain *chain;        /* NULL: direct */
+	int dgram;                  /* UDP at the far end */
+	double timeout;             /* whole dial; <= 0: 15 s */
+};
+
+/* cb runs exactly once unless the dial is cancelled first. err: errno value. */
+struct dial *router_dial(struct worker *w, const struct dial_opts *o, const char *host, uint16_t port,
+			 stream_done_cb cb, void *ctx);
+/* Dial one of the hop's nodes (port forwarding), failing over to the next node. */
+struct dial *router_dial_forward(struct worker *w, const struct dial_opts *o, struct hop *forwarder,
+				 stream_done_cb cb, void *ctx);
+void router_dial_cancel(struct dial *d);
+
+/* Node selection honouring maxFails/failTimeout. exclude: nodes already tried. */
+struct node *hop_select(struct hop *h, struct node *const *exclude, size_t n_exclude);
+void node_mark_failed(struct hop *h, struct node *n);
+void node_mark_ok(struct node *n);
+/* The part of the chain used for host (stops before the first hop whose bypass matches). */
+size_t chain_hops_for(const struct chain *c, const char *host);
+
+#endif
