@@ -1,61 +1,102 @@
-/* Every type portway knows, by kind. Adding a type: one file, one line here. */
+/*
+ * Every type portway knows, by kind. Adding a type: one file, one line here.
+ * The references are weak so that a type whose file is not built yet simply
+ * is not offered; the binary links every object (--whole-archive).
+ */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "model.h"
 
+#define WEAK __attribute__((weak))
+
 extern const struct handler_type handler_tcp, handler_udp;
+extern const struct handler_type handler_auto WEAK, handler_http WEAK, handler_socks5 WEAK, handler_socks4 WEAK,
+	handler_relay WEAK, handler_rtcp WEAK, handler_rudp WEAK, handler_stream WEAK, handler_gateway WEAK,
+	handler_natrelay WEAK, handler_natrelay_server WEAK, handler_agent WEAK;
 extern const struct listener_type listener_tcp, listener_udp;
+extern const struct listener_type listener_tls WEAK, listener_ws WEAK, listener_wss WEAK, listener_dtls WEAK,
+	listener_rtcp WEAK, listener_rudp WEAK;
 extern const struct dialer_type dialer_tcp, dialer_udp;
+extern const struct dialer_type dialer_tls WEAK, dialer_ws WEAK, dialer_wss WEAK, dialer_dtls WEAK;
 extern const struct connector_type connector_forward;
+extern const struct connector_type connector_http WEAK, connector_socks5 WEAK, connector_socks4 WEAK,
+	connector_relay WEAK, connector_stream WEAK, connector_natrelay WEAK;
 
 static const struct handler_type *const handlers[] = {
 	&handler_tcp,
 	&handler_udp,
+	&handler_auto,
+	&handler_http,
+	&handler_socks5,
+	&handler_socks4,
+	&handler_relay,
+	&handler_rtcp,
+	&handler_rudp,
+	&handler_stream,
+	&handler_gateway,
+	&handler_natrelay,
+	&handler_natrelay_server,
+	&handler_agent,
 };
 
 static const struct listener_type *const listeners[] = {
 	&listener_tcp,
 	&listener_udp,
+	&listener_tls,
+	&listener_ws,
+	&listener_wss,
+	&listener_dtls,
+	&listener_rtcp,
+	&listener_rudp,
 };
 
 static const struct dialer_type *const dialers[] = {
 	&dialer_tcp,
 	&dialer_udp,
+	&dialer_tls,
+	&dialer_ws,
+	&dialer_wss,
+	&dialer_dtls,
 };
 
 static const struct connector_type *const connectors[] = {
 	&connector_forward,
+	&connector_http,
+	&connector_socks5,
+	&connector_socks4,
+	&connector_relay,
+	&connector_stream,
+	&connector_natrelay,
 };
 
 /* GOST's other names for the same thing. */
 static const struct { const char *alias, *name; } aliases[] = {
-	{ "forward", "tcp" },   /* handler forward == tcp port forwarding */
-	{ "direct", "forward" },
+	{ "forward", "tcp" },     /* handler forward == tcp port forwarding */
+	{ "direct", "forward" },  /* connector */
+	{ "socks", "socks5" },
+	{ "socks4a", "socks4" },
+	{ "https", "http" },
+	{ "natrelay-server", "natrelay_server" },
 };
 
-static const char *unalias(const char *name, const char *const *known, size_t n)
-{
-	for (size_t i = 0; i < sizeof aliases / sizeof *aliases; i++)
-		if (!strcasecmp(name, aliases[i].alias)) {
-			for (size_t k = 0; k < n; k++)
-				if (!strcasecmp(known[k], aliases[i].name))
-					return aliases[i].name;
-		}
-	return name;
-}
-
-#define LOOKUP(table, name)                                                                 \
-	do {                                                                                \
-		const char *names_[sizeof table / sizeof *table];                           \
-		for (size_t i = 0; i < sizeof table / sizeof *table; i++)                   \
-			names_[i] = table[i]->name;                                         \
-		const char *n_ = unalias(name, names_, sizeof table / sizeof *table);       \
-		for (size_t i = 0; i < sizeof table / sizeof *table; i++)                   \
-			if (!strcasecmp(table[i]->name, n_))                                \
-				return table[i];                                            \
-		return NULL;                                                                \
+#define LOOKUP(table, name)                                                                         \
+	do {                                                                                        \
+		for (int pass = 0; pass < 2; pass++) {                                              \
+			for (size_t i = 0; i < sizeof table / sizeof *table; i++)                   \
+				if (table[i] && !strcasecmp(table[i]->name, name))                  \
+					return table[i];                                            \
+			/* second pass: the alias's target, if that type exists in this table */   \
+			const char *target = NULL;                                                  \
+			for (size_t a = 0; a < sizeof aliases / sizeof *aliases && !target; a++)    \
+				if (!strcasecmp(aliases[a].alias, name))                            \
+					target = aliases[a].name;                                   \
+			if (!target)                                                                \
+				return NULL;                                                        \
+			name = target;                                                              \
+		}                                                                                   \
+		return NULL;                                                                        \
 	} while (0)
 
 const struct handler_type *registry_handler(const char *name) { LOOKUP(handlers, name); }
@@ -63,10 +104,12 @@ const struct listener_type *registry_listener(const char *name) { LOOKUP(listene
 const struct dialer_type *registry_dialer(const char *name) { LOOKUP(dialers, name); }
 const struct connector_type *registry_connector(const char *name) { LOOKUP(connectors, name); }
 
-#define NAMES(table)                                                                        \
-	for (size_t i = 0; i < sizeof table / sizeof *table; i++) {                         \
-		size_t l = strlen(out);                                                     \
-		snprintf(out + l, outlen - l, "%s%s", i ? ", " : "", table[i]->name);       \
+#define NAMES(table)                                                                                \
+	for (size_t i = 0; i < sizeof table / sizeof *table; i++) {                                 \
+		if (!table[i])                                                                      \
+			continue;                                                                   \
+		size_t l = strlen(out);                                                             \
+		snprintf(out + l, outlen - l, "%s%s", l ? ", " : "", table[i]->name);               \
 	}
 
 void registry_names(const char *kind, char *out, size_t outlen)
