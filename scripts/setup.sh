@@ -1,0 +1,41 @@
+#!/bin/sh
+# Install what portway needs on Debian 12 (as root), then configure and build.
+#   scripts/setup.sh                 build in ./build
+#   scripts/setup.sh --sanitizers    build with ASan+UBSan in ./build-san
+set -eu
+cd "$(dirname "$0")/.."
+BUILD=build
+CONFIGURE_FLAGS=""
+if [ "${1:-}" = "--sanitizers" ]; then
+	BUILD=build-san
+	CONFIGURE_FLAGS="--enable-sanitizers"
+fi
+
+# Build dependencies, then what the tests and benchmarks drive (real clients and servers).
+PKGS="build-essential autoconf automake pkg-config libev-dev libssl-dev libmbedtls-dev libyaml-dev
+libsqlite3-dev libc-ares-dev zlib1g-dev libcmocka-dev clang
+python3 python3-pytest python3-websockets curl openssl socat ncat netcat-openbsd nginx-light
+openssh-server openssh-client iperf3 haproxy wrk redis-server sqlite3 iproute2 procps psmisc stunnel4"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "setup.sh: missing packages:$missing (run as root, or apt-get install them)" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# Services from these packages must not start on install (nginx, redis, ssh): tests start their own.
+	printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	rm -f /usr/sbin/policy-rc.d
+fi
+
+[ -x configure ] && [ configure -nt configure.ac ] || autoreconf -fi >/dev/null
+mkdir -p "$BUILD"
+cd "$BUILD"
+[ -f Makefile ] || ../configure -q $CONFIGURE_FLAGS
+make -j"$(nproc)" -s
+echo "setup.sh: built $BUILD/src/portway"

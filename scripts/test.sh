@@ -1,0 +1,14 @@
+#!/bin/sh
+# Set up (scripts/setup.sh), then run every test: unit tests (cmocka) and
+# integration tests (pytest, the real binary on loopback). Ends with a line
+# "N passed, N failed".  --sanitizers: the same in the ASan+UBSan build.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=build
+[ "${1:-}" = "--sanitizers" ] && BUILD=build-san
+scripts/setup.sh "$@" || { echo "0 passed, 1 failed"; exit 1; }
+rm -f "$BUILD/integration.xml" "$BUILD/test-suite.log"
+make -C "$BUILD" -k check "PYTEST_ARGS=${PYTEST_ARGS:-}"
+status=$?
+/usr/bin/python3 scripts/count_tests.py 2>/dev/null || python3 scripts/count_tests.py "$BUILD"
+exit $status
