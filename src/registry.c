@@ -17,7 +17,7 @@ extern const struct handler_type handler_auto WEAK, handler_http WEAK, handler_s
 	handler_natrelay WEAK, handler_natrelay_server WEAK, handler_agent WEAK;
 extern const struct listener_type listener_tcp, listener_udp;
 extern const struct listener_type listener_tls WEAK, listener_ws WEAK, listener_wss WEAK, listener_dtls WEAK,
-	listener_rtcp WEAK, listener_rudp WEAK;
+	listener_rtcp WEAK, listener_rudp WEAK, listener_natrelay_server WEAK;
 extern const struct dialer_type dialer_tcp, dialer_udp;
 extern const struct dialer_type dialer_tls WEAK, dialer_ws WEAK, dialer_wss WEAK, dialer_dtls WEAK;
 extern const struct connector_type connector_forward;
@@ -50,6 +50,7 @@ static const struct listener_type *const listeners[] = {
 	&listener_dtls,
 	&listener_rtcp,
 	&listener_rudp,
+	&listener_natrelay_server,
 };
 
 static const struct dialer_type *const dialers[] = {
@@ -78,7 +79,6 @@ static const struct { const char *alias, *name; } aliases[] = {
 	{ "socks", "socks5" },
 	{ "socks4a", "socks4" },
 	{ "https", "http" },
-	{ "natrelay-server", "natrelay_server" },
 };
 
 #define LOOKUP(table, name)                                                                         \
