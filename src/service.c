@@ -11,11 +11,10 @@
 #include "log.h"
 #include "util.h"
 
-static int bind_one(struct service *svc, int socktype, char *err, size_t errlen)
+int listen_socket(const char *host, uint16_t port, int socktype, int reuseport, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	const char *host = svc->host;
 	int fd, one = 1;
 
 	if (!*host) {
@@ -24,38 +23,54 @@ static int bind_one(struct service *svc, int socktype, char *err, size_t errlen)
 		memset(&ss, 0, sizeof ss);
 		in6->sin6_family = AF_INET6;
 		in6->sin6_addr = in6addr_any;
-		in6->sin6_port = htons(svc->port);
+		in6->sin6_port = htons(port);
 		len = sizeof *in6;
-	} else if (sockaddr_from_literal(host, svc->port, &ss, &len) < 0) {
-		if (!strcmp(host, "localhost")) {
-			sockaddr_from_literal("127.0.0.1", svc->port, &ss, &len);
-		} else {
-			snprintf(err, errlen, "service %s: listen address %s: a numeric IP address is required", svc->name,
-				 svc->addr);
-			return -1;
-		}
+	} else if (sockaddr_from_literal(!strcmp(host, "localhost") ? "127.0.0.1" : host, port, &ss, &len) < 0) {
+		snprintf(err, errlen, "listen address %s: a numeric IP address is required", host);
+		return -1;
 	}
 	fd = socket(ss.ss_family, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 && !*host && errno == EAFNOSUPPORT) {
-		sockaddr_from_literal("0.0.0.0", svc->port, &ss, &len);
+		sockaddr_from_literal("0.0.0.0", port, &ss, &len);
 		fd = socket(AF_INET, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	}
 	if (fd < 0) {
-		snprintf(err, errlen, "service %s: socket: %s", svc->name, strerror(errno));
+		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+	if (reuseport)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
 	if (ss.ss_family == AF_INET6) {
 		int zero = 0;
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
 	}
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0 ||
-	    (socktype == SOCK_STREAM && listen(fd, 4096) < 0)) {
-		snprintf(err, errlen, "service %s: cannot listen on %s: %s", svc->name, svc->addr, strerror(errno));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || (socktype == SOCK_STREAM && listen(fd, 4096) < 0)) {
+		char where[300];
+		hostport_format(where, sizeof where, host, port);
+		snprintf(err, errlen, "cannot listen on %s: %s", where, strerror(errno));
 		close(fd);
 		return -1;
 	}
+	return fd;
+}
+
+uint16_t socket_local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof ss;
+	if (getsockname(fd, (struct sockaddr *)&ss, &l) < 0)
+		return 0;
+	return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+					       : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static int bind_one(struct service *svc, int socktype, char *err, size_t errlen)
+{
+	char e[400];
+	int fd = listen_socket(svc->host, svc->port, socktype, 1, e, sizeof e);
+	if (fd < 0)
+		snprintf(err, errlen, "service %s: %s", svc->name, e);
 	return fd;
 }
 
@@ -75,13 +90,8 @@ int service_bind(struct service *svc, char *err, size_t errlen)
 				close(svc->fds[k]);
 			return -1;
 		}
-		if (svc->port == 0 && i == 0) {
-			/* An ephemeral port: every worker must share the one the first socket got. */
-			struct sockaddr_storage ss;
-			socklen_t l = sizeof ss;
-			getsockname(svc->fds[0], (struct sockaddr *)&ss, &l);
-			svc->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		}
+		if (svc->port == 0 && i == 0)
+			svc->port = socket_local_port(svc->fds[0]); /* every worker shares the first's ephemeral port */
 	}
 	return 0;
 }

@@ -14,6 +14,10 @@ struct listener_inst {
 	void (*on_accept)(struct listener_inst *li, struct stream *s);
 };
 
+/* A non-blocking listening (SOCK_STREAM) or bound (SOCK_DGRAM) socket; "" host = every address. */
+int listen_socket(const char *host, uint16_t port, int socktype, int reuseport, char *err, size_t errlen);
+uint16_t socket_local_port(int fd);
+
 /* Bind one SO_REUSEPORT socket per worker. -1 with a message in err. */
 int service_bind(struct service *svc, char *err, size_t errlen);
 void service_start(struct service *svc);
