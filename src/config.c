@@ -248,7 +248,9 @@ static int parse_typed(struct ctx *x, const struct cnode *parent, const char *ke
 	memset(tls, 0, sizeof *tls);
 	*md = NULL;
 	if (n) {
-		if (want_kind(x, n, CN_MAP, field) < 0 || check_keys(x, n, field, keys, NULL) < 0)
+		/* handler and listener sections have more keys; parse_service checks those */
+		int own_keys = !strcmp(kind, "dialer") || !strcmp(kind, "connector");
+		if (want_kind(x, n, CN_MAP, field) < 0 || (own_keys && check_keys(x, n, field, keys, NULL) < 0))
 			return -1;
 		const char *t = cnode_str(n, "type");
 		if (t && *t)
