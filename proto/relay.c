@@ -247,7 +247,9 @@ int relay_addr_format(const struct relay_addr *a, char *buf, size_t cap)
 {
 	int n;
 
-	if (a->atyp == RELAY_ATYP_IPV6)
+	/* Bracket any host with a colon, as Go's JoinHostPort does, so that
+	 * an IPv6 literal sent as a domain (zone ids) stays splittable. */
+	if (a->atyp == RELAY_ATYP_IPV6 || strchr(a->host, ':'))
 		n = snprintf(buf, cap, "[%s]:%u", a->host, a->port);
 	else
 		n = snprintf(buf, cap, "%s:%u", a->host, a->port);

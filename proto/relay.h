@@ -144,7 +144,8 @@ int relay_addr_set(struct relay_addr *a, const char *host, uint16_t port);
 /* Same from "host:port", "[v6]:port", or a string without a port (unix
  * path, "::1") which gets port 0. -1 on a non-numeric or >65535 port. */
 int relay_addr_from_string(struct relay_addr *a, const char *hostport);
-/* "host:port" or "[v6]:port" into buf; returns the length or -1. */
+/* "host:port", or "[host]:port" when host is IPv6 or has a colon, into
+ * buf; returns the length or -1 if it does not fit. */
 int relay_addr_format(const struct relay_addr *a, char *buf, size_t cap);
 /* ATYP|ADDR|PORT, the body of an Addr feature and the SOCKS5 address of a
  * UDP BIND frame. Encode returns bytes written or -1; parse returns bytes

@@ -724,6 +724,12 @@ static void test_addr_from_string(void **state)
 	assert_int_equal(relay_addr_from_string(&a, "host:-1"), -1);
 	assert_int_equal(relay_addr_from_string(&a, "[::1]:x"), -1);
 
+	assert_int_equal(relay_addr_from_string(&a, "[fe80::1%eth0]:22"), 0);
+	assert_int_equal(a.atyp, RELAY_ATYP_DOMAIN);
+	assert_string_equal(a.host, "fe80::1%eth0");
+	assert_int_equal(relay_addr_format(&a, text, sizeof(text)), 17);
+	assert_string_equal(text, "[fe80::1%eth0]:22");
+
 	assert_int_equal(relay_addr_from_string(&a, ":2222"), 0);
 	assert_int_equal(relay_addr_format(&a, text, sizeof(text)), 5);
 	assert_string_equal(text, ":2222");
