@@ -1,0 +1,27 @@
+/* Shared between handlers/relay.c and handlers/relay_bind.c (the BIND command).
+ * Named relay_handler.h so that "relay.h" always means the codec (proto/relay.h). */
+#ifndef PORTWAY_HANDLER_RELAY_H
+#define PORTWAY_HANDLER_RELAY_H
+#include "model.h"
+#include "relay.h"
+
+struct relay_opts {
+	int bind;                   /* allow BIND */
+	int nodelay;                /* send the OK reply at once instead of with the target's first bytes */
+	double read_timeout;        /* for the request */
+	double dial_timeout;
+	double idle_timeout;
+	void *bind_opts;            /* parsed by relay_bind_init, owned by handlers/relay_bind.c */
+};
+
+/* Write a 4-byte reply with this status and close once it is sent. */
+void relay_reply_and_close(struct stream *client, uint8_t status);
+
+/* handlers/relay_bind.c; weak so the handler works without it (BIND then answers BadRequest). */
+int relay_bind_init(struct service *svc, struct relay_opts *o, struct cfg_err *e) __attribute__((weak));
+void relay_bind_fini(struct relay_opts *o) __attribute__((weak));
+/* BIND was asked and allowed: client and req now belong to the BIND code. */
+void relay_bind_start(struct service *svc, struct stream *client, const struct relay_msg *req, int udp)
+	__attribute__((weak));
+
+#endif
