@@ -52,8 +52,10 @@ double duration_parse(const char *s)
 	if (!s || !*s)
 		return -1;
 	while (*s) {
+		/* Plain decimals only: strtod alone would also take "inf", "nan", "0x10", "1e9", " 5". */
+		size_t digits = strspn(s, "0123456789.");
 		double v = strtod(s, &end);
-		if (end == s)
+		if (!digits || end != s + digits)
 			return -1;
 		s = end;
 		any = 1;
