@@ -244,8 +244,12 @@ struct cnode *cnode_load_yaml(const char *path, char *err, size_t errlen)
 	yaml_parser_initialize(&L.parser);
 	yaml_parser_set_input_file(&L.parser, f);
 	for (;;) {
-		if (yaml_next(&L, &ev) < 0)
+		if (yaml_next(&L, &ev) < 0) {
+			/* A syntax error after a complete first document still fails the file. */
+			cnode_free(root);
+			root = NULL;
 			break;
+		}
 		if (ev.type == YAML_STREAM_END_EVENT) {
 			yaml_event_delete(&ev);
 			if (!root)
