@@ -45,6 +45,8 @@ class Portway:
         e = dict(os.environ)
         e.setdefault("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=0")
         e.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+        # Tests leave client sockets open; a short drain keeps teardown quick. Drain tests set their own.
+        e.setdefault("PORTWAY_GRACE", "1")
         if env:
             e.update(env)
         self.proc = subprocess.Popen([PORTWAY] + list(args), stdout=self.log, stderr=subprocess.STDOUT, env=e)
