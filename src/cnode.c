@@ -77,6 +77,8 @@ struct cnode *cnode_clone(const struct cnode *n)
 	struct cnode *c = cnode_new(n->kind, n->file, n->line, n->col);
 	c->key = xstrdup(n->key);
 	c->value = xstrdup(n->value);
+	c->key_line = n->key_line;
+	c->key_col = n->key_col;
 	for (size_t i = 0; i < n->n; i++)
 		cnode_append(c, cnode_clone(n->items[i]));
 	return c;
@@ -171,6 +173,7 @@ static struct cnode *yaml_collection(struct yaml_loader *L, yaml_event_t *start,
 			return n;
 		}
 		char *key = NULL;
+		int key_line = 0, key_col = 0;
 		if (is_map) {
 			if (ev.type != YAML_SCALAR_EVENT) {
 				yaml_fail(L, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
@@ -179,6 +182,8 @@ static struct cnode *yaml_collection(struct yaml_loader *L, yaml_event_t *start,
 				goto fail;
 			}
 			key = xstrdup((const char *)ev.data.scalar.value);
+			key_line = (int)ev.start_mark.line + 1;
+			key_col = (int)ev.start_mark.column + 1;
 			yaml_event_delete(&ev);
 			if (yaml_next(L, &ev) < 0) {
 				free(key);
@@ -192,6 +197,8 @@ static struct cnode *yaml_collection(struct yaml_loader *L, yaml_event_t *start,
 			goto fail;
 		}
 		child->key = key;
+		child->key_line = key_line;
+		child->key_col = key_col;
 		cnode_append(n, child);
 	}
 fail:

@@ -17,6 +17,7 @@ struct cnode {
 	size_t n;
 	const char *file;       /* points into a string owned by the root */
 	int line, col;          /* 1-based; 0 when made from the command line */
+	int key_line, key_col;  /* where the key of a map value is; 0 when unknown */
 };
 
 struct cnode *cnode_new(enum cnode_kind kind, const char *file, int line, int col);

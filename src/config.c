@@ -97,7 +97,7 @@ static int check_keys(struct ctx *x, const struct cnode *map, const char *path, 
 		for (size_t j = 0; ignored && ignored[j] && !ok; j++)
 			if (!strcasecmp(k, ignored[j])) {
 				log_warn("%s:%d: %s.%s is not supported by portway and is ignored", map->items[i]->file,
-					 map->items[i]->line, path, k);
+					 map->items[i]->key_line ? map->items[i]->key_line : map->items[i]->line, path, k);
 				ok = 1;
 			}
 		if (!ok) {
@@ -107,7 +107,13 @@ static int check_keys(struct ctx *x, const struct cnode *map, const char *path, 
 				snprintf(list + l, sizeof list - l, "%s%s", j ? ", " : "", known[j]);
 			}
 			snprintf(field, sizeof field, "%s.%s", path, k);
-			return cfg_error(x->e, map->items[i], field, "unknown key (expected one of: %s)", list);
+			/* Point at the key itself: its value may start lines later. */
+			struct cnode at = *map->items[i];
+			if (at.key_line) {
+				at.line = at.key_line;
+				at.col = at.key_col;
+			}
+			return cfg_error(x->e, &at, field, "unknown key (expected one of: %s)", list);
 		}
 	}
 	return 0;
