@@ -1,0 +1,621 @@
+/*
+ * Unit tests for the configuration loader (src/config.c, src/cnode.c):
+ * valid files build the model they describe; every invalid file is refused
+ * with its exact "file:line:col: field: message".
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <unistd.h>
+
+#include "log.h"
+#include "model.h"
+
+static char dir[64];
+static char path[128];
+static struct cfg_err err;
+static int nfile;
+
+static int make_dir(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof dir, "/tmp/portway-config-test-XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int remove_dir(void **state)
+{
+	char cmd[128];
+	(void)state;
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Write text to a fresh file; path holds its name. */
+static const char *write_file(const char *text)
+{
+	snprintf(path, sizeof path, "%s/c%d.yaml", dir, ++nfile);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static struct config *load_ok(const char *text)
+{
+	memset(&err, 0, sizeof err);
+	struct config *c = config_load_file(write_file(text), &err);
+	if (!c)
+		fail_msg("refused: %s\n---\n%s", err.msg, text);
+	return c;
+}
+
+/*
+ * The file must be refused with exactly "<path>:<line>:<col>: <msg>", where
+ * col is that of the first occurrence of token in that line (1 if NULL):
+ * the expected position is written as what the user sees there.
+ */
+static void load_fails(const char *text, int line, const char *token, const char *msg)
+{
+	char want[1024];
+	int col = 1;
+	const char *l = text;
+	for (int i = 1; i < line && l; i++)
+		if ((l = strchr(l, '\n')))
+			l++;
+	assert_non_null(l);
+	if (token) {
+		const char *eol = strchr(l, '\n'), *t = strstr(l, token);
+		if (!t || (eol && t > eol))
+			fail_msg("test bug: \"%s\" not in line %d", token, line);
+		col = (int)(t - l) + 1;
+	}
+	memset(&err, 0, sizeof err);
+	struct config *c = config_load_file(write_file(text), &err);
+	if (c) {
+		config_unref(c);
+		fail_msg("accepted:\n%s", text);
+	}
+	snprintf(want, sizeof want, "%s:%d:%d: %s", path, line, col, msg);
+	assert_string_equal(err.msg, want);
+}
+
+/* ---- valid files ---- */
+
+static void test_forward_service(void **state)
+{
+	(void)state;
+	struct config *c = load_ok("services:\n"
+				   "  - name: web\n"
+				   "    addr: 127.0.0.1:8080\n"
+				   "    handler:\n"
+				   "      type: tcp\n"
+				   "      metadata:\n"
+				   "        idleTimeout: 30s\n"
+				   "    listener:\n"
+				   "      type: tcp\n"
+				   "    forwarder:\n"
+				   "      selector:\n"
+				   "        strategy: random\n"
+				   "        maxFails: 2\n"
+				   "        failTimeout: 1m\n"
+				   "      nodes:\n"
+				   "        - name: a\n"
+				   "          addr: 10.0.0.1:80\n"
+				   "        - addr: \"[::1]:81\"\n");
+	assert_int_equal(c->n_services, 1);
+	struct service *s = c->services[0];
+	assert_string_equal(s->name, "web");
+	assert_string_equal(s->host, "127.0.0.1");
+	assert_int_equal(s->port, 8080);
+	assert_string_equal(s->handler.type->name, "tcp");
+	assert_string_equal(s->listener.type->name, "tcp");
+	assert_string_equal(md_str(s->handler.md, "idletimeout", NULL), "30s");
+	assert_non_null(s->forwarder);
+	assert_int_equal(s->forwarder->sel.strategy, SEL_RANDOM);
+	assert_int_equal(s->forwarder->sel.max_fails, 2);
+	assert_true(s->forwarder->sel.fail_timeout == 60);
+	assert_int_equal(s->forwarder->n_nodes, 2);
+	assert_string_equal(s->forwarder->nodes[0]->name, "a");
+	assert_string_equal(s->forwarder->nodes[1]->name, "node-1");
+	assert_string_equal(s->forwarder->nodes[1]->host, "::1");
+	assert_int_equal(s->forwarder->nodes[1]->port, 81);
+	assert_ptr_equal(s->owner, c);
+	assert_int_equal(c->workers, 0);
+	assert_string_equal(c->path, path);
+	config_unref(c);
+}
+
+static void test_defaults_and_udp(void **state)
+{
+	(void)state;
+	struct config *c = load_ok("workers: 3\n"
+				   "log:\n"
+				   "  level: warn\n"
+				   "  format: json\n"
+				   "services:\n"
+				   "- addr: :5353\n"
+				   "  handler: {type: udp, metadata: {ttl: 5s}}\n"
+				   "  listener: {type: udp}\n"
+				   "  forwarder: {nodes: [{addr: 127.0.0.1:53}]}\n"
+				   "- addr: :5354\n"
+				   "  handler: {type: UDP}\n"
+				   "  listener: {type: Udp}\n"
+				   "  forwarder: {nodes: [{addr: 127.0.0.1:53}]}\n");
+	assert_int_equal(c->workers, 3);
+	assert_string_equal(c->log_level, "warn");
+	assert_string_equal(c->log_format, "json");
+	assert_int_equal(c->n_services, 2);
+	/* unnamed services get a name from their position */
+	assert_string_equal(c->services[0]->name, "service-0");
+	assert_string_equal(c->services[1]->name, "service-1");
+	assert_string_equal(c->services[1]->handler.type->name, "udp"); /* type names are case-insensitive */
+	assert_int_equal(c->services[0]->forwarder->sel.strategy, SEL_ROUND);
+	assert_int_equal(c->services[0]->forwarder->sel.max_fails, 1);
+	assert_true(c->services[0]->forwarder->sel.fail_timeout == 10);
+	config_unref(c);
+	log_set_level("error");
+}
+
+static void test_empty_file(void **state)
+{
+	(void)state;
+	struct config *c = load_ok("");
+	assert_int_equal(c->n_services, 0);
+	config_unref(c);
+	c = load_ok("# only a comment\n");
+	assert_int_equal(c->n_services, 0);
+	config_unref(c);
+	c = load_ok("services: []\nchains:\n");
+	assert_int_equal(c->n_services, 0);
+	config_unref(c);
+}
+
+static void test_chains_hops_authers_bypasses(void **state)
+{
+	(void)state;
+	char users[200];
+	snprintf(users, sizeof users, "%s/users.txt", dir);
+	FILE *f = fopen(users, "w");
+	assert_non_null(f);
+	fputs("# users\ncarol c-pass\n\ndave\n", f);
+	fclose(f);
+	char text[2048];
+	snprintf(text, sizeof text,
+		 "hops:\n"
+		 "  - name: shared\n"
+		 "    nodes:\n"
+		 "      - name: s1\n"
+		 "        addr: 127.0.0.1:1080\n"
+		 "        connector: {type: forward}\n"
+		 "chains:\n"
+		 "  - name: c1\n"
+		 "    hops:\n"
+		 "      - name: shared\n"
+		 "      - name: own\n"
+		 "        nodes:\n"
+		 "          - addr: 127.0.0.1:1081\n"
+		 "            connector:\n"
+		 "              type: forward\n"
+		 "              auth: {username: u, password: p}\n"
+		 "            dialer: {type: udp}\n"
+		 "authers:\n"
+		 "  - name: staff\n"
+		 "    auths:\n"
+		 "      - {username: alice, password: a-pass}\n"
+		 "      - {username: bob}\n"
+		 "    file: %s\n"
+		 "bypasses:\n"
+		 "  - name: local\n"
+		 "    matchers: [\"10.0.0.0/8\", \"*.internal\", \".example.com\", localhost]\n"
+		 "  - name: only\n"
+		 "    whitelist: true\n"
+		 "    matchers: [\"192.168.1.0/24\"]\n"
+		 "services:\n"
+		 "  - name: fwd\n"
+		 "    addr: :8080\n"
+		 "    bypass: local\n"
+		 "    handler:\n"
+		 "      type: tcp\n"
+		 "      chain: c1\n"
+		 "      auther: staff\n"
+		 "    forwarder:\n"
+		 "      hop: shared\n",
+		 users);
+	struct config *c = load_ok(text);
+	assert_int_equal(c->n_chains, 1);
+	struct chain *ch = c->chains[0];
+	assert_int_equal(ch->n_hops, 2);
+	assert_string_equal(ch->hops[0]->name, "shared");
+	/* a hop named by reference is the top-level one, not a copy */
+	assert_ptr_equal(ch->hops[0], c->hops[0]);
+	struct node *own = ch->hops[1]->nodes[0];
+	assert_string_equal(own->connector.type->name, "forward");
+	assert_string_equal(own->dialer.type->name, "udp");
+	assert_string_equal(own->connector.auth.username, "u");
+	/* default connector and dialer of a chain node: http over tcp, when http exists */
+	struct service *s = c->services[0];
+	assert_ptr_equal(s->handler.chain, ch);
+	assert_ptr_equal(s->forwarder, c->hops[0]);
+	assert_ptr_equal(s->bypass, c->bypasses[0]);
+
+	/* authers: inline users then the file's */
+	assert_int_equal(c->n_authers, 1);
+	assert_int_equal(c->authers[0]->n_users, 4);
+	assert_true(service_auth_check(s, "alice", "a-pass"));
+	assert_true(service_auth_check(s, "bob", ""));
+	assert_true(service_auth_check(s, "carol", "c-pass"));
+	assert_true(service_auth_check(s, "dave", ""));
+	assert_false(service_auth_check(s, "alice", "c-pass"));
+	assert_false(service_auth_check(s, "eve", ""));
+	assert_false(service_auth_check(s, NULL, NULL));
+
+	/* bypass matchers */
+	const struct bypass *b = c->bypasses[0];
+	assert_true(bypass_match(b, "10.1.2.3"));
+	assert_false(bypass_match(b, "11.1.2.3"));
+	assert_true(bypass_match(b, "db.internal"));
+	assert_true(bypass_match(b, "example.com"));
+	assert_true(bypass_match(b, "www.example.com"));
+	assert_false(bypass_match(b, "badexample.com"));
+	assert_true(bypass_match(b, "LOCALHOST"));
+	assert_false(bypass_match(b, "example.org"));
+	const struct bypass *w = c->bypasses[1];
+	assert_false(bypass_match(w, "192.168.1.20"));
+	assert_true(bypass_match(w, "192.168.2.20"));
+	assert_false(bypass_match(NULL, "x"));
+	config_unref(c);
+}
+
+static void test_ignored_keys_are_accepted(void **state)
+{
+	(void)state;
+	struct config *c = load_ok("api:\n  addr: :18080\n"
+				   "services:\n"
+				   "  - name: s\n"
+				   "    addr: :8080\n"
+				   "    limiter: x\n"
+				   "    handler: {type: tcp}\n"
+				   "    forwarder: {nodes: [{addr: 127.0.0.1:80, sockopts: {mark: 1}}]}\n");
+	assert_int_equal(c->n_services, 1);
+	config_unref(c);
+}
+
+static void test_null_values(void **state)
+{
+	(void)state;
+	/* YAML null (~, null, nothing) reads as empty */
+	struct config *c = load_ok("services:\n"
+				   "  - name: ~\n"
+				   "    addr: :8080\n"
+				   "    metadata:\n"
+				   "    handler: {type: tcp, chain: null}\n"
+				   "    forwarder: {nodes: [{addr: 127.0.0.1:80}]}\n");
+	assert_string_equal(c->services[0]->name, "service-0");
+	assert_null(c->services[0]->handler.chain);
+	config_unref(c);
+}
+
+static void test_fingerprint(void **state)
+{
+	(void)state;
+	const char *base = "services:\n"
+			   "  - name: a\n"
+			   "    addr: :8080\n"
+			   "    handler: {type: tcp}\n"
+			   "    forwarder: {nodes: [{addr: 127.0.0.1:80}]}\n"
+			   "  - name: b\n"
+			   "    addr: :8081\n"
+			   "    handler: {type: tcp}\n"
+			   "    forwarder: {nodes: [{addr: 127.0.0.1:81}]}\n";
+	const char *changed = "services:\n"
+			      "  - name: a\n"
+			      "    addr: :8080\n"
+			      "    handler: {type: tcp}\n"
+			      "    forwarder: {nodes: [{addr: 127.0.0.1:80}]}\n"
+			      "  - name: b\n"
+			      "    addr: :8081\n"
+			      "    handler: {type: tcp}\n"
+			      "    forwarder: {nodes: [{addr: 127.0.0.1:82}]}\n";
+	/* the same content with different layout, key case and comments */
+	const char *same = "# same as base\n"
+			   "services:\n"
+			   "- {name: a, addr: \":8080\", Handler: {Type: tcp}, forwarder: {nodes: [{addr: 127.0.0.1:80}]}}\n"
+			   "- name: b\n"
+			   "  addr: :8081\n"
+			   "  handler: {type: tcp}\n"
+			   "  forwarder: {nodes: [{addr: 127.0.0.1:81}]}\n";
+	struct config *x = load_ok(base), *y = load_ok(changed), *z = load_ok(same);
+	assert_string_equal(x->services[0]->fingerprint, y->services[0]->fingerprint);
+	assert_string_not_equal(x->services[1]->fingerprint, y->services[1]->fingerprint);
+	assert_string_equal(x->services[0]->fingerprint, z->services[0]->fingerprint);
+	assert_string_equal(x->services[1]->fingerprint, z->services[1]->fingerprint);
+	config_unref(x);
+	config_unref(y);
+	config_unref(z);
+}
+
+static void test_references(void **state)
+{
+	(void)state;
+	/* the config lives while a service holds it */
+	struct config *c = load_ok("services:\n"
+				   "  - {name: a, addr: \":1\", handler: {type: tcp}, forwarder: {nodes: [{addr: \"1.1.1.1:1\"}]}}\n");
+	assert_int_equal(c->refs, 2);
+	struct service *s = c->services[0];
+	service_ref(s);
+	config_unref(c);        /* the loader's reference */
+	service_unref(s);       /* the running set's */
+	assert_int_equal(s->refs, 1);
+	assert_string_equal(s->name, "a");
+	service_unref(s);       /* the last: frees everything (ASan checks) */
+}
+
+/* ---- invalid files: each message, exactly ---- */
+
+static void test_cannot_open(void **state)
+{
+	(void)state;
+	char p[200];
+	snprintf(p, sizeof p, "%s/no-such-file.yaml", dir);
+	memset(&err, 0, sizeof err);
+	assert_null(config_load_file(p, &err));
+	char want[300];
+	snprintf(want, sizeof want, "%s: cannot open: No such file or directory", p);
+	assert_string_equal(err.msg, want);
+}
+
+static void test_yaml_errors(void **state)
+{
+	(void)state;
+	load_fails("services:\n  - name: a\n   addr: :1\n", 3, "addr", "did not find expected '-' indicator");
+	load_fails("services: [a, b\n", 2, NULL, "did not find expected ',' or ']'");
+	load_fails("services: \"unterminated\n", 2, NULL, "found unexpected end of stream");
+	load_fails("a: 1\n---\nb: 2\n", 3, NULL, "only one YAML document is supported");
+	load_fails("- a\n- b\n", 1, NULL, "the top level must be a mapping (services:, chains:, ...)");
+	load_fails("just text\n", 1, NULL, "the top level must be a mapping (services:, chains:, ...)");
+	load_fails("x: &a {k: 1}\ny: *a\n", 2, "*a", "YAML aliases are not supported");
+	load_fails("? [a, b]\n: c\n", 1, "[", "a mapping key must be a plain string");
+}
+
+static void test_yaml_error_after_document(void **state)
+{
+	(void)state;
+	/* a syntax error after a complete first document is still an error */
+	load_fails("services: []\n...\n]\n", 3, NULL, "did not find expected <document start>");
+	load_fails("services: []\n---\n]\n", 3, NULL, "did not find expected node content");
+}
+
+static void test_yaml_too_deep(void **state)
+{
+	(void)state;
+	char text[1024] = "a: ";
+	for (int i = 0; i < 70; i++)
+		strcat(text, "[");
+	for (int i = 0; i < 70; i++)
+		strcat(text, "]");
+	strcat(text, "\n");
+	/* the 65th nested list is refused: it and the five inside it are the last six '[' */
+	load_fails(text, 1, "[[[[[[]]]]]]", "nested too deeply");
+}
+
+static void test_top_level_errors(void **state)
+{
+	(void)state;
+	load_fails("service:\n  - addr: :1\n", 1, "service",
+		   "(top level).service: unknown key (expected one of: services, chains, hops, authers, bypasses, "
+		   "log, workers)");
+	load_fails("services:\n  name: a\n", 2, "name", "services: expected a list");
+	load_fails("services: yes\n", 1, "yes", "services: expected a list");
+	load_fails("workers: many\n", 1, "many", "workers: expected a whole number from 0 to 256, got \"many\"");
+	load_fails("workers: 300\n", 1, "300", "workers: expected a whole number from 0 to 256, got \"300\"");
+	load_fails("workers: -1\n", 1, "-1", "workers: expected a whole number from 0 to 256, got \"-1\"");
+	load_fails("workers: [1]\n", 1, "[", "workers: expected a number");
+	load_fails("log:\n  level: loud\n", 2, "loud",
+		   "log.level: unknown level \"loud\" (known: trace, debug, info, warn, error, fatal)");
+	load_fails("log:\n  format: xml\n", 2, "xml", "log.format: expected text or json, got \"xml\"");
+	load_fails("log:\n  colour: red\n", 2, "colour", "log.colour: unknown key (expected one of: level, format, output)");
+	load_fails("log: [a]\n", 1, "[", "log: expected a mapping");
+}
+
+#define FWD "    forwarder: {nodes: [{addr: 127.0.0.1:80}]}\n"
+
+static void test_service_errors(void **state)
+{
+	(void)state;
+	load_fails("services:\n  - name: a\n    handler: {type: tcp}\n", 2, "name",
+		   "services[0].addr: is required (for example \":8080\" or \"127.0.0.1:8080\")");
+	load_fails("services:\n  - addr: nope\n", 2, "nope",
+		   "services[0].addr: expected host:port (or :port, [v6]:port), got \"nope\"");
+	load_fails("services:\n  - addr: [1]\n", 2, "[", "services[0].addr: expected a string");
+	load_fails("services:\n  - addr: :1\n    colour:\n      red: 1\n", 3, "colour",
+		   "services[0].colour: unknown key (expected one of: name, addr, handler, listener, forwarder, "
+		   "metadata, bypass)");
+	load_fails("services:\n  - just-a-string\n", 2, "just", "services[0]: expected a mapping");
+	load_fails("services:\n  - addr: :1\n    handler: tcp\n" FWD, 3, "tcp", "services[0].handler: expected a mapping");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp, colour: red}\n" FWD, 3, "colour",
+		   "services[0].handler.colour: unknown key (expected one of: type, chain, auth, auther, authers, tls, "
+		   "metadata, retries)");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    listener: {type: tcp, x: 1}\n" FWD, 4, "x:",
+		   "services[0].listener.x: unknown key (expected one of: type, chain, auth, tls, metadata)");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp, metadata: [1]}\n" FWD, 3, "[",
+		   "services[0].handler.metadata: expected a mapping");
+	load_fails("services:\n  - name: a\n    addr: :1\n    handler: {type: tcp}\n" FWD
+		   "  - name: a\n    addr: :2\n    handler: {type: tcp}\n" FWD,
+		   6, "name", "services[1]: a service named \"a\" is already defined");
+}
+
+static void test_unknown_types_list_known(void **state)
+{
+	(void)state;
+	char known[512], msg[1024];
+	registry_names("handler", known, sizeof known);
+	assert_non_null(strstr(known, "tcp"));
+	assert_non_null(strstr(known, "udp"));
+	snprintf(msg, sizeof msg, "services[0].handler.type: unknown handler \"nosuch\" (known: %s)", known);
+	load_fails("services:\n  - addr: :1\n    handler: {type: nosuch}\n", 3, "nosuch", msg);
+
+	registry_names("listener", known, sizeof known);
+	snprintf(msg, sizeof msg, "services[0].listener.type: unknown listener \"quic9\" (known: %s)", known);
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    listener: {type: quic9}\n" FWD, 4, "quic9", msg);
+
+	registry_names("connector", known, sizeof known);
+	snprintf(msg, sizeof msg, "chains[0].hops[0].nodes[0].connector.type: unknown connector \"nope\" (known: %s)",
+		 known);
+	load_fails("chains:\n  - name: c\n    hops:\n      - nodes: [{addr: 1.1.1.1:1, connector: {type: nope}}]\n", 4,
+		   "nope", msg);
+
+	registry_names("dialer", known, sizeof known);
+	snprintf(msg, sizeof msg, "chains[0].hops[0].nodes[0].dialer.type: unknown dialer \"carrier-pigeon\" (known: %s)",
+		 known);
+	load_fails("chains:\n  - name: c\n    hops:\n      - nodes: [{addr: 1.1.1.1:1, connector: {type: forward}, "
+		   "dialer: {type: carrier-pigeon}}]\n",
+		   4, "carrier", msg);
+}
+
+static void test_forwarder_errors(void **state)
+{
+	(void)state;
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n", 2, "addr",
+		   "forwarder: handler tcp needs forwarder nodes (the targets)");
+	load_fails("services:\n  - addr: :1\n    handler: {type: udp}\n    listener: {type: udp}\n", 2, "addr",
+		   "forwarder: handler udp needs forwarder nodes (the targets)");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder: {nodes: []}\n", 4, "[",
+		   "services[0].forwarder.nodes: at least one node is required");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder: {selector: {}}\n", 4, "{",
+		   "services[0].forwarder.nodes: at least one node is required");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder: {nodes: {addr: 1.1.1.1:1}}\n", 4,
+		   "{addr", "services[0].forwarder.nodes: expected a list");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder: {nodes: [{name: x}]}\n", 4,
+		   "{name", "services[0].forwarder.nodes[0].addr: is required");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder: {nodes: [{addr: \"1.1.1.1\"}]}\n", 4,
+		   "\"1.1", "services[0].forwarder.nodes[0].addr: expected host:port (or :port, [v6]:port), got \"1.1.1.1\"");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder: {nodes: [{addr: 1.1.1.1:1, x: 1}]}\n", 4,
+		   "x:", "services[0].forwarder.nodes[0].x: unknown key (expected one of: name, addr, connector, dialer, "
+		   "metadata, bypass, tls, auth, network, host, protocol, path)");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder: {hop: ghost}\n", 4, "ghost",
+		   "forwarder.hop: no hop named \"ghost\" in hops");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder: {nodes: [{addr: 1.1.1.1:1}], x: 1}\n",
+		   4, "x:", "services[0].forwarder.x: unknown key (expected one of: nodes, selector, hop, name)");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n"
+		   "    forwarder: {nodes: [{addr: 1.1.1.1:1}], selector: {strategy: fastest}}\n",
+		   4, "fastest", "strategy: unknown strategy \"fastest\" (known: round, random, fifo)");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n"
+		   "    forwarder: {nodes: [{addr: 1.1.1.1:1}], selector: {maxFails: -3}}\n",
+		   4, "-3", "maxFails: expected a whole number from 0 to 1000000, got \"-3\"");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n"
+		   "    forwarder: {nodes: [{addr: 1.1.1.1:1}], selector: {failTimeout: 10 parsecs}}\n",
+		   4, "10 parsecs", "failTimeout: expected a duration such as 10s, 500ms or 1m, got \"10 parsecs\"");
+}
+
+static void test_metadata_errors(void **state)
+{
+	(void)state;
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp, metadata: {idleTimeout: soon}}\n" FWD, 3, "soon",
+		   "idleTimeout: expected a duration such as 10s, 500ms or 1m, got \"soon\"");
+	load_fails("services:\n  - addr: :1\n    metadata: {idleTimeout: [1]}\n    handler: {type: tcp}\n" FWD, 3, "[",
+		   "idleTimeout: expected a duration such as 10s, 500ms or 1m, got \"(a collection)\"");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp, metadata: {dialTimeout: \"\"}}\n" FWD, 3, "\"\"",
+		   "dialTimeout: expected a duration such as 10s, 500ms or 1m, got \"\"");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp, metadata: {idleTimeout: inf}}\n" FWD, 3, "inf",
+		   "idleTimeout: expected a duration such as 10s, 500ms or 1m, got \"inf\"");
+	load_fails("services:\n  - addr: :1\n    handler: {type: udp, metadata: {ttl: 1x}}\n    listener: {type: udp}\n" FWD,
+		   3, "1x", "ttl: expected a duration such as 10s, 500ms or 1m, got \"1x\"");
+}
+
+static void test_chain_errors(void **state)
+{
+	(void)state;
+	load_fails("chains:\n  - hops: [{nodes: [{addr: 1.1.1.1:1}]}]\n", 2, "hops", "chains[0].name: is required");
+	load_fails("chains:\n  - name: c\n", 2, "name", "chains[0].hops: expected a list of at least one hop");
+	load_fails("chains:\n  - name: c\n    hops: []\n", 3, "[", "chains[0].hops: expected a list of at least one hop");
+	load_fails("chains:\n  - name: c\n    hops:\n      - name: ghost\n", 4, "name",
+		   "chains[0].hops[0]: has no nodes and no top-level hop is named \"ghost\"");
+	load_fails("chains:\n  - name: c\n    hops: [{nodes: [{addr: 1.1.1.1:1, connector: {type: forward}}]}]\n"
+		   "  - name: c\n    hops: [{nodes: [{addr: 1.1.1.1:1, connector: {type: forward}}]}]\n",
+		   4, "name", "chains[1]: a chain named \"c\" is already defined");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp, chain: ghost}\n" FWD, 3, "ghost",
+		   "services[0].handler.chain: no chain named \"ghost\" in chains");
+	load_fails("chains:\n  - name: c\n    colour: red\n", 3, "colour",
+		   "chains[0].colour: unknown key (expected one of: name, hops, metadata)");
+	load_fails("hops:\n  - name: h\n", 2, "name", "hops[0].nodes: at least one node is required");
+}
+
+static void test_auth_tls_errors(void **state)
+{
+	(void)state;
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp, auth: {password: x}}\n" FWD, 3, "{password",
+		   "services[0].handler.auth: username is required");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp, auth: {username: u, pin: 1}}\n" FWD, 3, "pin",
+		   "services[0].handler.auth.pin: unknown key (expected one of: username, password)");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    listener: {type: tcp, tls: {certfile: a, x: 1}}\n" FWD,
+		   4, "x:", "services[0].listener.tls.x: unknown key (expected one of: certFile, keyFile, caFile, secure, "
+		   "serverName, options)");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    listener: {type: tcp, tls: {secure: maybe}}\n" FWD,
+		   4, "maybe", "secure: expected true or false, got \"maybe\"");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp, auther: ghost}\n" FWD, 3, "ghost",
+		   "handler.auther: no auther named \"ghost\" in authers");
+	load_fails("authers:\n  - auths: []\n", 2, "auths", "authers[0]: name is required");
+	load_fails("authers:\n  - name: a\n    auths: [{password: x}]\n", 3, "{", "auths: each entry needs a username");
+	char text[300], msg[300];
+	snprintf(text, sizeof text, "authers:\n  - name: a\n    file: %s/none.txt\n", dir);
+	snprintf(msg, sizeof msg, "file: cannot open users file %s/none.txt: No such file or directory", dir);
+	load_fails(text, 3, "/", msg);
+	load_fails("services:\n  - addr: :1\n    bypass: ghost\n    handler: {type: tcp}\n" FWD, 3, "ghost",
+		   "bypass: no bypass named \"ghost\" in bypasses");
+	load_fails("bypasses:\n  - name: b\n    whitelist: perhaps\n", 3, "perhaps",
+		   "whitelist: expected true or false, got \"perhaps\"");
+	load_fails("bypasses:\n  - name: b\n    matchers: 10.0.0.0/8\n", 3, "10.", "matchers: expected a list");
+}
+
+/* Loading and refusing many files leaves nothing behind (ASan's leak check runs at exit). */
+static void test_many_refusals(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 50; i++) {
+		load_fails("authers:\n  - name: a\n    auths: [{username: u1}, {password: x}]\n", 3, "{password",
+			   "auths: each entry needs a username");
+		load_fails("services:\n  - name: a\n    addr: :1\n    handler: {type: tcp, tls: {options: {alpn: [h2]}}}\n"
+			   "    forwarder: {nodes: [{addr: 1.1.1.1:1, tls: {options: {alpn: [h2]}}}]}\n"
+			   "  - name: a\n    addr: :2\n    handler: {type: tcp, auther: ghost}\n" FWD,
+			   8, "ghost", "handler.auther: no auther named \"ghost\" in authers");
+		load_fails("hops:\n  - name: h\n    nodes:\n      - {addr: 1.1.1.1:1, connector: {type: forward}, "
+			   "dialer: {tls: {options: {alpn: [h2]}}}}\n      - {addr: bad}\n",
+			   5, "bad", "hops[0].nodes[1].addr: expected host:port (or :port, [v6]:port), got \"bad\"");
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_forward_service),
+		cmocka_unit_test(test_defaults_and_udp),
+		cmocka_unit_test(test_empty_file),
+		cmocka_unit_test(test_chains_hops_authers_bypasses),
+		cmocka_unit_test(test_ignored_keys_are_accepted),
+		cmocka_unit_test(test_null_values),
+		cmocka_unit_test(test_fingerprint),
+		cmocka_unit_test(test_references),
+		cmocka_unit_test(test_cannot_open),
+		cmocka_unit_test(test_yaml_errors),
+		cmocka_unit_test(test_yaml_error_after_document),
+		cmocka_unit_test(test_yaml_too_deep),
+		cmocka_unit_test(test_top_level_errors),
+		cmocka_unit_test(test_service_errors),
+		cmocka_unit_test(test_unknown_types_list_known),
+		cmocka_unit_test(test_forwarder_errors),
+		cmocka_unit_test(test_metadata_errors),
+		cmocka_unit_test(test_chain_errors),
+		cmocka_unit_test(test_auth_tls_errors),
+		cmocka_unit_test(test_many_refusals),
+	};
+	log_set_level("error");
+	return cmocka_run_group_tests(tests, make_dir, remove_dir);
+}
