@@ -56,6 +56,12 @@ struct handler_type {
 	void (*fini)(struct service *svc);
 	/* A new client stream (owned by the handler from now on). */
 	void (*handle)(struct service *svc, struct stream *client);
+	/* Optional, on each worker the service runs on: open or close what the handler keeps itself
+	 * (extra listeners, timers). Called after the listener started / before it stops. */
+	void (*start)(struct service *svc, struct worker *w);
+	void (*stop)(struct service *svc, struct worker *w);
+	/* The handler's state lives on one worker (worker 0): the service listens there only. */
+	int single_worker;
 };
 
 struct listener_type {

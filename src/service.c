@@ -74,6 +74,9 @@ static int bind_one(struct service *svc, int socktype, char *err, size_t errlen)
 	return fd;
 }
 
+/* Workers a service runs on: all, or only worker 0 for single-worker handlers. */
+static int service_workers(const struct service *svc) { return svc->handler.type->single_worker ? 1 : worker_count; }
+
 int service_bind(struct service *svc, char *err, size_t errlen)
 {
 	int socktype = svc->listener.type->socktype;
@@ -83,7 +86,7 @@ int service_bind(struct service *svc, char *err, size_t errlen)
 		svc->fds[i] = -1;
 	if (!socktype)
 		return 0;
-	for (int i = 0; i < worker_count; i++) {
+	for (int i = 0; i < service_workers(svc); i++) {
 		svc->fds[i] = bind_one(svc, socktype, err, errlen);
 		if (svc->fds[i] < 0) {
 			for (int k = 0; k < i; k++)
@@ -102,12 +105,14 @@ static void start_on_worker(void *arg)
 	if (li->svc->listener.type->start(li) < 0)
 		log_error("service %s: listener %s failed to start on worker %d", li->svc->name,
 			  li->svc->listener.type->name, li->w->id);
+	if (li->svc->handler.type->start)
+		li->svc->handler.type->start(li->svc, li->w);
 }
 
 void service_start(struct service *svc)
 {
 	svc->running = 1;
-	for (int i = 0; i < worker_count; i++) {
+	for (int i = 0; i < service_workers(svc); i++) {
 		struct listener_inst *li = xcalloc(1, sizeof *li);
 		li->svc = svc;
 		li->w = workers[i];
@@ -122,6 +127,8 @@ static void stop_on_worker(void *arg)
 {
 	struct listener_inst *li = arg;
 	struct service *svc = li->svc;
+	if (svc->handler.type->stop)
+		svc->handler.type->stop(svc, li->w);
 	if (svc->listener.type->stop)
 		svc->listener.type->stop(li);
 	if (li->fd >= 0)
@@ -135,7 +142,7 @@ void service_stop(struct service *svc)
 	if (!svc->running)
 		return;
 	svc->running = 0;
-	for (int i = 0; i < worker_count; i++) {
+	for (int i = 0; i < service_workers(svc); i++) {
 		service_ref(svc);
 		worker_post(workers[i], stop_on_worker, svc->inst[i]);
 		svc->inst[i] = NULL;
