@@ -1,7 +1,9 @@
 /*
  * listener udp: one socket per worker; each client address becomes a
  * datagram stream (a session) handed to the handler. The kernel's
- * SO_REUSEPORT hash keeps a client on one worker.
+ * SO_REUSEPORT hash keeps a client on one worker. Another listener can reuse
+ * the session table: set li->on_accept before calling listener_udp.start and
+ * each new session goes there instead of to the handler.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -191,7 +193,11 @@ static void udp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 			}
 			us = session_new(ul, &ss, len);
 			session_push(us, w->scratch, (size_t)n);
-			service_dispatch(ul->li->svc, &us->base);
+			/* A listener built on this one (dtls) may wrap the session first. */
+			if (ul->li->on_accept)
+				ul->li->on_accept(ul->li, &us->base);
+			else
+				service_dispatch(ul->li->svc, &us->base);
 			continue;
 		}
 		session_push(us, w->scratch, (size_t)n);
