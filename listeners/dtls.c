@@ -1,0 +1,72 @@
+/*
+ * listener dtls: DTLS 1.2 over UDP. The udp listener's session table gives
+ * one datagram stream per client address; each becomes a DTLS server session
+ * and reaches the handler once its handshake is done, as a datagram stream
+ * that delivers one record per read (src/dtls_stream.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "dtls_stream.h"
+#include "log.h"
+#include "service.h"
+
+extern const struct listener_type listener_udp;
+
+static int dtls_listener_init(struct service *svc, struct cfg_err *e)
+{
+	struct dtls_opts o;
+	char err[512], label[300];
+	if (dtls_opts_parse(svc->listener.md, &o, e) < 0)
+		return -1;
+	snprintf(label, sizeof label, "service %s", svc->name);
+	svc->listener.state = dtls_conf_server(&svc->listener.tls, &o, label, err, sizeof err);
+	if (!svc->listener.state) {
+		const struct cnode *l = cnode_get(svc->cfg, "listener");
+		const struct cnode *where = cnode_get(l, "tls") ? cnode_get(l, "tls") : svc->cfg;
+		return cfg_error(e, where, "listener.tls", "%s", err);
+	}
+	return 0;
+}
+
+static void dtls_listener_fini(struct service *svc)
+{
+	dtls_conf_unref(svc->listener.state);
+	svc->listener.state = NULL;
+}
+
+/* ctx: the service, with a reference taken for the handshake. */
+static void handshake_done(void *ctx, struct stream *s, int err)
+{
+	struct service *svc = ctx;
+	if (err) {
+		service_unref(svc);
+		return;
+	}
+	s->svc = svc;
+	service_dispatch(svc, s);
+}
+
+static void on_session(struct listener_inst *li, struct stream *session)
+{
+	service_ref(li->svc);
+	dtls_start(li->svc->listener.state, session, handshake_done, li->svc);
+}
+
+static int dtls_listener_start(struct listener_inst *li)
+{
+	li->on_accept = on_session;
+	return listener_udp.start(li);
+}
+
+static void dtls_listener_stop(struct listener_inst *li) { listener_udp.stop(li); }
+
+const struct listener_type listener_dtls = {
+	.name = "dtls",
+	.socktype = SOCK_DGRAM,
+	.init = dtls_listener_init,
+	.fini = dtls_listener_fini,
+	.start = dtls_listener_start,
+	.stop = dtls_listener_stop,
+};
