@@ -86,6 +86,10 @@ struct ctx {
 	struct cfg_err *e;
 };
 
+/* Also free what a failed parse built so far (types' fini accept a NULL state). */
+static void node_free(struct node *n);
+static void service_free(struct service *s);
+
 static int check_keys(struct ctx *x, const struct cnode *map, const char *path, const char *const *known,
 		      const char *const *ignored)
 {
@@ -323,8 +327,7 @@ static struct node *parse_node(struct ctx *x, const struct cnode *n, const char 
 	}
 	return node;
 fail:
-	free(node->name);
-	free(node);
+	node_free(node);
 	return NULL;
 }
 
@@ -403,10 +406,8 @@ static struct hop *parse_hop(struct ctx *x, const struct cnode *n, const char *p
 	}
 	return h;
 fail:
-	for (size_t i = 0; i < h->n_nodes; i++) {
-		free(h->nodes[i]->name);
-		free(h->nodes[i]);
-	}
+	for (size_t i = 0; i < h->n_nodes; i++)
+		node_free(h->nodes[i]);
 	free(h->nodes);
 	free(h);
 	return NULL;
@@ -552,6 +553,10 @@ static struct auther *parse_auther(struct ctx *x, const struct cnode *n, const c
 	}
 	return a;
 fail:
+	for (size_t i = 0; i < a->n_users; i++) {
+		free(a->users[i].username);
+		free(a->users[i].password);
+	}
 	free(a->users);
 	free(a);
 	return NULL;
@@ -701,9 +706,7 @@ static struct service *parse_service(struct ctx *x, struct cnode *n, const char 
 	}
 	return svc;
 fail:
-	free(svc->name);
-	free(svc->handler.authers);
-	free(svc);
+	service_free(svc);
 	return NULL;
 }
 
@@ -822,8 +825,7 @@ static void each_service(struct ctx *x, struct cnode *n, const char *p, int *fai
 		if (!strcmp(x->c->services[i]->name, s->name)) {
 			cfg_error(x->e, n, p, "a service named \"%s\" is already defined", s->name);
 			*failed = 1;
-			free(s->name);
-			free(s);
+			service_free(s);
 			return;
 		}
 	APPEND(x->c->services, x->c->n_services, s);
@@ -908,25 +910,28 @@ static void node_free(struct node *n)
 	free(n);
 }
 
+static void service_free(struct service *s)
+{
+	if (s->handler.type && s->handler.type->fini)
+		s->handler.type->fini(s);
+	if (s->listener.type && s->listener.type->fini)
+		s->listener.type->fini(s);
+	free(s->handler.authers);
+	free(s->handler.tls.alpn);
+	free(s->listener.tls.alpn);
+	free(s->fingerprint);
+	free(s->fds);
+	free(s->inst);
+	free(s->name);
+	free(s);
+}
+
 void config_unref(struct config *c)
 {
 	if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
-	for (size_t i = 0; i < c->n_services; i++) {
-		struct service *s = c->services[i];
-		if (s->handler.type && s->handler.type->fini)
-			s->handler.type->fini(s);
-		if (s->listener.type && s->listener.type->fini)
-			s->listener.type->fini(s);
-		free(s->handler.authers);
-		free(s->handler.tls.alpn);
-		free(s->listener.tls.alpn);
-		free(s->fingerprint);
-		free(s->fds);
-		free(s->inst);
-		free(s->name);
-		free(s);
-	}
+	for (size_t i = 0; i < c->n_services; i++)
+		service_free(c->services[i]);
 	for (size_t i = 0; i < c->n_hops; i++) {
 		for (size_t j = 0; j < c->hops[i]->n_nodes; j++)
 			node_free(c->hops[i]->nodes[j]);
