@@ -22,6 +22,15 @@ static char path[128];
 static struct cfg_err err;
 static int nfile;
 
+/* Release a config that never ran: each service's own reference (the
+ * running set's, taken at load), then the loader's. */
+static void drop(struct config *c)
+{
+	for (size_t i = 0; i < c->n_services; i++)
+		service_unref(c->services[i]);
+	config_unref(c);
+}
+
 static int make_dir(void **state)
 {
 	(void)state;
@@ -80,7 +89,7 @@ static void load_fails(const char *text, int line, const char *token, const char
 	memset(&err, 0, sizeof err);
 	struct config *c = config_load_file(write_file(text), &err);
 	if (c) {
-		config_unref(c);
+		drop(c);
 		fail_msg("accepted:\n%s", text);
 	}
 	snprintf(want, sizeof want, "%s:%d:%d: %s", path, line, col, msg);
@@ -130,7 +139,7 @@ static void test_forward_service(void **state)
 	assert_ptr_equal(s->owner, c);
 	assert_int_equal(c->workers, 0);
 	assert_string_equal(c->path, path);
-	config_unref(c);
+	drop(c);
 }
 
 static void test_defaults_and_udp(void **state)
@@ -160,7 +169,7 @@ static void test_defaults_and_udp(void **state)
 	assert_int_equal(c->services[0]->forwarder->sel.strategy, SEL_ROUND);
 	assert_int_equal(c->services[0]->forwarder->sel.max_fails, 1);
 	assert_true(c->services[0]->forwarder->sel.fail_timeout == 10);
-	config_unref(c);
+	drop(c);
 	log_set_level("error");
 }
 
@@ -169,13 +178,13 @@ static void test_empty_file(void **state)
 	(void)state;
 	struct config *c = load_ok("");
 	assert_int_equal(c->n_services, 0);
-	config_unref(c);
+	drop(c);
 	c = load_ok("# only a comment\n");
 	assert_int_equal(c->n_services, 0);
-	config_unref(c);
+	drop(c);
 	c = load_ok("services: []\nchains:\n");
 	assert_int_equal(c->n_services, 0);
-	config_unref(c);
+	drop(c);
 }
 
 static void test_chains_hops_authers_bypasses(void **state)
@@ -271,7 +280,7 @@ static void test_chains_hops_authers_bypasses(void **state)
 	assert_false(bypass_match(w, "192.168.1.20"));
 	assert_true(bypass_match(w, "192.168.2.20"));
 	assert_false(bypass_match(NULL, "x"));
-	config_unref(c);
+	drop(c);
 }
 
 static void test_ignored_keys_are_accepted(void **state)
@@ -285,7 +294,7 @@ static void test_ignored_keys_are_accepted(void **state)
 				   "    handler: {type: tcp}\n"
 				   "    forwarder: {nodes: [{addr: 127.0.0.1:80, sockopts: {mark: 1}}]}\n");
 	assert_int_equal(c->n_services, 1);
-	config_unref(c);
+	drop(c);
 }
 
 static void test_null_values(void **state)
@@ -300,7 +309,7 @@ static void test_null_values(void **state)
 				   "    forwarder: {nodes: [{addr: 127.0.0.1:80}]}\n");
 	assert_string_equal(c->services[0]->name, "service-0");
 	assert_null(c->services[0]->handler.chain);
-	config_unref(c);
+	drop(c);
 }
 
 static void test_fingerprint(void **state)
@@ -337,9 +346,9 @@ static void test_fingerprint(void **state)
 	assert_string_not_equal(x->services[1]->fingerprint, y->services[1]->fingerprint);
 	assert_string_equal(x->services[0]->fingerprint, z->services[0]->fingerprint);
 	assert_string_equal(x->services[1]->fingerprint, z->services[1]->fingerprint);
-	config_unref(x);
-	config_unref(y);
-	config_unref(z);
+	drop(x);
+	drop(y);
+	drop(z);
 }
 
 static void test_references(void **state)
@@ -578,7 +587,10 @@ static void test_auth_tls_errors(void **state)
 /* Loading and refusing many files leaves nothing behind (ASan's leak check runs at exit). */
 static void test_many_refusals(void **state)
 {
+	char known[512], msg[1024];
 	(void)state;
+	registry_names("dialer", known, sizeof known);
+	snprintf(msg, sizeof msg, "chains[0].hops[0].nodes[0].dialer.type: unknown dialer \"nope\" (known: %s)", known);
 	for (int i = 0; i < 50; i++) {
 		load_fails("authers:\n  - name: a\n    auths: [{username: u1}, {password: x}]\n", 3, "{password",
 			   "auths: each entry needs a username");
@@ -589,6 +601,24 @@ static void test_many_refusals(void **state)
 		load_fails("hops:\n  - name: h\n    nodes:\n      - {addr: 1.1.1.1:1, connector: {type: forward}, "
 			   "dialer: {tls: {options: {alpn: [h2]}}}}\n      - {addr: bad}\n",
 			   5, "bad", "hops[0].nodes[1].addr: expected host:port (or :port, [v6]:port), got \"bad\"");
+		/* the failing service itself holds parsed tls and authers */
+		load_fails("authers: [{name: x, auths: [{username: u}]}]\n"
+			   "services:\n  - name: a\n    addr: :1\n"
+			   "    handler: {type: tcp, auther: x, tls: {options: {alpn: [h2]}}}\n"
+			   "    listener: {type: tcp, tls: {options: {alpn: [h2]}}}\n"
+			   "    forwarder: {nodes: [{addr: 1.1.1.1:1, tls: {options: {alpn: [h2]}}}]}\n"
+			   "    bypass: ghost\n",
+			   8, "ghost", "bypass: no bypass named \"ghost\" in bypasses");
+		load_fails("authers: [{name: x, auths: [{username: u}]}]\n"
+			   "services:\n  - name: a\n    addr: :1\n    handler: {type: tcp}\n" FWD
+			   "  - name: a\n    addr: :2\n"
+			   "    handler: {type: tcp, auther: x, tls: {options: {alpn: [h2]}}}\n"
+			   "    listener: {type: tcp, tls: {options: {alpn: [h2]}}}\n" FWD,
+			   7, "name", "services[1]: a service named \"a\" is already defined");
+		load_fails("chains:\n  - name: c\n    hops:\n      - nodes:\n"
+			   "        - {addr: 1.1.1.1:1, connector: {type: forward, tls: {options: {alpn: [h2]}}}, "
+			   "dialer: {type: nope}}\n",
+			   5, "nope", msg);
 	}
 }
 

@@ -16,6 +16,15 @@
 
 static struct cfg_err err;
 
+/* Release a config that never ran: each service's own reference (the
+ * running set's, taken at load), then the loader's. */
+static void drop(struct config *c)
+{
+	for (size_t i = 0; i < c->n_services; i++)
+		service_unref(c->services[i]);
+	config_unref(c);
+}
+
 static struct config *urls(char **L, int nL, char **F, int nF)
 {
 	memset(&err, 0, sizeof err);
@@ -37,7 +46,7 @@ static const char *refused(char **L, int nL, char **F, int nF)
 	memset(&err, 0, sizeof err);
 	struct config *c = config_from_urls(L, nL, F, nF, &err);
 	if (c) {
-		config_unref(c);
+		drop(c);
 		fail_msg("config_from_urls accepted %s", nL ? L[0] : F[0]);
 	}
 	assert_true(err.msg[0] != 0);
@@ -73,7 +82,7 @@ static void test_tcp_forward(void **state)
 	assert_int_equal(s->forwarder->sel.max_fails, 1);
 	assert_true(s->forwarder->sel.fail_timeout == 10);
 	assert_int_equal(c->n_chains, 0);
-	config_unref(c);
+	drop(c);
 }
 
 static void test_udp_forward_several_targets(void **state)
@@ -91,7 +100,7 @@ static void test_udp_forward_several_targets(void **state)
 	assert_string_equal(s->forwarder->nodes[2]->host, "::1");
 	assert_string_equal(s->forwarder->nodes[0]->name, "target-0");
 	assert_string_equal(s->forwarder->nodes[2]->name, "target-2");
-	config_unref(c);
+	drop(c);
 }
 
 static void test_forward_alias_and_ipv6_listen(void **state)
@@ -104,7 +113,7 @@ static void test_forward_alias_and_ipv6_listen(void **state)
 	assert_string_equal(s->host, "::1");
 	assert_int_equal(s->port, 9000);
 	assert_string_equal(s->forwarder->nodes[0]->host, "localhost");
-	config_unref(c);
+	drop(c);
 }
 
 static void test_userinfo(void **state)
@@ -118,7 +127,7 @@ static void test_userinfo(void **state)
 	assert_true(service_auth_check(s, "alice", "s3cret"));
 	assert_false(service_auth_check(s, "alice", "s3cre"));
 	assert_false(service_auth_check(s, "bob", "s3cret"));
-	config_unref(c);
+	drop(c);
 }
 
 static void test_userinfo_percent_and_at(void **state)
@@ -128,22 +137,22 @@ static void test_userinfo_percent_and_at(void **state)
 	struct config *c = one("tcp://us%65r:p%40ss%3Aw%2Fd@:8080/127.0.0.1:80");
 	assert_string_equal(c->services[0]->handler.auth.username, "user");
 	assert_string_equal(c->services[0]->handler.auth.password, "p@ss:w/d");
-	config_unref(c);
+	drop(c);
 	c = one("tcp://u:p@ss@127.0.0.1:8080/127.0.0.1:80");
 	assert_string_equal(c->services[0]->handler.auth.username, "u");
 	assert_string_equal(c->services[0]->handler.auth.password, "p@ss");
 	assert_string_equal(c->services[0]->host, "127.0.0.1");
-	config_unref(c);
+	drop(c);
 	/* a user without a password; '+' is not a space outside the query */
 	c = one("tcp://a+b@:8080/127.0.0.1:80");
 	assert_string_equal(c->services[0]->handler.auth.username, "a+b");
 	assert_string_equal(c->services[0]->handler.auth.password, "");
-	config_unref(c);
+	drop(c);
 	/* a lone or broken escape stays as it is */
 	c = one("tcp://a%:b%4@:8080/127.0.0.1:80");
 	assert_string_equal(c->services[0]->handler.auth.username, "a%");
 	assert_string_equal(c->services[0]->handler.auth.password, "b%4");
-	config_unref(c);
+	drop(c);
 }
 
 static void test_query_goes_to_metadata(void **state)
@@ -172,7 +181,7 @@ static void test_query_goes_to_metadata(void **state)
 	double d;
 	assert_int_equal(md_duration(s->handler.md, "idleTimeout", 0, &d, &err), 0);
 	assert_true(d == 5);
-	config_unref(c);
+	drop(c);
 }
 
 static void test_query_selector(void **state)
@@ -183,7 +192,7 @@ static void test_query_selector(void **state)
 	assert_int_equal(f->sel.strategy, SEL_FIFO);
 	assert_int_equal(f->sel.max_fails, 3);
 	assert_true(f->sel.fail_timeout == 30);
-	config_unref(c);
+	drop(c);
 
 	char *bad[] = { "tcp://:8080/127.0.0.1:80?strategy=fastest" };
 	assert_contains(refused(bad, 1, NULL, 0), "unknown strategy \"fastest\" (known: round, random, fifo)");
@@ -214,7 +223,7 @@ static void test_several_services(void **state)
 	assert_int_equal(c->services[2]->port, 2222);
 	/* each service has its own fingerprint */
 	assert_string_not_equal(c->services[0]->fingerprint, c->services[2]->fingerprint);
-	config_unref(c);
+	drop(c);
 }
 
 static void test_chain_from_F(void **state)
@@ -256,7 +265,7 @@ static void test_chain_from_F(void **state)
 	assert_int_equal(h1->nodes[1]->dialer.tls.set, 1);
 	assert_int_equal(h1->nodes[1]->dialer.tls.secure, 1);
 	assert_string_equal(h1->nodes[1]->dialer.tls.server_name, "example.com");
-	config_unref(c);
+	drop(c);
 }
 
 static void test_udp_dialer_from_F(void **state)
@@ -268,7 +277,7 @@ static void test_udp_dialer_from_F(void **state)
 	struct node *n = c->chains[0]->hops[0]->nodes[0];
 	assert_string_equal(n->connector.type->name, "forward");
 	assert_string_equal(n->dialer.type->name, "udp");
-	config_unref(c);
+	drop(c);
 }
 
 static void test_listen_tls_files_from_query(void **state)
@@ -284,10 +293,10 @@ static void test_listen_tls_files_from_query(void **state)
 	assert_int_equal(s->handler.tls.set, 0);
 	/* not metadata */
 	assert_null(md_str(s->handler.md, "cert", NULL));
-	config_unref(c);
+	drop(c);
 	c = one("tcp://:8443/127.0.0.1:80?keyFile=/x/k.pem");
 	assert_int_equal(c->services[0]->listener.tls.set, 0);
-	config_unref(c);
+	drop(c);
 }
 
 static void test_bad_listen_address(void **state)
@@ -342,9 +351,9 @@ static void test_fingerprint_stable(void **state)
 	struct config *d = one("tcp://:8080/127.0.0.1:81?idleTimeout=5s");
 	assert_string_equal(a->services[0]->fingerprint, b->services[0]->fingerprint);
 	assert_string_not_equal(a->services[0]->fingerprint, d->services[0]->fingerprint);
-	config_unref(a);
-	config_unref(b);
-	config_unref(d);
+	drop(a);
+	drop(b);
+	drop(d);
 }
 
 int main(void)
