@@ -123,3 +123,56 @@ void stream_emit_event(struct stream *s, enum stream_event ev, int err)
 	if (!s->closed && s->on_event)
 		s->on_event(s, ev, err);
 }
+
+/* ---- close after flush ---- */
+
+struct flush_close {
+	struct stream *s;
+	ev_timer timer;
+};
+
+static void flush_close_done(struct flush_close *fc)
+{
+	ev_timer_stop(fc->s->w->loop, &fc->timer);
+	stream_close(fc->s);
+	free(fc);
+}
+
+static void flush_close_read(struct stream *s, const char *data, size_t len)
+{
+	(void)s;
+	(void)data;
+	(void)len;
+}
+
+static void flush_close_event(struct stream *s, enum stream_event ev, int err)
+{
+	(void)ev;
+	(void)err;
+	flush_close_done(s->ud);
+}
+
+static void flush_close_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)revents;
+	flush_close_done(t->data);
+}
+
+void stream_close_after_flush(struct stream *s)
+{
+	if (s->closed)
+		return;
+	stream_read_stop(s);
+	stream_shutdown(s);
+	if (!s->wqueued) {
+		stream_close(s);
+		return;
+	}
+	struct flush_close *fc = xcalloc(1, sizeof *fc);
+	fc->s = s;
+	ev_timer_init(&fc->timer, flush_close_timeout, 5, 0);
+	fc->timer.data = fc;
+	ev_timer_start(s->w->loop, &fc->timer);
+	stream_set_callbacks(s, flush_close_read, flush_close_event, fc);
+}

@@ -78,6 +78,9 @@ int stream_write(struct stream *s, const void *data, size_t len);
 void stream_shutdown(struct stream *s);
 void stream_close(struct stream *s);
 int stream_fd(struct stream *s);
+/* Stop reading, send what is queued, then close (an error reply, the end of an HTTP answer).
+ * Gives up after a few seconds if the peer does not take the bytes. */
+void stream_close_after_flush(struct stream *s);
 /* Push bytes back in front of the stream: they are read again first (peeking, hand-off). */
 void stream_unread(struct stream *s, const void *data, size_t len);
 
