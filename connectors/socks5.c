@@ -1,0 +1,354 @@
+/*
+ * connector socks5: asks a SOCKS5 server (RFC 1928) for a connection,
+ * offering no-auth and, when the node has auth, username/password
+ * (RFC 1929). TCP: CONNECT. UDP: GOST's UDP-over-TCP command (0xF3), whose
+ * datagrams are framed on the same stream (RSV = length, FRAG = 0xff, the
+ * address, the data); the stream handed on is a datagram stream that frames
+ * and unframes them. The codec is proto/socks5.c.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers/proxy.h"
+#include "log.h"
+#include "model.h"
+#include "socks5.h"
+#include "util.h"
+
+#define S5_CMD_UDP_TUN 0xF3
+
+struct s5c_opts {
+	double timeout;             /* for the whole handshake */
+};
+
+enum s5c_state {
+	S5C_METHOD,                 /* waiting for the server's method choice */
+	S5C_AUTH,                   /* waiting for the RFC 1929 status */
+	S5C_REPLY,                  /* waiting for the reply to our request */
+};
+
+/* One handshake in flight; owns lower until it is handed on or closed. */
+struct s5c_req {
+	struct node *n;
+	struct stream *lower;
+	enum s5c_state state;
+	int dgram;
+	struct socks5_addr target;
+	struct pbuf buf;
+	stream_done_cb cb;
+	void *ctx;
+	ev_timer timer;
+};
+
+/* ---- the datagram stream for UDP over TCP ---- */
+
+struct s5_udp_stream {
+	struct stream base;         /* dgram */
+	struct stream *lower;       /* owned */
+	struct socks5_addr target;
+	struct pbuf in;             /* partial frame from the server */
+};
+
+static void udps_lower_read(struct stream *s, const char *data, size_t len)
+{
+	struct s5_udp_stream *u = s->ud;
+	if (!len) {
+		stream_emit_event(&u->base, STREAM_EV_ERROR, ECONNRESET);
+		return;
+	}
+	pbuf_append(&u->in, data, len);
+	while (u->in.len && !u->base.closed) {
+		struct socks5_udp_header h;
+		int hl = socks5_udp_header_parse((const uint8_t *)u->in.p, u->in.len, &h);
+		if (hl < 0) {
+			stream_emit_event(&u->base, STREAM_EV_ERROR, EPROTO);
+			return;
+		}
+		if (hl == 0 || u->in.len < (size_t)hl + h.rsv)
+			return;
+		/* Deliver from a private copy: the reader may close us while it runs. */
+		size_t n = h.rsv;
+		char *msg = xmalloc(n ? n : 1);
+		memcpy(msg, u->in.p + hl, n);
+		pbuf_consume(&u->in, (size_t)hl + n);
+		if (n)
+			stream_emit_read(&u->base, msg, n);
+		free(msg);
+	}
+}
+
+static void udps_lower_event(struct stream *s, enum stream_event ev, int err)
+{
+	struct s5_udp_stream *u = s->ud;
+	if (ev == STREAM_EV_DRAINED)
+		u->base.wqueued = 0;
+	stream_emit_event(&u->base, ev, err);
+}
+
+static void udps_read_start(struct stream *s) { stream_read_start(((struct s5_udp_stream *)s)->lower); }
+static void udps_read_stop(struct stream *s) { stream_read_stop(((struct s5_udp_stream *)s)->lower); }
+
+static int udps_write(struct stream *s, const char *data, size_t len)
+{
+	struct s5_udp_stream *u = (struct s5_udp_stream *)s;
+	uint8_t hdr[3 + SOCKS5_REQUEST_MAX];
+	if (!len || len > 0xffff)
+		return 0; /* GOST reads an empty frame as "to EOF"; a datagram that big cannot exist */
+	int n = socks5_udp_header_encode(hdr, sizeof hdr, (uint16_t)len, 0xff, &u->target);
+	if (n < 0 || stream_write(u->lower, hdr, (size_t)n) < 0 || stream_write(u->lower, data, len) < 0)
+		return -1;
+	s->wqueued = u->lower->wqueued;
+	return 0;
+}
+
+static void udps_shutdown(struct stream *s) { (void)s; }
+
+static void udps_close(struct stream *s)
+{
+	struct s5_udp_stream *u = (struct s5_udp_stream *)s;
+	stream_close(u->lower);
+	pbuf_free(&u->in);
+}
+
+static int udps_fd(struct stream *s)
+{
+	(void)s;
+	return -1;
+}
+
+static const struct stream_ops udps_ops = {
+	.name = "socks5-udp",
+	.read_start = udps_read_start,
+	.read_stop = udps_read_stop,
+	.write = udps_write,
+	.shutdown = udps_shutdown,
+	.close = udps_close,
+	.fd = udps_fd,
+};
+
+static struct stream *udp_stream_new(struct stream *lower, const struct socks5_addr *target)
+{
+	struct s5_udp_stream *u = xcalloc(1, sizeof *u);
+	stream_init(&u->base, &udps_ops, lower->w);
+	u->base.dgram = 1;
+	u->lower = lower;
+	u->target = *target;
+	memcpy(u->base.peer, lower->peer, sizeof u->base.peer);
+	stream_set_callbacks(lower, udps_lower_read, udps_lower_event, u);
+	return &u->base;
+}
+
+/* ---- the handshake ---- */
+
+static void req_finish(struct s5c_req *r, int err)
+{
+	struct stream *s = r->lower;
+	stream_done_cb cb = r->cb;
+	void *ctx = r->ctx;
+	ev_timer_stop(s->w->loop, &r->timer);
+	if (!err && r->buf.len)
+		stream_unread(s, r->buf.p, r->buf.len); /* early bytes of the tunnel */
+	pbuf_free(&r->buf);
+	if (err) {
+		stream_close(s);
+		s = NULL;
+	} else {
+		stream_read_stop(s);
+		stream_set_callbacks(s, NULL, NULL, NULL);
+		if (r->dgram)
+			s = udp_stream_new(s, &r->target);
+	}
+	free(r);
+	cb(ctx, s, err);
+}
+
+static int errno_for_rep(uint8_t rep)
+{
+	switch (rep) {
+	case SOCKS5_REP_CONNECTION_REFUSED:
+		return ECONNREFUSED;
+	case SOCKS5_REP_NETWORK_UNREACHABLE:
+		return ENETUNREACH;
+	case SOCKS5_REP_HOST_UNREACHABLE:
+		return EHOSTUNREACH;
+	case SOCKS5_REP_TTL_EXPIRED:
+		return ETIMEDOUT;
+	case SOCKS5_REP_NOT_ALLOWED:
+		return EACCES;
+	default:
+		return ECONNABORTED;
+	}
+}
+
+static void send_request(struct s5c_req *r)
+{
+	uint8_t out[SOCKS5_REQUEST_MAX];
+	struct socks5_addr any = { .atyp = SOCKS5_ATYP_IPV4 };
+	int n = r->dgram ? socks5_request_encode(out, sizeof out, SOCKS5_CMD_CONNECT, &any)
+			 : socks5_request_encode(out, sizeof out, SOCKS5_CMD_CONNECT, &r->target);
+	if (r->dgram)
+		out[1] = S5_CMD_UDP_TUN;
+	stream_write(r->lower, out, (size_t)n);
+	r->state = S5C_REPLY;
+}
+
+/* 1: a step done, 0: more bytes needed, -errno: failed. */
+static int req_step(struct s5c_req *r)
+{
+	const uint8_t *b = (const uint8_t *)r->buf.p;
+	int n;
+	switch (r->state) {
+	case S5C_METHOD: {
+		uint8_t m;
+		if ((n = socks5_method_choice_parse(b, r->buf.len, &m)) <= 0)
+			return n < 0 ? -EPROTO : 0;
+		pbuf_consume(&r->buf, (size_t)n);
+		if (m == SOCKS5_METHOD_USERPASS && r->n->connector.auth.username) {
+			uint8_t out[3 + 255 + 255];
+			const struct auth_cfg *a = &r->n->connector.auth;
+			n = socks5_userpass_encode(out, sizeof out, a->username, strlen(a->username), a->password,
+						   strlen(a->password));
+			if (n < 0)
+				return -EINVAL;
+			stream_write(r->lower, out, (size_t)n);
+			r->state = S5C_AUTH;
+			return 1;
+		}
+		if (m != SOCKS5_METHOD_NONE) {
+			log_info("node %s (%s): no acceptable SOCKS5 method%s", r->n->name, r->n->addr,
+				 r->n->connector.auth.username ? "" : " (the server wants credentials)");
+			return -EACCES;
+		}
+		send_request(r);
+		return 1;
+	}
+	case S5C_AUTH: {
+		uint8_t st;
+		if ((n = socks5_auth_reply_parse(b, r->buf.len, &st)) <= 0)
+			return n < 0 ? -EPROTO : 0;
+		pbuf_consume(&r->buf, (size_t)n);
+		if (st != SOCKS5_AUTH_SUCCESS) {
+			log_info("node %s (%s): SOCKS5 authentication failed", r->n->name, r->n->addr);
+			return -EACCES;
+		}
+		send_request(r);
+		return 1;
+	}
+	case S5C_REPLY: {
+		struct socks5_reply rep;
+		if ((n = socks5_reply_parse(b, r->buf.len, &rep)) <= 0)
+			return n < 0 ? -EPROTO : 0;
+		pbuf_consume(&r->buf, (size_t)n);
+		if (rep.rep != SOCKS5_REP_SUCCEEDED) {
+			log_info("node %s (%s): SOCKS5 request refused: %s", r->n->name, r->n->addr,
+				 socks5_reply_str(rep.rep));
+			return -errno_for_rep(rep.rep);
+		}
+		req_finish(r, 0);
+		return 2;
+	}
+	}
+	return -EPROTO;
+}
+
+static void req_read(struct stream *s, const char *data, size_t len)
+{
+	struct s5c_req *r = s->ud;
+	if (!len) {
+		req_finish(r, ECONNRESET);
+		return;
+	}
+	pbuf_append(&r->buf, data, len);
+	for (;;) {
+		int st = req_step(r);
+		if (st < 0)
+			req_finish(r, -st);
+		if (st != 1)
+			return;
+	}
+}
+
+static void req_event(struct stream *s, enum stream_event ev, int err)
+{
+	if (ev == STREAM_EV_ERROR)
+		req_finish(s->ud, err ? err : ECONNRESET);
+}
+
+static void req_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct s5c_req *r = t->data;
+	(void)loop;
+	(void)revents;
+	log_info("node %s (%s): no SOCKS5 answer", r->n->name, r->n->addr);
+	req_finish(r, ETIMEDOUT);
+}
+
+static int target_addr(struct socks5_addr *a, const char *host, uint16_t port)
+{
+	memset(a, 0, sizeof *a);
+	a->port = port;
+	if (inet_pton(AF_INET, host, a->u.ipv4) == 1) {
+		a->atyp = SOCKS5_ATYP_IPV4;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, a->u.ipv6) == 1) {
+		a->atyp = SOCKS5_ATYP_IPV6;
+		return 0;
+	}
+	return socks5_addr_set_domain(a, host, strlen(host), port);
+}
+
+static void s5c_connect(struct node *n, struct stream *lower, int dgram, const char *host, uint16_t port,
+			stream_done_cb cb, void *ctx)
+{
+	struct s5c_opts *o = n->connector.state;
+	uint8_t methods[2] = { SOCKS5_METHOD_NONE, SOCKS5_METHOD_USERPASS }, out[8];
+	struct s5c_req *r = xcalloc(1, sizeof *r);
+	r->n = n;
+	r->lower = lower;
+	r->dgram = dgram;
+	r->cb = cb;
+	r->ctx = ctx;
+	r->state = S5C_METHOD;
+	ev_timer_init(&r->timer, req_timeout, o->timeout, 0);
+	r->timer.data = r;
+	ev_timer_start(lower->w->loop, &r->timer);
+	if (target_addr(&r->target, host, port) < 0) {
+		req_finish(r, EINVAL);
+		return;
+	}
+	int k = socks5_greeting_encode(out, sizeof out, methods, n->connector.auth.username ? 2 : 1);
+	stream_set_callbacks(lower, req_read, req_event, r);
+	if (k < 0 || stream_write(lower, out, (size_t)k) < 0) {
+		req_finish(r, ECONNRESET);
+		return;
+	}
+	stream_read_start(lower);
+}
+
+static int s5c_init(struct node *n, struct cfg_err *e)
+{
+	struct s5c_opts *o = xcalloc(1, sizeof *o);
+	n->connector.state = o;
+	if (md_duration(n->connector.md, "connectTimeout", 10, &o->timeout, e) < 0)
+		return -1;
+	if (o->timeout <= 0)
+		o->timeout = 10;
+	const struct auth_cfg *a = &n->connector.auth;
+	if (a->username && (strlen(a->username) > 255 || strlen(a->password) > 255))
+		return cfg_error(e, n->md, "connector.auth", "node %s: SOCKS5 user names and passwords are at most 255 bytes",
+				 n->name);
+	return 0;
+}
+
+static void s5c_fini(struct node *n) { free(n->connector.state); }
+
+const struct connector_type connector_socks5 = {
+	.name = "socks5",
+	.init = s5c_init,
+	.fini = s5c_fini,
+	.connect = s5c_connect,
+};
