@@ -58,7 +58,7 @@ for name in "${names[@]}"; do
 		echo "run.sh: no $src" >"$log"
 		ok=0
 	elif ! "$clang" -g -O1 -fsanitize=fuzzer,address,undefined -Iproto -I. \
-		proto/*.c "$src" -lz -lcrypto -o "$out/$name" >"$log" 2>&1; then
+		proto/*.c "$src" -lz -lcrypto -lm -o "$out/$name" >"$log" 2>&1; then
 		ok=0
 	else
 		mkdir -p "$corpus"
