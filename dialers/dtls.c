@@ -33,6 +33,7 @@ static void dtls_dialer_fini(struct node *n)
 
 static void dtls_dialer_handshake(struct node *n, struct stream *lower, stream_done_cb cb, void *ctx)
 {
+	dtls_socket_buffers(stream_fd(lower));
 	dtls_start(n->dialer.state, lower, cb, ctx);
 }
 

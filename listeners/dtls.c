@@ -56,6 +56,7 @@ static void on_session(struct listener_inst *li, struct stream *session)
 
 static int dtls_listener_start(struct listener_inst *li)
 {
+	dtls_socket_buffers(li->fd);
 	li->on_accept = on_session;
 	return listener_udp.start(li);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <mbedtls/ctr_drbg.h>
@@ -28,6 +29,7 @@
 
 #define SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 #define DTLS_CONTENT_HANDSHAKE 22
+#define DTLS_SOCKET_BUFFER (2 * 1024 * 1024)
 
 struct dtls_conf {
 	int refs;                       /* atomic: the owner's plus one per live session */
@@ -302,6 +304,16 @@ fail:
 	return NULL;
 }
 
+void dtls_socket_buffers(int fd)
+{
+	int size = DTLS_SOCKET_BUFFER;
+	if (fd < 0)
+		return;
+	/* The kernel caps these at net.core.[rw]mem_max; that is fine. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+}
+
 /* ---- the stream ---- */
 
 enum dtls_state {
@@ -473,6 +485,10 @@ static void hs_drive(struct dtls_stream *x)
 		hs_finish(x, EAGAIN);
 	} else {
 		log_failure(x, "handshake", ret);
+		/* mbedTLS refuses a missing client certificate without telling the client. */
+		if (ret == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE)
+			mbedtls_ssl_send_alert_message(&x->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+						       MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE);
 		hs_finish(x, ret == MBEDTLS_ERR_SSL_TIMEOUT ? ETIMEDOUT : EPROTO);
 	}
 }
@@ -538,6 +554,12 @@ static void pump_deferred(void *arg)
 
 /* ---- the lower stream's callbacks ---- */
 
+/* Record header: type, version(2), epoch(2), sequence(6), length(2); then the handshake type. */
+static int is_client_hello(const unsigned char *d, size_t len)
+{
+	return len > 13 && d[0] == DTLS_CONTENT_HANDSHAKE && d[3] == 0 && d[4] == 0 && d[13] == 1;
+}
+
 static void lower_read_cb(struct stream *l, const char *data, size_t len)
 {
 	struct dtls_stream *x = l->ud;
@@ -553,9 +575,10 @@ static void lower_read_cb(struct stream *l, const char *data, size_t len)
 	}
 	if (x->conf->server && !x->first_seen) {
 		x->first_seen = 1;
-		/* Only a handshake record may open a session; anything else is noise or a stale peer. */
-		if ((unsigned char)data[0] != DTLS_CONTENT_HANDSHAKE) {
-			log_debug("%s: %s: not a DTLS handshake, dropped", x->conf->label, x->base.peer);
+		/* Only a ClientHello opens a session: anything else is noise, a stale peer, or the
+		 * retransmitted flight of a client whose handshake was refused a moment ago. */
+		if (!is_client_hello((const unsigned char *)data, len)) {
+			log_debug("%s: %s: not a DTLS ClientHello, dropped", x->conf->label, x->base.peer);
 			hs_finish(x, EPROTO);
 			return;
 		}
@@ -632,8 +655,11 @@ static int dtls_write(struct stream *s, const char *data, size_t len)
 	struct dtls_stream *x = (struct dtls_stream *)s;
 	if ((x->state != DTLS_OPEN && x->state != DTLS_PEER_CLOSED) || !x->lower)
 		return -1;
+	int expansion = mbedtls_ssl_get_record_expansion(&x->ssl);
 	int max = mbedtls_ssl_get_max_out_record_payload(&x->ssl);
-	size_t chunk = max > 0 && max < DTLS_MAX_RECORD ? (size_t)max : DTLS_MAX_RECORD;
+	size_t chunk = DTLS_MAX_DATAGRAM - (size_t)(expansion > 0 && expansion < 1024 ? expansion : 64);
+	if (max > 0 && (size_t)max < chunk)
+		chunk = (size_t)max;
 	while (len) {
 		int ret = mbedtls_ssl_write(&x->ssl, (const unsigned char *)data, len < chunk ? len : chunk);
 		if (ret < 0) {

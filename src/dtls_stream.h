@@ -4,9 +4,9 @@
  * socket (or any tunnelled datagram stream) on the client side.
  *
  * The stream has s->dgram set: each on_read delivers exactly one decrypted
- * record, and each write of up to DTLS_MAX_RECORD bytes becomes one record
- * in one datagram (longer writes are cut into several records, so that
- * stream-oriented handlers can run over DTLS too).
+ * record, and each write becomes one record in one datagram of at most
+ * DTLS_MAX_DATAGRAM bytes; a longer write is cut into several records, so
+ * that stream-oriented handlers can run over DTLS too.
  *
  * Profile: DTLS 1.2 only, ECDHE with AEAD ciphers (ECDHE-ECDSA-AES128-GCM
  * first), the extended master secret, X25519/P-256/P-384; the server asks
@@ -20,8 +20,8 @@
 #include "model.h"
 #include "stream.h"
 
-/* The largest payload carried in one record: mbedTLS's record size limit. */
-#define DTLS_MAX_RECORD 16384
+/* pion/dtls reads datagrams into an 8 KiB buffer and drops the session on a larger one. */
+#define DTLS_MAX_DATAGRAM 8192
 
 struct dtls_opts {
 	int mtu;                    /* handshake datagram size (flight fragmentation); 0: 1200 */
@@ -66,5 +66,11 @@ void dtls_conf_unref(struct dtls_conf *c);
  * cb runs exactly once, never from inside this call.
  */
 void dtls_start(struct dtls_conf *c, struct stream *lower, stream_done_cb cb, void *ctx);
+
+/*
+ * Best effort: larger kernel buffers on a UDP socket carrying DTLS (fd < 0:
+ * nothing), since a burst that overflows them is lost for good.
+ */
+void dtls_socket_buffers(int fd);
 
 #endif
