@@ -43,7 +43,7 @@ static void pipe_finish(struct pipe *p)
 	for (int i = 0; i < 2; i++) {
 		ev_io_stop(p->w->loop, &p->rio[i]);
 		ev_io_stop(p->w->loop, &p->wio[i]);
-		p->kp[i].held = 0; /* undelivered bytes die with the connection */
+		/* A pipe still holding bytes is closed, never pooled: they must not reach another connection. */
 		splice_pipe_put(p->w->splice, &p->kp[i]);
 		stream_close(p->side[i]);
 	}
