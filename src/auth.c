@@ -8,9 +8,26 @@
 #include "model.h"
 #include "util.h"
 
-int service_auth_required(const struct service *s) { return s->handler.auth.username || s->handler.n_authers; }
+/* As GOST: named authers replace the single auth, and an auth without a user name is none. */
+int service_auth_required(const struct service *s)
+{
+	return (s->handler.auth.username && *s->handler.auth.username) || s->handler.n_authers;
+}
 
-/* Every candidate is compared, so the time taken does not tell which user exists. */
+/* GOST keeps users in a map: a later entry for a name replaces an earlier one, an empty
+ * name is no user, and an empty password accepts any password. Every entry is compared,
+ * so the time taken does not tell which user exists. */
+static int users_check(const struct user *u, size_t n, const char *user, const char *pass)
+{
+	int ok = 0;
+	for (size_t j = 0; j < n; j++) {
+		int same = *u[j].username && secret_equal(u[j].username, user);
+		int good = (u[j].password[0] == 0) | secret_equal(u[j].password, pass);
+		ok = (ok & !same) | (good & same);
+	}
+	return ok;
+}
+
 int service_auth_check(const struct service *s, const char *user, const char *pass)
 {
 	int ok = 0;
@@ -20,12 +37,13 @@ int service_auth_check(const struct service *s, const char *user, const char *pa
 		user = "";
 	if (!pass)
 		pass = "";
-	if (s->handler.auth.username)
-		ok |= secret_equal(s->handler.auth.username, user) & secret_equal(s->handler.auth.password, pass);
+	if (!s->handler.n_authers) {
+		struct user one = { s->handler.auth.username, s->handler.auth.password ? s->handler.auth.password : "" };
+		return users_check(&one, 1, user, pass);
+	}
 	for (size_t i = 0; i < s->handler.n_authers; i++) {
 		const struct auther *a = s->handler.authers[i];
-		for (size_t j = 0; j < a->n_users; j++)
-			ok |= secret_equal(a->users[j].username, user) & secret_equal(a->users[j].password, pass);
+		ok |= users_check(a->users, a->n_users, user, pass);
 	}
 	return ok;
 }
