@@ -231,5 +231,6 @@ void service_unref(struct service *s);
 int service_auth_required(const struct service *s);
 int service_auth_check(const struct service *s, const char *user, const char *pass);
 int bypass_match(const struct bypass *b, const char *host);
+int bypass_match_port(const struct bypass *b, const char *host, uint16_t port);
 
 #endif
