@@ -74,12 +74,25 @@ void node_mark_failed(struct hop *h, struct node *n)
 
 void node_mark_ok(struct node *n) { __atomic_store_n(&n->fails, 0, __ATOMIC_RELAXED); }
 
-size_t chain_hops_for(const struct chain *c, const char *host)
+/* Nodes of h whose own bypass matches host:port: never selected for it (GOST). */
+static size_t hop_bypassed_nodes(const struct hop *h, const char *host, uint16_t port, struct node **out, size_t max)
 {
+	size_t n = 0;
+	for (size_t i = 0; i < h->n_nodes && n < max; i++)
+		if (h->nodes[i]->bypass && bypass_match_port(h->nodes[i]->bypass, host, port))
+			out[n++] = h->nodes[i];
+	return n;
+}
+
+size_t chain_hops_for(const struct chain *c, const char *host, uint16_t port)
+{
+	struct node *skip[16];
 	if (!c)
 		return 0;
+	/* The route ends before a hop whose bypass matches or whose every node is bypassed. */
 	for (size_t i = 0; i < c->n_hops; i++)
-		if (c->hops[i]->bypass && bypass_match(c->hops[i]->bypass, host))
+		if ((c->hops[i]->bypass && bypass_match_port(c->hops[i]->bypass, host, port)) ||
+		    hop_bypassed_nodes(c->hops[i], host, port, skip, 16) == c->hops[i]->n_nodes)
 			return i;
 	return c->n_hops;
 }
@@ -175,7 +188,7 @@ static int dial_pick_target(struct dial *d)
 static void dial_restart(struct dial *d)
 {
 	d->hop = 0;
-	d->n_hops = chain_hops_for(d->o.chain, d->host);
+	d->n_hops = chain_hops_for(d->o.chain, d->host, d->port);
 	dial_start_transport(d, NULL);
 }
 
@@ -225,7 +238,8 @@ static void dial_start_transport(struct dial *d, struct stream *lower)
 		return;
 	}
 	struct hop *h = d->o.chain->hops[d->hop];
-	struct node *n = hop_select(h, NULL, 0);
+	struct node *skip[16];
+	struct node *n = hop_select(h, skip, hop_bypassed_nodes(h, d->host, d->port, skip, 16));
 	d->node[d->hop] = n;
 	int dgram = n->dialer.type->socktype == SOCK_DGRAM;
 	if (!lower) {

@@ -28,7 +28,8 @@ void router_dial_cancel(struct dial *d);
 struct node *hop_select(struct hop *h, struct node *const *exclude, size_t n_exclude);
 void node_mark_failed(struct hop *h, struct node *n);
 void node_mark_ok(struct node *n);
-/* The part of the chain used for host (stops before the first hop whose bypass matches). */
-size_t chain_hops_for(const struct chain *c, const char *host);
+/* The part of the chain used for host:port: it stops before the first hop whose bypass
+ * matches, or whose nodes are all bypassed (a node's own bypass excludes it from selection). */
+size_t chain_hops_for(const struct chain *c, const char *host, uint16_t port);
 
 #endif
