@@ -113,8 +113,8 @@ bool http_header_has_token(const struct http_header *hdrs, size_t n, const char 
  * Whether a field must not be forwarded by a proxy: Connection, Keep-Alive,
  * Proxy-Authenticate, Proxy-Authorization, Proxy-Connection, TE, Trailer,
  * Transfer-Encoding, Upgrade, and every name listed in a Connection field of
- * hdrs. Transfer-Encoding is in the list because a proxy that forwards the
- * body as received also forwards its framing; one that does must keep it.
+ * hdrs. Transfer-Encoding is hop-by-hop (RFC 9112 6.1), but a proxy that
+ * relays the body bytes as received must keep it together with them.
  */
 bool http_is_hop_by_hop(struct http_slice name, const struct http_header *hdrs, size_t n);
 
