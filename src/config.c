@@ -539,15 +539,22 @@ static struct auther *parse_auther(struct ctx *x, const struct cnode *n, const c
 			cfg_error(x->e, cnode_get(n, "file"), "file", "cannot open users file %s: %s", a->file, strerror(errno));
 			goto fail;
 		}
-		/* "user pass" per line; # comments. Strings are owned by the auther. */
+		/* As GOST reads it: "user password" per line, the password being the rest of the
+		 * line (trimmed); lines starting with # are comments. Strings are owned by the auther. */
 		while (fgets(line, sizeof line, f)) {
-			char *u = strtok(line, " \t\r\n"), *p;
-			if (!u || *u == '#')
+			char *u = line + strspn(line, " \t\r\n"), *p, *end;
+			if (!*u || *u == '#')
 				continue;
-			p = strtok(NULL, " \t\r\n");
+			p = u + strcspn(u, " \t\r\n");
+			if (*p)
+				*p++ = 0;
+			p += strspn(p, " \t");
+			end = p + strlen(p);
+			while (end > p && strchr(" \t\r\n", end[-1]))
+				*--end = 0;
 			a->users = xrealloc(a->users, (a->n_users + 1) * sizeof *a->users);
 			a->users[a->n_users].username = xstrdup(u);
-			a->users[a->n_users++].password = xstrdup(p ? p : "");
+			a->users[a->n_users++].password = xstrdup(p);
 		}
 		fclose(f);
 	}
