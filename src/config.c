@@ -717,6 +717,14 @@ fail:
 	return NULL;
 }
 
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+	do
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	while (*s++);
+	return h;
+}
+
 /* The fingerprint covers what a service's behaviour depends on: its own
  * subtree and every chain, hop, auther and bypass it names. */
 static void service_fingerprint(struct ctx *x, struct service *svc)
@@ -736,6 +744,15 @@ static void service_fingerprint(struct ctx *x, struct service *svc)
 		strcat(all, fp);
 		free(fp);
 	}
+	/* A users file changes the service as much as its YAML does (reload on SIGHUP). */
+	uint64_t h = 14695981039346656037u;
+	for (size_t i = 0; i < x->c->n_authers; i++) {
+		const struct auther *a = x->c->authers[i];
+		for (size_t j = 0; a->file && j < a->n_users; j++)
+			h = fnv1a(fnv1a(h, a->users[j].username), a->users[j].password);
+	}
+	all = xrealloc(all, len + 32);
+	snprintf(all + len - 1, 32, "users:%016llx", (unsigned long long)h);
 	svc->fingerprint = all;
 }
 
