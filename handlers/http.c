@@ -295,7 +295,7 @@ static void handle_request(struct http_conn *c, const struct http_request *req, 
 	c->is_connect = http_slice_eq(req->method, "CONNECT");
 	if (request_target(c, req, &u) < 0)
 		return;
-	if (proxy_refused(c->svc, c->host)) {
+	if (proxy_refused(c->svc, c->host, c->port)) {
 		log_info("service %s: %s: %s %s:%u refused by bypass", c->svc->name, c->client->peer, c->method,
 			 c->host, c->port);
 		send_error(c, 403, NULL);

@@ -27,8 +27,8 @@ struct proxy_dial *proxy_dial_start(struct worker *w, struct service *svc, const
 				    const char *host, uint16_t port, int dgram, stream_done_cb cb, void *ctx);
 void proxy_dial_cancel(struct proxy_dial *pd);
 
-/* The service's bypass refuses host:port (GOST answers 403 / SOCKS "not allowed"). */
-int proxy_refused(const struct service *svc, const char *host);
+/* The service's bypass refuses host:port (GOST answers 403, SOCKS "not allowed"). */
+int proxy_refused(const struct service *svc, const char *host, uint16_t port);
 
 /* Bytes in arrival order; p is owned. */
 struct pbuf {

@@ -87,7 +87,10 @@ void proxy_dial_cancel(struct proxy_dial *pd)
 	free(pd);
 }
 
-int proxy_refused(const struct service *svc, const char *host) { return svc->bypass && bypass_match(svc->bypass, host); }
+int proxy_refused(const struct service *svc, const char *host, uint16_t port)
+{
+	return svc->bypass && bypass_match_port(svc->bypass, host, port);
+}
 
 void pbuf_append(struct pbuf *b, const void *data, size_t len)
 {

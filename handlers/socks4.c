@@ -114,7 +114,7 @@ static void handle_request(struct s4_conn *c)
 	else
 		inet_ntop(AF_INET, req.ip, c->host, sizeof c->host);
 	c->port = req.port;
-	if (proxy_refused(c->svc, c->host)) {
+	if (proxy_refused(c->svc, c->host, c->port)) {
 		log_info("service %s: %s: SOCKS4 CONNECT %s:%u refused by bypass", c->svc->name, c->client->peer,
 			 c->host, c->port);
 		reject(c, SOCKS4_REP_REJECTED);

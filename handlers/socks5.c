@@ -243,7 +243,7 @@ static struct s5_target *target_get(struct s5_conn *c, const struct socks5_addr 
 			oldest = t;
 	}
 	addr_host(a, host, sizeof host);
-	if (proxy_refused(c->svc, host)) {
+	if (proxy_refused(c->svc, host, a->port)) {
 		log_debug("service %s: udp to %s refused by bypass", c->svc->name, key);
 		return NULL;
 	}
@@ -513,7 +513,7 @@ static int step_request(struct s5_conn *c)
 	}
 	addr_host(&req.addr, c->host, sizeof c->host);
 	c->port = req.addr.port;
-	if (proxy_refused(c->svc, c->host)) {
+	if (proxy_refused(c->svc, c->host, c->port)) {
 		log_info("service %s: %s: CONNECT %s:%u refused by bypass", c->svc->name, c->client->peer, c->host,
 			 c->port);
 		fail(c, SOCKS5_REP_NOT_ALLOWED);
