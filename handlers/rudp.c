@@ -1,0 +1,71 @@
+/*
+ * handler rudp: each remote peer's datagrams (one session from the rudp
+ * listener) go to a forwarder node over a UDP socket of their own; replies go
+ * back to that peer. A session ends after `ttl` without a datagram either way
+ * (5 s, GOST's default for rudp).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "pipe.h"
+#include "router.h"
+#include "service.h"
+#include "util.h"
+
+struct rudp_opts {
+	double ttl;
+};
+
+struct rudp_conn {
+	struct service *svc;
+	struct stream *client;      /* owned until handed to the pipe */
+};
+
+static int rudp_init(struct service *svc, struct cfg_err *e)
+{
+	struct rudp_opts *o = xcalloc(1, sizeof *o);
+	svc->handler.state = o;
+	if (!svc->forwarder || !svc->forwarder->n_nodes)
+		return cfg_error(e, svc->cfg, "forwarder",
+				 "handler rudp needs forwarder nodes (the local targets, as in rudp://:5353/127.0.0.1:53)");
+	/* The handler's ttl, else the service's, else the listener's (where GOST reads it). */
+	if (cnode_get(svc->handler.md, "ttl"))
+		return md_duration(svc->handler.md, "ttl", 5, &o->ttl, e);
+	if (cnode_get(svc->md, "ttl"))
+		return md_duration(svc->md, "ttl", 5, &o->ttl, e);
+	return md_duration(svc->listener.md, "ttl", 5, &o->ttl, e);
+}
+
+static void rudp_fini(struct service *svc) { free(svc->handler.state); }
+
+static void rudp_dialed(void *ctx, struct stream *target, int err)
+{
+	struct rudp_conn *c = ctx;
+	struct rudp_opts *o = c->svc->handler.state;
+	if (err) {
+		log_info("rudp %s: %s: no UDP target reachable: %s", c->svc->name, c->client->peer, strerror(err));
+		stream_close(c->client);
+	} else {
+		log_debug("rudp %s: session %s -> %s", c->svc->name, c->client->peer, target->peer);
+		pipe_start(c->client, target, o->ttl > 0 ? o->ttl : 5, NULL, NULL);
+	}
+	free(c);
+}
+
+static void rudp_handle(struct service *svc, struct stream *client)
+{
+	struct rudp_opts *o = svc->handler.state;
+	struct rudp_conn *c = xcalloc(1, sizeof *c);
+	struct dial_opts d = { .chain = svc->handler.chain, .dgram = 1, .timeout = o->ttl > 0 ? o->ttl : 5 };
+	c->svc = svc;
+	c->client = client;
+	router_dial_forward(client->w, &d, svc->forwarder, rudp_dialed, c);
+}
+
+const struct handler_type handler_rudp = {
+	.name = "rudp",
+	.init = rudp_init,
+	.fini = rudp_fini,
+	.handle = rudp_handle,
+};
