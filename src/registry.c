@@ -17,7 +17,7 @@ extern const struct handler_type handler_auto WEAK, handler_http WEAK, handler_s
 	handler_natrelay WEAK, handler_natrelay_server WEAK, handler_agent WEAK;
 extern const struct listener_type listener_tcp, listener_udp;
 extern const struct listener_type listener_tls WEAK, listener_ws WEAK, listener_wss WEAK, listener_dtls WEAK,
-	listener_rtcp WEAK, listener_rudp WEAK, listener_natrelay_server WEAK;
+	listener_rtcp WEAK, listener_rudp WEAK, listener_natrelay_server WEAK, listener_agent WEAK;
 extern const struct dialer_type dialer_tcp, dialer_udp;
 extern const struct dialer_type dialer_tls WEAK, dialer_ws WEAK, dialer_wss WEAK, dialer_dtls WEAK;
 extern const struct connector_type connector_forward;
@@ -51,6 +51,7 @@ static const struct listener_type *const listeners[] = {
 	&listener_rtcp,
 	&listener_rudp,
 	&listener_natrelay_server,
+	&listener_agent,
 };
 
 static const struct dialer_type *const dialers[] = {

@@ -278,6 +278,20 @@ int store_tunnel_check(struct store *st, const char *name, const char *secret)
 	return strlen(want) == strlen(got) && CRYPTO_memcmp(want, got, strlen(got)) == 0;
 }
 
+int store_tunnel_exists(struct store *st, const char *name)
+{
+	sqlite3_stmt *q;
+	int found = -1;
+	pthread_mutex_lock(&st->db_lock);
+	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM Tunnels WHERE subdomain = ?", -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
+		found = sqlite3_step(q) == SQLITE_ROW;
+		sqlite3_finalize(q);
+	}
+	pthread_mutex_unlock(&st->db_lock);
+	return found;
+}
+
 int store_pf_list(struct store *st, struct port_forward **out, size_t *n)
 {
 	sqlite3_stmt *q;

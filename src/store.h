@@ -37,6 +37,8 @@ int store_tunnel_del(struct store *st, const char *name);
 int store_tunnel_list(struct store *st, void (*each)(void *ctx, const char *name, long created_at), void *ctx);
 /* 1 when the secret matches the tunnel's hash (constant time), 0 when not or no such tunnel. */
 int store_tunnel_check(struct store *st, const char *name, const char *secret);
+/* 1 when a tunnel of that name exists, 0 when not, -1 on error. */
+int store_tunnel_exists(struct store *st, const char *name);
 
 int store_pf_list(struct store *st, struct port_forward **out, size_t *n);   /* caller frees *out */
 /* 0 added / -1 listen_port exists / -2 error. */

@@ -172,7 +172,8 @@ static void apply_query(const char *query, struct cnode **sections, const char *
 /* Listeners that reach out through the chain instead of binding locally: the -F chain is theirs. */
 static int is_remote_listener(const char *l)
 {
-	return !strcasecmp(l, "rtcp") || !strcasecmp(l, "rudp") || !strcasecmp(l, "natrelay-server");
+	return !strcasecmp(l, "rtcp") || !strcasecmp(l, "rudp") || !strcasecmp(l, "natrelay-server") ||
+	       !strcasecmp(l, "agent");
 }
 
 static int build_service(struct cnode *services, const char *url, size_t index, int have_chain, struct cfg_err *e)
