@@ -26,9 +26,9 @@ static bool opcode_known(unsigned op)
 
 static bool opcode_is_control(unsigned op) { return op & 0x8; }
 
-static uint64_t rd_be64(const uint8_t *p) { return (uint64_t)rd_be32(p) << 32 | rd_be32(p + 4); }
+static uint64_t ws_load_be64(const uint8_t *p) { return (uint64_t)rd_be32(p) << 32 | rd_be32(p + 4); }
 
-static void wr_be64(uint8_t *p, uint64_t v)
+static void ws_store_be64(uint8_t *p, uint64_t v)
 {
 	wr_be32(p, (uint32_t)(v >> 32));
 	wr_be32(p + 4, (uint32_t)v);
@@ -70,7 +70,7 @@ int ws_frame_header_parse(const uint8_t *buf, size_t len, enum ws_role role, uin
 	} else if (plen == 127) {
 		if (len < 10)
 			return 0;
-		plen = rd_be64(buf + 2);
+		plen = ws_load_be64(buf + 2);
 		if (plen >> 63)
 			return WS_ERR_LENGTH_OVERFLOW;
 		hlen += 8;
@@ -115,7 +115,7 @@ int ws_frame_header_encode(uint8_t *out, size_t cap, const struct ws_frame_heade
 	out[1] = h->masked ? 0x80 : 0;
 	if (plen > 0xffff) {
 		out[1] |= 127;
-		wr_be64(out + 2, plen);
+		ws_store_be64(out + 2, plen);
 	} else if (plen > 125) {
 		out[1] |= 126;
 		wr_be16(out + 2, (uint16_t)plen);
