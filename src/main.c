@@ -161,6 +161,9 @@ static void reload(void)
 	}
 	if (reconcile(cfg) < 0) {
 		log_error("reload rejected, the running configuration stays");
+		/* Nothing of cfg runs: drop each service's own reference too, or cfg leaks. */
+		for (size_t i = 0; i < cfg->n_services; i++)
+			service_unref(cfg->services[i]);
 		config_unref(cfg);
 		return;
 	}
@@ -260,12 +263,18 @@ static int parse_args(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	if (argc > 1 && argv[1][0] != '-')
+		return subcommand_run(argc - 1, argv + 1);
+	return portway_main(argc, argv);
+}
+
+int portway_main(int argc, char **argv)
+{
 	struct cfg_err e;
 	struct ev_loop *loop;
 	ev_signal sig_term, sig_int, sig_hup;
 
-	if (argc > 1 && argv[1][0] != '-')
-		return subcommand_run(argc - 1, argv + 1);
+	optind = 1;
 	if (parse_args(argc, argv) < 0)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
