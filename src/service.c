@@ -183,12 +183,13 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 				ev_io_stop(loop, &li->io);
 				ev_timer_set(&li->pause, 0.5, 0);
 				ev_timer_start(loop, &li->pause);
-			} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+			} else if (errno == EAGAIN) {
+				li->warned = 0; /* backlog drained: the shortage is over, a new one is news */
+			} else if (errno != EINTR && errno != ECONNABORTED) {
 				log_error("service %s: accept: %s", li->svc->name, strerror(errno));
 			}
 			return;
 		}
-		li->warned = 0;
 		struct stream *s = sock_stream_new(li->w, fd, 0);
 		service_ref(li->svc);
 		s->svc = li->svc;
