@@ -162,9 +162,12 @@ static void dial_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	d->cb(d->ctx, NULL, ETIMEDOUT);
 }
 
+/* Out of descriptors or memory on this side: no fault of the node, its health stays. */
+static int local_shortage(int err) { return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM; }
+
 static void dial_fail(struct dial *d, struct node *failed, struct hop *hop, int err)
 {
-	if (failed)
+	if (failed && !local_shortage(err))
 		node_mark_failed(hop, failed);
 	if (!d->reported && !d->abandoned)
 		dial_report(d, NULL, err);
@@ -206,7 +209,8 @@ static void dial_on_stream(void *ctx, struct stream *s, int err)
 		if (d->state == DIAL_CONNECT || d->n_hops == 0) {
 			/* The target itself failed. In forward mode try the next forwarder node. */
 			if (d->fwd) {
-				node_mark_failed(d->fwd, d->tried[d->n_tried - 1]);
+				if (!local_shortage(err))
+					node_mark_failed(d->fwd, d->tried[d->n_tried - 1]);
 				log_debug("forward target %s:%u failed: %s", d->host, d->port, strerror(err));
 				if (dial_pick_target(d) == 0) {
 					dial_restart(d);
