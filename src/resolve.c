@@ -151,7 +151,8 @@ static void resolve_ares_cb(void *arg, int status, int timeouts, struct ares_add
 	}
 	if (ai)
 		ares_freeaddrinfo(ai);
-	resolve_finish(req);
+	/* c-ares answers names from /etc/hosts inside ares_getaddrinfo: never call back re-entrantly. */
+	worker_defer(req->w, resolve_finish, req);
 }
 
 void resolve(struct worker *w, const char *host, uint16_t port, resolve_cb cb, void *ctx)
