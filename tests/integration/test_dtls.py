@@ -604,3 +604,41 @@ services:
 """)
     assert code == 2, out
     assert needle in out
+
+
+def test_listener_handshake_timeout(pw, echo, certs):
+    """A client that returns the cookie and then goes silent is dropped at handshakeTimeout."""
+    target = echo(udp=True)
+    sp = free_port(socket.SOCK_DGRAM)
+    srv = pw.start(config=server_yaml(sp, target.port, certs, extra_md="handshakeTimeout: 1s"), name="server",
+                   env=GRACE)
+    c = DtlsClient(sp, certs.client, certs.client_key, certs.good_ca)
+    # ClientHello, HelloVerifyRequest, ClientHello with the cookie: then nothing more from us.
+    for _ in range(2):
+        try:
+            c.c.do_handshake()
+        except SSL.WantReadError:
+            c._flush()
+        assert c._feed(3)
+    t0 = time.time()
+    srv.wait_log("timed out", timeout=5)
+    assert "dtls handshake with 127.0.0.1:" in srv.text()
+    assert time.time() - t0 < 3
+    c.close(notify=False)
+    assert target.connections == 0
+
+
+def test_dtls_and_tcp_listeners_share_a_port_number(pw, echo, certs):
+    """UDP and TCP are different sockets: a dtls listener beside a TCP one on the same port (GoDoxy's layout)."""
+    uecho, techo = echo(udp=True), echo()
+    port = free_port()
+    pw.start("-L", f"tcp://127.0.0.1:{port}/127.0.0.1:{techo.port}", "-L", f"relay+dtls://127.0.0.1:{port}",
+             name="server", env=GRACE)
+    up = free_port(socket.SOCK_DGRAM)
+    pw.start("-L", f"udp://127.0.0.1:{up}/127.0.0.1:{uecho.port}", "-F", f"relay+dtls://127.0.0.1:{port}",
+             name="client", env=GRACE)
+    assert udp_exchange(up, [b"over udp"]) == [b"over udp"]
+    wait_port(port)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as t:
+        t.sendall(b"over tcp")
+        assert t.recv(100) == b"over tcp"
