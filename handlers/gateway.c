@@ -408,7 +408,8 @@ static int path_is(const struct http_request *req, const char *path)
 	       (req->target.len == n || req->target.p[n] == '?');
 }
 
-static void control_head(struct gw_conn *c)
+/* Returns 1 when an API body is to be read next; otherwise c was handed on or freed. */
+static int control_head(struct gw_conn *c)
 {
 	if (http_slice_eq(c->req.method, "CONNECT")) {
 		struct http_slice host;
@@ -418,34 +419,35 @@ static void control_head(struct gw_conn *c)
 		if (http_host_port_split(c->req.target.p, c->req.target.len, 0, &host, &port) < 0 ||
 		    host.len >= sizeof target) {
 			conn_http_error(c, 400, "Bad Request");
-			return;
+			return 0;
 		}
 		memcpy(target, host.p, host.len);
 		target[host.len] = 0;
 		/* CONNECT NAME.domain:PORT opens PORT on NAME's agent; p<port> in the name wins. */
 		if (gw_route_host(c->g, target, host.len, GW_TUNNEL, port, &r) < 0) {
 			conn_http_error(c, 404, "Not Found");
-			return;
+			return 0;
 		}
 		r.kind = GW_TUNNEL;
 		conn_dispatch(c, &r, 1, c->head_len);
-		return;
+		return 0;
 	}
 	if (path_is(&c->req, "/relay") || path_is(&c->req, "/tunnel")) {
 		agent_dial_in(c, path_is(&c->req, "/relay") ? GW_RELAY : GW_TUNNEL);
-		return;
+		return 0;
 	}
 	struct http_body body;
 	if (http_request_body(&c->req, &body) < 0 || body.kind == HTTP_BODY_CHUNKED) {
 		conn_http_error(c, 400, "Bad Request");
-		return;
+		return 0;
 	}
 	c->body_len = body.kind == HTTP_BODY_LENGTH ? (size_t)body.length : 0;
 	if (c->body_len > GW_BODY_MAX) {
 		conn_http_error(c, 413, "Payload Too Large");
-		return;
+		return 0;
 	}
 	c->state = GWC_BODY;
+	return 1;
 }
 
 static int is_http_method_prefix(const char *p)
@@ -515,8 +517,7 @@ static void conn_progress(struct gw_conn *c)
 			web_route(c);
 			return;
 		}
-		control_head(c);
-		if (c->state == GWC_BODY)
+		if (control_head(c))
 			conn_progress(c);
 		return;
 	case GWC_BODY:
