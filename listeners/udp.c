@@ -184,6 +184,8 @@ static void udp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 		ssize_t n = recvfrom(ul->li->fd, w->scratch, WORKER_SCRATCH_SIZE, 0, (struct sockaddr *)&ss, &len);
 		if (n < 0)
 			return;
+		if (n == 0)
+			continue; /* a stream read of 0 bytes means EOF: an empty datagram would end the session */
 		struct udp_session *us = session_find(ul, &ss, len);
 		if (!us) {
 			if (ul->sessions >= ul->max_sessions) {
