@@ -232,3 +232,16 @@ def test_command_line_chain_uses_bare_host_as_http(pw, http_server):
     code, out, err = curl("--socks5-hostname", f"127.0.0.1:{entry}", f"http://127.0.0.1:{http_server.port}/index.html")
     assert code == 0 and out == "hello from the backend\n", err
     p_h.wait_log(f"CONNECT 127.0.0.1:{http_server.port}")
+
+
+def test_socks4_connector(pw, http_server):
+    s4, p_s4 = hop(pw, "socks4://127.0.0.1:{port}", "s4")
+    entry = free_port()
+    pw.start("-L", f"http://127.0.0.1:{entry}", "-F", f"socks4a://127.0.0.1:{s4}")
+    wait_port(entry)
+    for host in ("127.0.0.1", "localhost"):  # SOCKS4, then SOCKS4a for a name
+        code, out, err = curl("-x", f"http://127.0.0.1:{entry}", f"http://{host}:{http_server.port}/index.html")
+        assert code == 0 and out == "hello from the backend\n", err
+        p_s4.wait_log(f"SOCKS4 CONNECT {host}:{http_server.port}")
+    code, out, err = curl("-i", "-x", f"http://127.0.0.1:{entry}", f"http://127.0.0.1:{free_port()}/")
+    assert out.startswith("HTTP/1.1 502"), out
