@@ -428,3 +428,42 @@ def test_slow_client_head_times_out(pw):
     out = recv_until_close(s, timeout=5)
     assert time.time() - t < 4
     assert out == b"" or out.startswith(b"HTTP/1.1 408")
+
+
+def test_expect_100_continue(pw, backend):
+    a = backend("a")
+    port, _ = start_http_proxy(pw)
+    s = socket.create_connection(("127.0.0.1", port))
+    r = Reader(s)
+    s.sendall(f"POST http://127.0.0.1:{a.port}/up HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n".encode())
+    st, _, _ = r.response()
+    assert st == 100  # relayed from the origin before the body is sent
+    s.sendall(b"hello")
+    st, _, body = r.response()
+    assert st == 200 and json.loads(body)["body"] == "hello"
+    s.close()
+
+
+def test_response_until_close_ends_the_client_connection(pw):
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+
+    def server():
+        c, _ = lsock.accept()
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += c.recv(4096)
+        c.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nno length, ends at close")
+        c.close()
+
+    threading.Thread(target=server, daemon=True).start()
+    port, _ = start_http_proxy(pw)
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(f"GET http://127.0.0.1:{lsock.getsockname()[1]}/ HTTP/1.1\r\n\r\n".encode())
+    out = recv_until_close(s)
+    assert out.startswith(b"HTTP/1.1 200 OK\r\n"), out
+    assert b"connection: close" in out.lower()
+    assert out.endswith(b"\r\n\r\nno length, ends at close")
+    s.close()
+    lsock.close()
