@@ -515,7 +515,9 @@ static void fail(struct dtls_stream *x, int err)
 static void pump(struct dtls_stream *x)
 {
 	static __thread unsigned char buf[MBEDTLS_SSL_IN_CONTENT_LEN];
-	while (!x->base.closed && x->lower && (x->state == DTLS_PEER_CLOSED || (x->state == DTLS_OPEN && x->base.reading))) {
+	/* After close_notify records are still read (and dropped) to notice a client reconnecting. */
+	while (!x->base.closed && x->lower &&
+	       (x->state == DTLS_PEER_CLOSED || (x->state == DTLS_OPEN && x->base.reading))) {
 		int ret = mbedtls_ssl_read(&x->ssl, buf, sizeof buf);
 		if (ret > 0) {
 			if (x->state == DTLS_OPEN)

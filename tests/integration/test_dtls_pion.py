@@ -142,8 +142,7 @@ def pion_peer(tmp_path_factory):
     src = d / "src" / "pionpeer"
     src.mkdir(parents=True)
     (src / "main.go").write_text(PEER_GO)
-    env = dict(os.environ, GO111MODULE="off", GOPATH=f"{d}:/usr/share/gocode", GOCACHE=str(d / "cache"),
-               GOFLAGS="")
+    env = dict(os.environ, GO111MODULE="off", GOPATH=f"{d}:/usr/share/gocode", GOFLAGS="")
     out = d / "pionpeer"
     r = subprocess.run(["go", "build", "-o", str(out), "./src/pionpeer"], cwd=d, env=env, capture_output=True,
                        timeout=300)
