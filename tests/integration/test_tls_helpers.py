@@ -104,11 +104,14 @@ def test_certs_are_what_they_claim(certs):
     assert "other.example" in text and "127.0.0.1" not in text
 
 
-def echo_transfer(port, size, host="127.0.0.1", ssl_ctx=None, server_hostname="localhost", timeout=60):
+def echo_transfer(port, size, host="127.0.0.1", ssl_ctx=None, server_hostname="localhost", timeout=60,
+                  half_close=True):
     """Send size random bytes to an echo path at port, read them back and
     compare SHA-256 digests. Plain TCP half-closes after the last byte and
-    expects the EOF to come back; TLS (asyncio, which cannot half-close TLS)
-    closes once everything is back. Returns bytes per second."""
+    expects the EOF to come back (unless half_close is False: then it closes
+    once everything is back, as TLS does, since asyncio cannot half-close
+    TLS). Returns bytes per second."""
+    half_close = half_close and ssl_ctx is None
     data = os.urandom(min(size, 1 << 20))
     want = hashlib.sha256()
     got = hashlib.sha256()
@@ -125,7 +128,7 @@ def echo_transfer(port, size, host="127.0.0.1", ssl_ctx=None, server_hostname="l
                 want.update(chunk)
                 sent += len(chunk)
                 await w.drain()
-            if ssl_ctx is None:
+            if half_close:
                 w.write_eof()
 
         async def recv():
@@ -136,7 +139,7 @@ def echo_transfer(port, size, host="127.0.0.1", ssl_ctx=None, server_hostname="l
                     break
                 got.update(d)
                 n += len(d)
-            if ssl_ctx is None and n == size:
+            if half_close and n == size:
                 assert await r.read(1) == b"", "bytes after the echo"
             return n
 
