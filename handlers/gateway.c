@@ -120,61 +120,12 @@ static void gw_fini(struct service *svc)
 
 /* ---- routing a host name to a pool ---- */
 
-struct gw_route {
-	char name[STORE_NAME_MAX + 1];
-	enum gw_kind kind;
-	int port;                   /* tunnel: the agent-side port */
-};
-
-/*
- * "NAME.<domain>" names the relay pool of NAME; "p<port>.NAME.<domain>" the
- * tunnel pool with CONNECT <port>. Without configured domains the first
- * label is the name (the second after a p<port> label). 0 or -1.
- */
-static int gw_route_host(struct gw *g, const char *host_in, size_t len, int default_kind, int default_port,
-			 struct gw_route *r)
+/* Routing rules are in proto/onifast.c (I/O-free, unit-tested and fuzzed). */
+static int gw_route_host(struct gw *g, const char *host, size_t len, enum onifast_kind default_kind, int default_port,
+			 struct onifast_route *r)
 {
-	char host[256], *labels[4] = { 0 };
-	size_t n = 0;
-	uint16_t ignored;
-	struct http_slice h;
-	if (http_host_port_split(host_in, len, 1, &h, &ignored) < 0 || h.len >= sizeof host)
-		return -1;
-	for (size_t i = 0; i < h.len; i++)
-		host[i] = (char)tolower((unsigned char)h.p[i]);
-	host[h.len] = 0;
-	size_t hl = h.len;
-	for (size_t i = 0; i < g->o.n_domains; i++) {
-		size_t dl = strlen(g->o.domains[i]);
-		if (hl > dl + 1 && host[hl - dl - 1] == '.' && !strcmp(host + hl - dl, g->o.domains[i])) {
-			host[hl - dl - 1] = 0;
-			break;
-		}
-		if (i + 1 == g->o.n_domains)
-			return -1; /* not under one of our domains */
-	}
-	char *save = NULL;
-	for (char *t = strtok_r(host, ".", &save); t && n < 4; t = strtok_r(NULL, ".", &save))
-		labels[n++] = t;
-	if (!n)
-		return -1;
-	char *name = labels[0];
-	r->kind = (enum gw_kind)default_kind;
-	r->port = default_port;
-	if (n >= 2 && labels[0][0] == 'p' && labels[0][1] && strspn(labels[0] + 1, "0123456789") == strlen(labels[0] + 1)) {
-		long port = strtol(labels[0] + 1, NULL, 10);
-		if (port < 1 || port > 65535)
-			return -1;
-		r->kind = GW_TUNNEL;
-		r->port = (int)port;
-		name = labels[1];
-	}
-	if (g->o.n_domains && n > (size_t)(r->kind == GW_TUNNEL && name == labels[1] ? 2 : 1))
-		return -1; /* deeper than NAME.<domain> */
-	if (!store_name_valid(name))
-		return -1;
-	snprintf(r->name, sizeof r->name, "%s", name);
-	return 0;
+	return onifast_route_host((const char *const *)g->o.domains, g->o.n_domains, host, len,
+				  default_kind, default_port, r);
 }
 
 /* ---- joining a public connection to a worker ---- */
@@ -191,11 +142,11 @@ static void gw_refuse(struct stream *client, const char *page)
 	stream_close_after_flush(client);
 }
 
-void gw_dispatch(struct gw *g, struct stream *client, const char *name, enum gw_kind kind, int port,
+void gw_dispatch(struct gw *g, struct stream *client, const char *name, enum onifast_kind kind, int port,
 		 const char *pending, size_t pending_len, int reply_connect)
 {
 	struct gw_pool *p = gw_pool_find(g, name, kind, 0);
-	int http = kind == GW_RELAY && !reply_connect && pending_len;
+	int http = kind == ONIFAST_RELAY && !reply_connect && pending_len;
 	for (;;) {
 		struct stream *ws = p ? gw_pool_take(g, p) : NULL;
 		if (!ws) {
@@ -205,10 +156,10 @@ void gw_dispatch(struct gw *g, struct stream *client, const char *name, enum gw_
 			return;
 		}
 		int ok = 0;
-		if (kind == GW_TUNNEL) {
-			char line[32];
-			int n = snprintf(line, sizeof line, "CONNECT %d\n", port);
-			ok = stream_write(ws, line, (size_t)n) == 0;
+		if (kind == ONIFAST_TUNNEL) {
+			char line[ONIFAST_LINE_MAX];
+			int n = onifast_connect_line_write(line, sizeof line, port);
+			ok = n > 0 && stream_write(ws, line, (size_t)n) == 0;
 		} else {
 			ok = 1;
 		}
@@ -223,12 +174,12 @@ void gw_dispatch(struct gw *g, struct stream *client, const char *name, enum gw_
 			static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 			stream_write(client, established, sizeof established - 1);
 		}
-		if (kind == GW_TUNNEL)
+		if (kind == ONIFAST_TUNNEL)
 			g->stats.tunnels++;
 		else
 			g->stats.requests++;
 		log_debug("gateway: %s -> %s worker of %s%s", client->peer, gw_kind_name(kind), name,
-			  kind == GW_TUNNEL ? " (tunnel)" : "");
+			  kind == ONIFAST_TUNNEL ? " (tunnel)" : "");
 		pipe_start(client, ws, 0, NULL, NULL);
 		return;
 	}
@@ -257,7 +208,7 @@ struct gw_conn {
 	struct http_request req;
 	ev_timer timer;
 	/* agent dial-in */
-	enum gw_kind kind;
+	enum onifast_kind kind;
 	char name[STORE_NAME_MAX + 1];
 	char secret[256];
 	int ok;
@@ -286,7 +237,7 @@ static void conn_http_error(struct gw_conn *c, int status, const char *text)
 }
 
 /* Hand the connection and every byte read so far to a worker. */
-static void conn_dispatch(struct gw_conn *c, const struct gw_route *r, int reply_connect, size_t skip)
+static void conn_dispatch(struct gw_conn *c, const struct onifast_route *r, int reply_connect, size_t skip)
 {
 	struct stream *s = c->s;
 	char *buf = c->buf;
@@ -311,7 +262,7 @@ static void conn_no_route(struct gw_conn *c, int http)
 /* A pool never seen: 404 when no tunnel of that name exists, else 502. Asked off the loop. */
 struct known_job {
 	struct gw_conn *c;
-	struct gw_route r;
+	struct onifast_route r;
 	int exists;
 };
 
@@ -334,8 +285,8 @@ static void known_done(void *arg)
 static void web_route(struct gw_conn *c)
 {
 	const struct http_header *host = http_header_find(c->req.headers, c->req.nheaders, "Host");
-	struct gw_route r;
-	if (!host || gw_route_host(c->g, host->value.p, host->value.len, GW_RELAY, 0, &r) < 0) {
+	struct onifast_route r;
+	if (!host || gw_route_host(c->g, host->value.p, host->value.len, ONIFAST_RELAY, 0, &r) < 0) {
 		conn_no_route(c, 1);
 		return;
 	}
@@ -382,7 +333,7 @@ static void agent_auth_done(void *arg)
 	conn_free(c);
 }
 
-static void agent_dial_in(struct gw_conn *c, enum gw_kind kind)
+static void agent_dial_in(struct gw_conn *c, enum onifast_kind kind)
 {
 	struct http_slice q = http_target_query(c->req.target);
 	if (http_query_get(q, "subdomain", c->name, sizeof c->name) < 0 || !store_name_valid(c->name) ||
@@ -414,7 +365,7 @@ static int control_head(struct gw_conn *c)
 	if (http_slice_eq(c->req.method, "CONNECT")) {
 		struct http_slice host;
 		uint16_t port;
-		struct gw_route r;
+		struct onifast_route r;
 		char target[300];
 		if (http_host_port_split(c->req.target.p, c->req.target.len, 0, &host, &port) < 0 ||
 		    host.len >= sizeof target) {
@@ -424,16 +375,16 @@ static int control_head(struct gw_conn *c)
 		memcpy(target, host.p, host.len);
 		target[host.len] = 0;
 		/* CONNECT NAME.domain:PORT opens PORT on NAME's agent; p<port> in the name wins. */
-		if (gw_route_host(c->g, target, host.len, GW_TUNNEL, port, &r) < 0) {
+		if (gw_route_host(c->g, target, host.len, ONIFAST_TUNNEL, port, &r) < 0) {
 			conn_http_error(c, 404, "Not Found");
 			return 0;
 		}
-		r.kind = GW_TUNNEL;
+		r.kind = ONIFAST_TUNNEL;
 		conn_dispatch(c, &r, 1, c->head_len);
 		return 0;
 	}
 	if (path_is(&c->req, "/relay") || path_is(&c->req, "/tunnel")) {
-		agent_dial_in(c, path_is(&c->req, "/relay") ? GW_RELAY : GW_TUNNEL);
+		agent_dial_in(c, path_is(&c->req, "/relay") ? ONIFAST_RELAY : ONIFAST_TUNNEL);
 		return 0;
 	}
 	struct http_body body;
@@ -463,12 +414,12 @@ static int is_http_method_prefix(const char *p)
 static void raw_peek(struct gw_conn *c)
 {
 	char sni[TLS_PEEK_HOST_MAX + 1];
-	struct gw_route r;
+	struct onifast_route r;
 	int t = tls_peek_sni(c->buf, c->len, sni);
 	if (t == TLS_PEEK_NEED_MORE)
 		return;
 	if (t == TLS_PEEK_SNI) {
-		if (gw_route_host(c->g, sni, strlen(sni), GW_RELAY, 0, &r) < 0)
+		if (gw_route_host(c->g, sni, strlen(sni), ONIFAST_RELAY, 0, &r) < 0)
 			conn_no_route(c, 0);
 		else
 			conn_dispatch(c, &r, 0, 0);
@@ -479,7 +430,7 @@ static void raw_peek(struct gw_conn *c)
 	if (n == 0 && t != TLS_PEEK_NO_SNI && c->len < GW_HEAD_MAX)
 		return;
 	const struct http_header *host = n > 0 ? http_header_find(req.headers, req.nheaders, "Host") : NULL;
-	if (!host || gw_route_host(c->g, host->value.p, host->value.len, GW_RELAY, 0, &r) < 0) {
+	if (!host || gw_route_host(c->g, host->value.p, host->value.len, ONIFAST_RELAY, 0, &r) < 0) {
 		conn_no_route(c, 0);
 		return;
 	}

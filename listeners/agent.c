@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "onifast.h"
 #include "pipe.h"
 #include "router.h"
 #include "service.h"
@@ -193,7 +194,7 @@ static int port_allowed(const struct agent_opts *o, long port)
 struct agent_tunnel {
 	struct agent *a;
 	struct stream *ws;          /* owned until the pipe takes it */
-	char line[32];
+	char line[ONIFAST_LINE_MAX];
 	size_t len;
 };
 
@@ -212,32 +213,32 @@ static void tunnel_dialed(void *ctx, struct stream *local, int err)
 static void tunnel_line_read(struct stream *s, const char *data, size_t len)
 {
 	struct agent_tunnel *t = s->ud;
-	const char *nl = len ? memchr(data, '\n', len) : NULL;
-	size_t take = nl ? (size_t)(nl - data) : len;
-	long port;
-	char extra;
-	if (!len || t->len + take >= sizeof t->line) {
-		log_info("agent: a tunnel worker without a CONNECT line; closed");
+	int port = 0;
+	size_t take = len < sizeof t->line - t->len ? len : sizeof t->line - t->len;
+	if (!len) {
+		log_info("agent: a tunnel worker closed before its CONNECT line");
 		stream_close(s);
 		free(t);
 		return;
 	}
 	memcpy(t->line + t->len, data, take);
 	t->len += take;
-	t->line[t->len] = 0;
-	if (!nl)
+	int n = onifast_connect_line_parse(t->line, t->len, &port);
+	if (n == 0 && t->len < sizeof t->line)
 		return;
-	if (sscanf(t->line, "CONNECT %ld%c", &port, &extra) != 1 || port < 1 || port > 65535 ||
-	    !port_allowed(t->a->o, port)) {
-		log_warn("agent: refusing \"%s\" (allowPorts)", t->line);
+	if (n <= 0 || !port_allowed(t->a->o, port)) {
+		log_warn(n <= 0 ? "agent: a tunnel worker without a valid CONNECT line; closed"
+				: "agent: refusing a tunnel to port %d (allowPorts)", port);
 		stream_close(s);
 		free(t);
 		return;
 	}
+	/* What followed the line (the client's first bytes) goes to the local port. */
+	size_t before = t->len - take, used = (size_t)n - before;
 	stream_read_stop(s);
-	if (len > take + 1)
-		stream_unread(s, nl + 1, len - take - 1);
-	snprintf(t->line, sizeof t->line, "port %ld", port);
+	if (len > used)
+		stream_unread(s, data + used, len - used);
+	snprintf(t->line, sizeof t->line, "port %d", port);
 	struct dial_opts d = { .timeout = t->a->o->dial_timeout };
 	router_dial(s->w, &d, t->a->o->tunnel_host, (uint16_t)port, tunnel_dialed, t);
 }

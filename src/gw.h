@@ -8,12 +8,13 @@
 #include <stdint.h>
 
 #include "http.h"
+#include "onifast.h"
 #include "model.h"
 #include "store.h"
 #include "webhook.h"
 #include "ws_stream.h"
 
-enum gw_kind { GW_RELAY, GW_TUNNEL };
+
 
 struct gw_pool;
 
@@ -27,7 +28,7 @@ struct gw_worker {
 
 struct gw_pool {
 	char name[STORE_NAME_MAX + 1];
-	enum gw_kind kind;
+	enum onifast_kind kind;
 	struct gw_worker *head, *tail;  /* head: oldest */
 	int count;
 	ev_tstamp last_activity;        /* a worker joined, was taken or left */
@@ -80,14 +81,14 @@ struct gw {
 };
 
 /* src/gw_pool.c */
-struct gw_pool *gw_pool_find(struct gw *g, const char *name, enum gw_kind kind, int create);
+struct gw_pool *gw_pool_find(struct gw *g, const char *name, enum onifast_kind kind, int create);
 void gw_pool_add(struct gw *g, struct gw_pool *p, struct stream *ws);
 /* Take the newest live worker, or NULL. The caller owns the stream. */
 struct stream *gw_pool_take(struct gw *g, struct gw_pool *p);
 void gw_pools_collect(struct gw *g, ev_tstamp now);
 void gw_pools_free(struct gw *g);
 void gw_notify(struct gw *g, const char *event, const struct gw_pool *p);
-const char *gw_kind_name(enum gw_kind k);
+const char *gw_kind_name(enum onifast_kind k);
 
 /* src/gw_api.c: the management API; the request's body is complete. */
 void gw_api_serve(struct gw *g, struct stream *s, const struct http_request *req, const char *body, size_t body_len);
@@ -96,7 +97,7 @@ int gw_forward_open(struct gw *g, const struct port_forward *pf, char *err, size
 int gw_forward_close(struct gw *g, int listen_port);
 
 /* handlers/gateway.c: join a public connection to a worker of the pool (with a first line for tunnels). */
-void gw_dispatch(struct gw *g, struct stream *client, const char *name, enum gw_kind kind, int port,
+void gw_dispatch(struct gw *g, struct stream *client, const char *name, enum onifast_kind kind, int port,
 		 const char *pending, size_t pending_len, int reply_connect);
 
 #endif

@@ -116,7 +116,7 @@ static void jb_str(struct jbuf *b, const char *s)
 	b->len = json_escape(b->p, b->cap, b->len, s);
 }
 
-static void api_pools(struct gw *g, struct stream *s, enum gw_kind kind)
+static void api_pools(struct gw *g, struct stream *s, enum onifast_kind kind)
 {
 	struct jbuf b = { xmalloc(256), 0, 256 };
 	int first = 1;
@@ -372,9 +372,9 @@ void gw_api_serve(struct gw *g, struct stream *s, const struct http_request *req
 	if (!strcmp(path, "/status"))
 		api_status(g, s);
 	else if (!strcmp(path, "/relay/pools"))
-		api_pools(g, s, GW_RELAY);
+		api_pools(g, s, ONIFAST_RELAY);
 	else if (!strcmp(path, "/tunnel/pools"))
-		api_pools(g, s, GW_TUNNEL);
+		api_pools(g, s, ONIFAST_TUNNEL);
 	else if (!strcmp(path, "/portforwards/list"))
 		api_forwards_list(g, s);
 	else if (!strcmp(path, "/portforwards/add"))
@@ -405,7 +405,7 @@ static void forward_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 		struct stream *s = sock_stream_new(f->g->w, fd, 0);
 		service_ref(f->g->svc);
 		s->svc = f->g->svc;
-		gw_dispatch(f->g, s, f->pf.tunnel_host, GW_TUNNEL, f->pf.target_port, NULL, 0, 0);
+		gw_dispatch(f->g, s, f->pf.tunnel_host, ONIFAST_TUNNEL, f->pf.target_port, NULL, 0, 0);
 	}
 }
 

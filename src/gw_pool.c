@@ -9,9 +9,9 @@
 #include "log.h"
 #include "util.h"
 
-const char *gw_kind_name(enum gw_kind k) { return k == GW_RELAY ? "relay" : "tunnel"; }
+const char *gw_kind_name(enum onifast_kind k) { return k == ONIFAST_RELAY ? "relay" : "tunnel"; }
 
-struct gw_pool *gw_pool_find(struct gw *g, const char *name, enum gw_kind kind, int create)
+struct gw_pool *gw_pool_find(struct gw *g, const char *name, enum onifast_kind kind, int create)
 {
 	for (struct gw_pool *p = g->pools; p; p = p->next)
 		if (p->kind == kind && !strcmp(p->name, name))
@@ -112,7 +112,7 @@ void gw_notify(struct gw *g, const char *event, const struct gw_pool *p)
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	snprintf(text, sizeof text, "%s %s: %s", p->kind == GW_RELAY ? "Web Proxy" : "Tunnel",
+	snprintf(text, sizeof text, "%s %s: %s", p->kind == ONIFAST_RELAY ? "Web Proxy" : "Tunnel",
 		 !strcmp(event, "connected") ? "Connected" : "Disconnected", p->name);
 	log_info("gateway: %s (%d workers)", text, p->count);
 	if (!g->o.has_webhook)

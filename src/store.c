@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "onifast.h"
 #include "util.h"
 
 struct store_job {
@@ -164,16 +165,7 @@ void store_async(struct store *st, struct worker *w, void (*job)(struct store *s
 	pthread_mutex_unlock(&st->q_lock);
 }
 
-int store_name_valid(const char *name)
-{
-	size_t n = strlen(name);
-	if (!n || n > STORE_NAME_MAX || name[0] == '-' || name[n - 1] == '-')
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || name[i] == '-'))
-			return 0;
-	return 1;
-}
+int store_name_valid(const char *name) { return onifast_name_valid(name); }
 
 /* The secret has 256 random bits, so one SHA-256 is as strong as a slow hash here. */
 static void secret_hash(const char *secret, char out[7 + 64 + 1])
