@@ -157,6 +157,11 @@ static void dial_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	}
 	if (d->reported || d->abandoned)
 		return;
+	/* Forwarding straight to a target: the connect's own timeout (the same dialTimeout) ends the
+	 * attempt, marks that node failed and fails over; abandoning here would stop at the first
+	 * silent node. */
+	if (d->fwd && d->n_hops == 0 && d->state == DIAL_CONNECT)
+		return;
 	d->abandoned = 1;
 	d->reported = 1;
 	d->cb(d->ctx, NULL, ETIMEDOUT);
