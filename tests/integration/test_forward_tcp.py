@@ -481,3 +481,64 @@ services:
         log.close()
     t = (tmp_path / "emfile.log").read_text(errors="replace")
     assert "AddressSanitizer" not in t and "runtime error" not in t, t
+
+
+class Blackhole:
+    """A loopback port whose SYNs go unanswered: a listener with a full accept queue."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(0)
+        self.port = self.sock.getsockname()[1]
+        self.fill = []
+        for _ in range(3):
+            s = socket.socket()
+            s.setblocking(False)
+            try:
+                s.connect(("127.0.0.1", self.port))
+            except BlockingIOError:
+                pass
+            self.fill.append(s)
+        time.sleep(0.1)
+
+    def close(self):
+        for s in self.fill:
+            s.close()
+        self.sock.close()
+
+
+def test_failover_when_first_node_times_out(pw, echo):
+    """A dead host does not refuse, it stays silent: after dialTimeout the next node is tried."""
+    bh = Blackhole()
+    probe = socket.socket()
+    probe.settimeout(1.5)
+    with pytest.raises(socket.timeout):
+        probe.connect(("127.0.0.1", bh.port))  # the blackhole really is one
+    probe.close()
+    e = echo()
+    port = free_port()
+    p = pw.start("-L", f"tcp://127.0.0.1:{port}/127.0.0.1:{bh.port},127.0.0.1:{e.port}"
+                       "?strategy=fifo&dialTimeout=1s")
+    t0 = time.time()
+    assert _echo_once(port, b"first") == b"first"
+    assert 0.8 < time.time() - t0 < 3
+    p.wait_log(f"node target-0 (127.0.0.1:{bh.port}) marked down for 10s")
+    t0 = time.time()
+    assert _echo_once(port, b"second") == b"second"  # straight to the healthy node now
+    assert time.time() - t0 < 0.5
+    bh.close()
+
+
+def test_all_nodes_time_out(pw):
+    bh1, bh2 = Blackhole(), Blackhole()
+    port = free_port()
+    p = pw.start("-L", f"tcp://127.0.0.1:{port}/127.0.0.1:{bh1.port},127.0.0.1:{bh2.port}?dialTimeout=500ms")
+    c = socket.create_connection(("127.0.0.1", port), timeout=10)
+    t0 = time.time()
+    assert c.recv(10) == b""
+    assert time.time() - t0 < 3
+    c.close()
+    p.wait_log("no forward target reachable: Connection timed out")
+    bh1.close()
+    bh2.close()
