@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "natrelay.h"
 #include "pipe.h"
 #include "service.h"
 #include "util.h"
@@ -152,9 +153,9 @@ static void client_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 		*c->tail = wc;
 		c->tail = &wc->next;
 		c->n_waiting++;
-		char line[32];
-		int n = snprintf(line, sizeof line, "[NEW] %u\n", c->server_port);
-		if (stream_write(c->ctl, line, (size_t)n) < 0) {
+		char line[NATRELAY_LINE_MAX];
+		int n = natrelay_line_write(line, sizeof line, NATRELAY_NEW, c->server_port);
+		if (n < 0 || stream_write(c->ctl, line, (size_t)n) < 0) {
 			ctl_close(c);
 			return;
 		}
@@ -255,8 +256,8 @@ static void natrelay_handle(struct service *svc, struct stream *ctl)
 	ev_io_start(c->w->loop, &c->server_io);
 	stream_set_callbacks(ctl, ctl_read_cb, ctl_event_cb, c);
 	stream_read_start(ctl);
-	char line[32];
-	int n = snprintf(line, sizeof line, "[PORT] %u\n", c->client_port);
+	char line[NATRELAY_LINE_MAX];
+	int n = natrelay_line_write(line, sizeof line, NATRELAY_PORT, c->client_port);
 	log_info("natrelay: control %s: client port %u, server port %u", ctl->peer, c->client_port, c->server_port);
 	if (stream_write(ctl, line, (size_t)n) < 0)
 		ctl_close(c);

@@ -11,11 +11,12 @@
 #include <string.h>
 
 #include "log.h"
+#include "natrelay.h"
 #include "router.h"
 #include "service.h"
 #include "util.h"
 
-#define NRS_LINE_MAX 128
+#define NRS_LINE_MAX (2 * NATRELAY_LINE_MAX)
 #define NRS_BACKOFF_MAX 30.0
 
 struct nrs_opts {
@@ -112,24 +113,18 @@ static void nrs_back_dialed(void *ctx, struct stream *s, int err)
 	service_dispatch(n->li->svc, s);
 }
 
-static void nrs_line(struct nrs *n, const char *line)
+static void nrs_line(struct nrs *n, enum natrelay_line_kind kind, int port)
 {
-	unsigned port;
-	char extra;
-	if (sscanf(line, "[PORT] %u%c", &port, &extra) == 1 && port && port < 65536) {
+	if (kind == NATRELAY_PORT) {
 		char where[300];
 		hostport_format(where, sizeof where, n->o->relay_host, (uint16_t)port);
 		log_info("natrelay-server %s: clients connect to relay %s", n->li->svc->name, where);
 		n->backoff = 1;
 		return;
 	}
-	if (sscanf(line, "[NEW] %u%c", &port, &extra) == 1 && port && port < 65536) {
-		struct dial_opts d = { .chain = n->o->prefix.n_hops ? &n->o->prefix : NULL, .timeout = n->o->dial_timeout };
-		n->pending++;
-		router_dial(n->li->w, &d, n->o->relay_host, (uint16_t)port, nrs_back_dialed, n);
-		return;
-	}
-	log_warn("natrelay-server %s: ignoring an unknown line from the relay: \"%.60s\"", n->li->svc->name, line);
+	struct dial_opts d = { .chain = n->o->prefix.n_hops ? &n->o->prefix : NULL, .timeout = n->o->dial_timeout };
+	n->pending++;
+	router_dial(n->li->w, &d, n->o->relay_host, (uint16_t)port, nrs_back_dialed, n);
 }
 
 static void nrs_ctl_read(struct stream *s, const char *data, size_t len)
@@ -139,18 +134,25 @@ static void nrs_ctl_read(struct stream *s, const char *data, size_t len)
 		nrs_ctl_lost(n, "closed by the relay");
 		return;
 	}
-	for (size_t i = 0; i < len && n->ctl; i++) {
-		if (data[i] == '\n') {
-			n->line[n->line_len] = 0;
-			if (n->line_len && n->line[n->line_len - 1] == '\r')
-				n->line[n->line_len - 1] = 0;
-			n->line_len = 0;
-			nrs_line(n, n->line);
-		} else if (n->line_len + 1 < NRS_LINE_MAX) {
-			n->line[n->line_len++] = data[i];
-		} else {
-			nrs_ctl_lost(n, "line too long: not a NAT relay");
-			return;
+	while (len && n->ctl) {
+		size_t take = len < NRS_LINE_MAX - n->line_len ? len : NRS_LINE_MAX - n->line_len;
+		memcpy(n->line + n->line_len, data, take);
+		n->line_len += take;
+		data += take;
+		len -= take;
+		for (;;) {
+			enum natrelay_line_kind kind;
+			int port;
+			int used = natrelay_line_parse(n->line, n->line_len, &kind, &port);
+			if (used == 0)
+				break;
+			if (used < 0) {
+				nrs_ctl_lost(n, "a malformed line: not a NAT relay");
+				return;
+			}
+			memmove(n->line, n->line + used, n->line_len - (size_t)used);
+			n->line_len -= (size_t)used;
+			nrs_line(n, kind, port);
 		}
 	}
 }
