@@ -427,3 +427,21 @@ def test_rudp_against_fake_gost_relay(pw, fake_relay):
     assert recv_exact(s, 11) == bytes.fromhex("0001ff01cb007107") + struct.pack(">H", 4000) + b"z"
     s.close()
     client.wait_log("ended", 5)
+
+
+def test_rtcp_over_tls_to_the_relay(pw, echo, tmp_path):
+    """The relay node's dialer handshake (TLS) runs before the BIND."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-days", "2", "-subj", "/CN=relay", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    srv = echo()
+    relay = free_port()
+    relay_p = pw.start("-L", f"relay+tls://127.0.0.1:{relay}?bind=true&certFile={cert}&keyFile={key}", name="relay")
+    remote = free_port()
+    client = pw.start("-L", f"rtcp://127.0.0.1:{remote}/127.0.0.1:{srv.port}", "-F", f"relay+tls://127.0.0.1:{relay}",
+                      name="rtcp")
+    wait_bound(client)
+    data = os.urandom(1 << 20)
+    assert echo_once(remote, data) == data
+    assert "BIND tcp on" in relay_p.text()
