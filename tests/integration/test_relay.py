@@ -301,3 +301,27 @@ def test_udp_forward_through_relay(pw, relay_server, echo):
             except socket.timeout:
                 continue
         assert data == b"query %d" % i
+
+
+@pytest.mark.parametrize("front", ["http", "socks5"])
+def test_curl_through_proxy_then_relay_chain(pw, relay_server, http_server, front):
+    """curl -> portway http/socks5 proxy -> relay hop (another portway) -> web server."""
+    rport = relay_server(auth="u:p")
+    pport = free_port()
+    pw.start("-L", f"{front}://127.0.0.1:{pport}", "-F", f"relay://u:p@127.0.0.1:{rport}", name=f"{front}-front")
+    wait_port(pport)
+    proxy = ["-x", f"http://127.0.0.1:{pport}"] if front == "http" else ["--socks5-hostname", f"127.0.0.1:{pport}"]
+    code, out, err = curl(*proxy, f"http://127.0.0.1:{http_server.port}/index.html")
+    assert code == 0, err
+    assert out == "hello from the backend\n"
+
+
+def test_https_connect_through_http_then_relay_nodelay(pw, relay_server, http_server):
+    """A CONNECT tunnel (client speaks first) through http -> relay with nodelay on both ends."""
+    rport = relay_server(query="?nodelay=true")
+    pport = free_port()
+    pw.start("-L", f"http://127.0.0.1:{pport}", "-F", f"relay://127.0.0.1:{rport}?nodelay=true")
+    wait_port(pport)
+    code, out, err = curl("-p", "-x", f"http://127.0.0.1:{pport}", f"http://127.0.0.1:{http_server.port}/index.html")
+    assert code == 0, err
+    assert out == "hello from the backend\n"
