@@ -17,9 +17,11 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "pipe.h"
 #include "stream.h"
 #include "util.h"
 #include "worker.h"
@@ -250,15 +252,19 @@ static int setup_worker(void **state)
 	return 0;
 }
 
-/* Run the worker's loop (in this thread) until cond holds or 5 s passed. */
+/* Run the worker's loop (in this thread) until cond holds or 5 s passed. cond is evaluated
+ * once per round (it may have side effects, such as a recv). */
 #define RUN_UNTIL(cond)                                                             \
 	do {                                                                        \
-		for (int spin_ = 0; spin_ < 50000 && !(cond); spin_++) {            \
+		int ok_ = 0;                                                        \
+		for (int spin_ = 0; spin_ < 50000; spin_++) {                       \
 			ev_run(W->loop, EVRUN_NOWAIT);                              \
-			if (!(cond))                                                \
-				usleep(100);                                        \
-		}                                                           \
-		assert_true(cond);                                                  \
+			if ((ok_ = (cond)))                                         \
+				break;                                              \
+			usleep(100);                                                \
+		}                                                                   \
+		if (!ok_)                                                           \
+			fail_msg("timed out waiting for %s", #cond);                \
 	} while (0)
 
 struct sink {
@@ -430,6 +436,250 @@ static void test_sock_write_to_closed_peer(void **state)
 	ev_run(W->loop, EVRUN_NOWAIT);
 }
 
+/* ---- the pipe: splice and copy modes, back-pressure, half close, idle timeout ---- */
+
+/* A connected loopback TCP pair, both ends non-blocking: [0] for portway, [1] for the test. */
+static void tcp_pair(int fds[2])
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof a;
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(l >= 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(l, 1), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &len), 0);
+	fds[1] = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(fds[1], (struct sockaddr *)&a, sizeof a), 0);
+	fds[0] = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	assert_true(fds[0] >= 0);
+	close(l);
+	assert_int_equal(fcntl(fds[1], F_SETFL, O_NONBLOCK), 0);
+}
+
+struct pipe_result {
+	int done;
+	struct pipe_stats st;
+};
+
+static void pipe_done(void *ctx, const struct pipe_stats *st)
+{
+	struct pipe_result *r = ctx;
+	r->done++;
+	r->st = *st;
+}
+
+/* One direction of test traffic: bytes pushed into `out`, checked as they come out of `in`. */
+struct flow {
+	int out, in;
+	size_t total, sent, got;
+	int shut, eof;
+	int slow;               /* read only now and then: the pipe must hold back, not hoard */
+};
+
+static char pattern_at(size_t i) { return (char)((i * 131) ^ (i >> 11)); }
+
+static void flow_step(struct flow *f, int tick)
+{
+	char buf[65536];
+	if (f->sent < f->total) {
+		size_t n = f->total - f->sent < sizeof buf ? f->total - f->sent : sizeof buf;
+		for (size_t i = 0; i < n; i++)
+			buf[i] = pattern_at(f->sent + i);
+		ssize_t k = send(f->out, buf, n, MSG_NOSIGNAL);
+		if (k > 0)
+			f->sent += (size_t)k;
+	} else if (!f->shut) {
+		assert_int_equal(shutdown(f->out, SHUT_WR), 0);
+		f->shut = 1;
+	}
+	if (f->eof || (f->slow && tick % 8))
+		return;
+	ssize_t k = recv(f->in, buf, sizeof buf, 0);
+	if (k == 0) {
+		f->eof = 1;
+	} else if (k > 0) {
+		for (ssize_t i = 0; i < k; i++)
+			if (buf[i] != pattern_at(f->got + (size_t)i))
+				fail_msg("byte %zu differs", f->got + (size_t)i);
+		f->got += (size_t)k;
+	}
+}
+
+static void pipe_bulk(int splice_mode)
+{
+	int a[2], b[2];
+	struct pipe_result r = { 0 };
+	size_t max_queued = 0;
+	tcp_pair(a);
+	tcp_pair(b);
+	pipe_splice_enabled = splice_mode;
+	struct stream *sa = sock_stream_new(W, a[0], 0), *sb = sock_stream_new(W, b[0], 0);
+	pipe_start(sa, sb, 0, pipe_done, &r);
+	struct flow ab = { .out = a[1], .in = b[1], .total = 24 << 20, .slow = 1 };
+	struct flow ba = { .out = b[1], .in = a[1], .total = 16 << 20 };
+	for (int tick = 0; tick < 2000000 && !(r.done && ab.eof && ba.eof); tick++) {
+		ev_run(W->loop, EVRUN_NOWAIT);
+		if (!r.done && sb->wqueued + sa->wqueued > max_queued)
+			max_queued = sb->wqueued + sa->wqueued;
+		flow_step(&ab, tick);
+		flow_step(&ba, tick);
+	}
+	pipe_splice_enabled = 1;
+	assert_true(ab.eof && ba.eof);
+	assert_int_equal(ab.got, ab.total);
+	assert_int_equal(ba.got, ba.total);
+	assert_int_equal(r.done, 1);
+	assert_int_equal(r.st.bytes_ab, ab.total);
+	assert_int_equal(r.st.bytes_ba, ba.total);
+	/* back-pressure: a slow reader costs at most about the high-water mark plus one read */
+	assert_true(max_queued <= 2 * (STREAM_HIGH_WATER + WORKER_SCRATCH_SIZE));
+	assert_int_equal(W->connections, 0);
+	close(a[1]);
+	close(b[1]);
+	for (int i = 0; i < 10; i++)
+		ev_run(W->loop, EVRUN_NOWAIT);
+}
+
+static void test_pipe_splice_bulk_half_close(void **state)
+{
+	(void)state;
+	pipe_bulk(1);
+}
+
+static void test_pipe_copy_bulk_half_close(void **state)
+{
+	(void)state;
+	pipe_bulk(0);
+}
+
+/* One side half-closes and the other keeps talking for a while: the pipe stays up. */
+static void pipe_half_open(int splice_mode)
+{
+	int a[2], b[2];
+	struct pipe_result r = { 0 };
+	char buf[16];
+	tcp_pair(a);
+	tcp_pair(b);
+	pipe_splice_enabled = splice_mode;
+	pipe_start(sock_stream_new(W, a[0], 0), sock_stream_new(W, b[0], 0), 0, pipe_done, &r);
+	pipe_splice_enabled = 1;
+	assert_int_equal(shutdown(a[1], SHUT_WR), 0);
+	ssize_t k = -1;
+	RUN_UNTIL((k = recv(b[1], buf, sizeof buf, 0)) == 0);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(send(b[1], "late", 4, 0), 4);
+		k = -1;
+		RUN_UNTIL((k = recv(a[1], buf, sizeof buf, 0)) > 0);
+		assert_int_equal(k, 4);
+		assert_memory_equal(buf, "late", 4);
+		usleep(20000);
+	}
+	assert_int_equal(r.done, 0);
+	assert_int_equal(shutdown(b[1], SHUT_WR), 0);
+	RUN_UNTIL(r.done == 1);
+	assert_int_equal(r.st.bytes_ab, 0);
+	assert_int_equal(r.st.bytes_ba, 20);
+	RUN_UNTIL(recv(a[1], buf, sizeof buf, 0) == 0);
+	close(a[1]);
+	close(b[1]);
+	ev_run(W->loop, EVRUN_NOWAIT);
+}
+
+static void test_pipe_splice_half_open(void **state)
+{
+	(void)state;
+	pipe_half_open(1);
+}
+
+static void test_pipe_copy_half_open(void **state)
+{
+	(void)state;
+	pipe_half_open(0);
+}
+
+static void pipe_idle(int splice_mode)
+{
+	int a[2], b[2];
+	struct pipe_result r = { 0 };
+	char buf[8];
+	tcp_pair(a);
+	tcp_pair(b);
+	pipe_splice_enabled = splice_mode;
+	pipe_start(sock_stream_new(W, a[0], 0), sock_stream_new(W, b[0], 0), 0.3, pipe_done, &r);
+	pipe_splice_enabled = 1;
+	ev_tstamp t0 = ev_time();
+	/* traffic keeps it alive past the timeout */
+	while (ev_time() - t0 < 0.6) {
+		assert_int_equal(send(a[1], "k", 1, 0), 1);
+		RUN_UNTIL(recv(b[1], buf, sizeof buf, 0) == 1);
+		usleep(50000);
+	}
+	assert_int_equal(r.done, 0);
+	ev_tstamp quiet = ev_time();
+	RUN_UNTIL(r.done == 1);
+	double took = ev_time() - quiet;
+	assert_true(took > 0.2 && took < 1.0);
+	/* both clients see the end */
+	RUN_UNTIL(recv(a[1], buf, sizeof buf, 0) == 0);
+	RUN_UNTIL(recv(b[1], buf, sizeof buf, 0) == 0);
+	close(a[1]);
+	close(b[1]);
+	ev_run(W->loop, EVRUN_NOWAIT);
+}
+
+static void test_pipe_splice_idle_timeout(void **state)
+{
+	(void)state;
+	pipe_idle(1);
+}
+
+static void test_pipe_copy_idle_timeout(void **state)
+{
+	(void)state;
+	pipe_idle(0);
+}
+
+/* A reset on one side ends the pipe and closes the other. */
+static void pipe_reset(int splice_mode)
+{
+	int a[2], b[2];
+	struct pipe_result r = { 0 };
+	char buf[8];
+	struct linger lg = { 1, 0 };
+	tcp_pair(a);
+	tcp_pair(b);
+	pipe_splice_enabled = splice_mode;
+	pipe_start(sock_stream_new(W, a[0], 0), sock_stream_new(W, b[0], 0), 0, pipe_done, &r);
+	pipe_splice_enabled = 1;
+	assert_int_equal(send(b[1], "hello", 5, 0), 5);
+	RUN_UNTIL(recv(a[1], buf, sizeof buf, 0) == 5);
+	assert_int_equal(setsockopt(a[1], SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+	close(a[1]);
+	/* b keeps writing into a dead connection: the pipe must notice and end */
+	for (int i = 0; i < 2000 && !r.done; i++) {
+		send(b[1], "more", 4, MSG_NOSIGNAL);
+		ev_run(W->loop, EVRUN_NOWAIT);
+		usleep(500);
+	}
+	assert_int_equal(r.done, 1);
+	ssize_t k;
+	RUN_UNTIL((k = recv(b[1], buf, sizeof buf, 0)) == 0 || (k < 0 && errno == ECONNRESET));
+	close(b[1]);
+	ev_run(W->loop, EVRUN_NOWAIT);
+}
+
+static void test_pipe_splice_reset(void **state)
+{
+	(void)state;
+	pipe_reset(1);
+}
+
+static void test_pipe_copy_reset(void **state)
+{
+	(void)state;
+	pipe_reset(0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -450,6 +700,14 @@ int main(void)
 		cmocka_unit_test_setup(test_stream_unread_while_stopped, setup_worker),
 		cmocka_unit_test_setup(test_sock_write_queue, setup_worker),
 		cmocka_unit_test_setup(test_sock_write_to_closed_peer, setup_worker),
+		cmocka_unit_test_setup(test_pipe_splice_bulk_half_close, setup_worker),
+		cmocka_unit_test_setup(test_pipe_copy_bulk_half_close, setup_worker),
+		cmocka_unit_test_setup(test_pipe_splice_half_open, setup_worker),
+		cmocka_unit_test_setup(test_pipe_copy_half_open, setup_worker),
+		cmocka_unit_test_setup(test_pipe_splice_idle_timeout, setup_worker),
+		cmocka_unit_test_setup(test_pipe_copy_idle_timeout, setup_worker),
+		cmocka_unit_test_setup(test_pipe_splice_reset, setup_worker),
+		cmocka_unit_test_setup(test_pipe_copy_reset, setup_worker),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
