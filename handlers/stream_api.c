@@ -97,14 +97,15 @@ static const char *status_text(int status)
 
 static void api_reply(struct api_conn *a, int status, const char *ctype, const char *body)
 {
-	char head[512];
+	char msg[2048];
 	size_t blen = strlen(body);
-	int n = snprintf(head, sizeof head,
-			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%sContent-Length: %zu\r\n%s\r\n", status,
+	/* Head and body in one write: one TLS record for a small answer. */
+	int n = snprintf(msg, sizeof msg,
+			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%sContent-Length: %zu\r\n%s\r\n%s", status,
 			 status_text(status), ctype,
 			 strncmp(ctype, "text/plain", 10) ? "" : "X-Content-Type-Options: nosniff\r\n", blen,
-			 a->keep_alive ? "" : "Connection: close\r\n");
-	if (stream_write(a->client, head, (size_t)n) < 0 || (!a->head && stream_write(a->client, body, blen) < 0))
+			 a->keep_alive ? "" : "Connection: close\r\n", a->head ? "" : body);
+	if (n < 0 || (size_t)n >= sizeof msg || stream_write(a->client, msg, (size_t)n) < 0)
 		a->keep_alive = 0;
 }
 

@@ -419,7 +419,7 @@ static void probe_stream_event(struct stream *s, enum stream_event ev, int err)
 	if (ev != STREAM_EV_ERROR)
 		return;
 	/* EPROTO here is a TLS alert after the handshake: with TLS 1.3 a refused client certificate. */
-	probe_fail(p, "%s", err == EPROTO ? "the session failed after the handshake" : strerror(err ? err : EIO));
+	probe_fail(p, "%s", err == EPROTO ? "the agent refused the session after the handshake" : strerror(err ? err : EIO));
 }
 
 static void probe_ready(struct probe *p, struct stream *s)
