@@ -132,7 +132,7 @@ static int gw_route_host(struct gw *g, const char *host, size_t len, enum onifas
 
 static const char not_found_page[] = "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 24\r\n"
 				     "Connection: close\r\n\r\nno such tunnel is known\n";
-static const char bad_gateway_page[] = "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: 34\r\n"
+static const char bad_gateway_page[] = "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: 36\r\n"
 				       "Connection: close\r\n\r\nthe tunnel's agent is not connected\n";
 
 static void gw_refuse(struct stream *client, const char *page)
