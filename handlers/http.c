@@ -439,7 +439,7 @@ static void start_forward(struct http_conn *c)
 	c->rphase = RESP_HEAD;
 	c->resp.len = 0;
 	stream_write(c->up, c->out.p, c->out.len);
-	c->out.len = 0;
+	pbuf_free(&c->out);
 	stream_read_start(c->up);
 	arm(c, c->o->p.read_timeout);
 	pump_request_body(c);
@@ -456,10 +456,12 @@ static void response_done(struct http_conn *c)
 	}
 	c->state = HC_HEAD;
 	arm(c, c->o->p.read_timeout);
-	if (c->in.len)
+	if (c->in.len) {
 		process_heads(c);
-	else
-		stream_read_start(c->client);
+		return;
+	}
+	pbuf_free(&c->in); /* an idle keep-alive connection holds no buffer */
+	stream_read_start(c->client);
 }
 
 /* Response body bytes; done when its framing says so. */
