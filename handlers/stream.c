@@ -267,12 +267,13 @@ static void udp_relay_start(struct stream *tun, struct stream *dst, double idle_
 
 /* ---- the header, then the destination ---- */
 
+/* The agent ends a session it will not serve with a clean close (close_notify), as Go's Close does. */
 static void sconn_free(struct sconn *c)
 {
 	ev_timer_stop(c->client->w->loop, &c->timer);
 	if (c->dial)
 		router_dial_cancel(c->dial);
-	stream_close(c->client);
+	stream_close_after_flush(c->client);
 	free(c);
 }
 
