@@ -1,0 +1,222 @@
+#!/usr/bin/python3
+"""The "## Gateway" section of doc/benchmarks.md from one run of bench/gateway.sh.
+
+  summary.py META_ENV RESULTS_TSV        -> the section, on stdout
+  summary.py --splice DOC SECTION_FILE   -> DOC's "## Gateway" section replaced
+                                            by SECTION_FILE (appended if absent);
+                                            every other section is kept as it is
+
+RESULTS_TSV lines: test, target, round, value.
+"""
+import os
+import statistics
+import sys
+
+HEADING = "## Gateway"
+
+
+def load(meta_path, tsv_path):
+    meta = {}
+    with open(meta_path) as f:
+        for line in f:
+            k, _, v = line.rstrip("\n").partition("=")
+            meta[k] = v
+    rows = {}
+    with open(tsv_path) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 4:
+                continue
+            try:
+                rows.setdefault((parts[0], parts[1]), []).append(float(parts[3]))
+            except ValueError:
+                pass
+    return meta, rows
+
+
+def fmt(v, digits=2):
+    if v is None:
+        return "n/a"
+    if abs(v) >= 1000:
+        return "{:,.0f}".format(v)
+    return "%.*f" % (digits, v)
+
+
+def ratio(a, b):
+    return "%.2f" % (a / b) if a is not None and b else "n/a"
+
+
+def section(meta, rows):
+    def med(test, target):
+        vs = rows.get((test, target))
+        return statistics.median(vs) if vs else None
+
+    def total(test, target):
+        vs = rows.get((test, target))
+        return sum(vs) if vs else None
+
+    agents, per = int(meta["agents"]), int(meta["agent_workers"])
+    workers = agents * per
+    relay = int(meta["relay_workers"])
+    idle_time = float(meta["idle_time"])
+    rounds, secs = meta["rounds"], meta["time"]
+    n = "{:,}".format
+    out = []
+    p = out.append
+    p(HEADING)
+    p("")
+    p("`bench/gateway.sh`, {date}; {nproc} CPUs ({cpu}), {mem}, Linux {kernel}; open-file hard limit {nofile}. "
+      "Everything on loopback on this one machine: wrk, nginx, the proxies and the agents share the {nproc} CPUs "
+      "(load average {load_start} at the start, {load_end} at the end: other work ran on the machine too, so "
+      "absolute numbers are noisy; the rounds are interleaved so that the ratios are less so)."
+      .format(**{**meta, "load_end": meta.get("load_end", "?")}))
+    p("")
+    p("### HTTP through the web port (4053) to nginx behind an agent")
+    p("")
+    p("wrk -c 64 -t 2 -d {t}s --latency, GET of a 1 KiB static file, the Host header naming the tunnel; median of "
+      "{r} interleaved rounds. Path through the gateway: wrk -> gateway web port -> an idle relay worker WebSocket "
+      "-> the agent (a second portway process) -> nginx. Each client connection holds one worker for its life and "
+      "the agent dials a replacement when one is taken (as in Onifast), so the agent keeps {rw} idle relay workers "
+      "(at most 100 per tunnel are kept by the gateway). The gateway's state lives on one event loop "
+      "(`single_worker`), and so does the agent's. {note}."
+      .format(t=secs, r=rounds, rw=relay, note=meta.get("peer_note", "")))
+    p("")
+    names = {
+        "direct": "nginx direct",
+        "gateway": "portway gateway + agent",
+        "gateway-loaded": "the same, the gateway holding %s more idle workers of %d agents" % (n(workers), agents),
+        "haproxy-1t": "HAProxy (mode http, nbthread 1)",
+        "haproxy-2t": "HAProxy (mode http, nbthread 2)",
+    }
+    for mode, title in (("", "Keep-alive (the wrk command of issue 7):"),
+                        ("+close", "Every request on a new connection (`Connection: close`), so every request takes "
+                                   "a fresh worker through the gateway:")):
+        g_rps, g_p99 = med("rps", "gateway" + mode), med("p99", "gateway" + mode)
+        p(title)
+        p("")
+        p("| via | requests/s | p50 ms | p99 ms | errors (all rounds) | gateway's requests/s / this "
+          "| gateway's p99 / this |")
+        p("|---|---:|---:|---:|---:|---:|---:|")
+        for t in ("direct", "gateway", "gateway-loaded", "haproxy-1t", "haproxy-2t"):
+            if ("rps", t + mode) not in rows:
+                continue
+            same = t == "gateway"
+            errs = total("errors", t + mode)
+            no_w = total("no_worker", t + mode)
+            err_text = fmt(errs, 0)
+            if no_w:
+                err_text += " (%s: 502 for want of an idle worker, of %s requests)" % (
+                    fmt(no_w, 0), fmt(total("requests", t + mode), 0))
+            p("| %s | %s | %s | %s | %s | %s | %s |" % (
+                names[t], fmt(med("rps", t + mode), 0), fmt(med("p50", t + mode), 3), fmt(med("p99", t + mode), 3),
+                err_text, "" if same else ratio(g_rps, med("rps", t + mode)),
+                "" if same else ratio(g_p99, med("p99", t + mode))))
+        p("")
+    g_rps, g_p99 = med("rps", "gateway"), med("p99", "gateway")
+    p("**Ratios (keep-alive)**: the gateway path serves **%s x** the requests/s of nginx direct, **%s x** those of "
+      "HAProxy with one thread and **%s x** those of HAProxy with two; its p99 is **%s x** nginx's and **%s x** / "
+      "**%s x** HAProxy's (1 / 2 threads). With %s more idle workers held, its requests/s are **%s x** and its p99 "
+      "**%s x** what they were without. With a new connection per request it serves **%s x** nginx's and **%s x** "
+      "HAProxy's (1 thread) requests/s." % (
+          ratio(g_rps, med("rps", "direct")), ratio(g_rps, med("rps", "haproxy-1t")),
+          ratio(g_rps, med("rps", "haproxy-2t")), ratio(g_p99, med("p99", "direct")),
+          ratio(g_p99, med("p99", "haproxy-1t")), ratio(g_p99, med("p99", "haproxy-2t")), n(workers),
+          ratio(med("rps", "gateway-loaded"), g_rps), ratio(med("p99", "gateway-loaded"), g_p99),
+          ratio(med("rps", "gateway+close"), med("rps", "direct+close")),
+          ratio(med("rps", "gateway+close"), med("rps", "haproxy-1t+close"))))
+    p("")
+    p("CPU during a %s s gateway run (median): keep-alive: gateway %s s (%s µs per request), agent %s s; "
+      "new connection per request: gateway %s s (%s µs per request), agent %s s." % (
+          secs, fmt(med("gw_cpu", "gateway")), fmt(med("gw_us_per_req", "gateway"), 1),
+          fmt(med("agent_cpu", "gateway")), fmt(med("gw_cpu", "gateway+close")),
+          fmt(med("gw_us_per_req", "gateway+close"), 1), fmt(med("agent_cpu", "gateway+close"))))
+    p("")
+    p("### One gateway holding %d agents with %d workers each" % (agents, per))
+    p("")
+    procs = int(meta["agent_procs"])
+    p("%d agent services (one tunnel each, each with its own secret from `portway tunnel add`, %s ms per call), "
+      "%d idle relay workers each, run in %d portway processes of %d agent services rather than %d processes: the "
+      "gateway sees the same %s worker WebSockets, each its own TCP connection with its own WebSocket handshake "
+      "and secret check. A fresh gateway; the load agent of the table above (%d workers) connected first, so that "
+      "its pool is the last of %d in the gateway's list; then the %d agents: all %s of their workers were connected "
+      "%s s after their processes started. Idle means nothing but the gateway's WebSocket pings (every 30 s per "
+      "worker) and the agents' pongs." % (
+          agents, fmt(med("tunnel_add_ms", "all"), 1), per, procs, (agents + procs - 1) // procs, agents,
+          n(workers), relay, agents + 1, agents, n(workers), fmt(med("connect_all_s", "all"), 1)))
+    p("")
+    rss0, rss1 = med("idle_rss_before", "gateway"), med("idle_rss", "gateway")
+    cpu = med("idle_cpu_s", "gateway")
+    per_kib = (rss1 - rss0) / workers if rss0 is not None and rss1 is not None else None
+    p("| gateway | value | per idle worker |")
+    p("|---|---:|---:|")
+    p("| RSS, fresh | %s KiB | |" % fmt(med("fresh_rss", "gateway"), 0))
+    p("| RSS with the load agent's %d workers | %s KiB | |" % (relay, fmt(rss0, 0)))
+    p("| RSS with %s more, from %d agents | %s KiB | %s KiB (the growth / %s) |" % (
+        n(workers), agents, fmt(rss1, 0), fmt(per_kib, 2), n(workers)))
+    p("| descriptors, fresh / with the load agent / with every agent | %s / %s / %s | |" % (
+        fmt(med("fresh_fds", "gateway"), 0), fmt(med("idle_fds_before", "gateway"), 0),
+        fmt(med("idle_fds", "gateway"), 0)))
+    if cpu is not None:
+        p("| CPU (utime+stime) over %g s idle, %s workers held | %s s (%s %% of one CPU) | %s µs of CPU per "
+          "second |" % (idle_time, n(workers + relay), fmt(cpu), fmt(cpu * 100 / idle_time, 2),
+                        fmt(cpu * 1e6 / idle_time / (workers + relay), 3)))
+    p("| threads | %s | |" % fmt(med("threads", "gateway"), 0))
+    p("")
+    arss = med("idle_rss", "agents")
+    p("The %d agent processes together: RSS %s KiB (%s KiB per agent service), %s descriptors, CPU %s s over the "
+      "same %g s. After every agent was stopped the gateway held %s idle workers and %s descriptors (%s when "
+      "fresh), RSS %s KiB. The gateway of the table above had %s KiB RSS and %s descriptors after all its runs, "
+      "its %d relay workers idle again." % (
+          procs, fmt(arss, 0), fmt(arss / agents if arss else None, 0), fmt(med("idle_fds", "agents"), 0),
+          fmt(med("idle_cpu_s", "agents")), idle_time, fmt(med("gone_workers", "gateway"), 0),
+          fmt(med("gone_fds", "gateway"), 0), fmt(med("fresh_fds", "gateway"), 0),
+          fmt(med("gone_rss", "gateway"), 0), fmt(med("after_load_rss", "gateway"), 0),
+          fmt(med("after_load_fds", "gateway"), 0), relay))
+    p("")
+    for k in ("portway", "haproxy", "nginx", "wrk"):
+        if k in meta:
+            p("- %s: %s" % (k, meta[k]))
+    p("")
+    return "\n".join(out)
+
+
+def splice(doc_path, section_path):
+    with open(section_path) as f:
+        new = f.read().rstrip("\n") + "\n"
+    lines = []
+    if os.path.exists(doc_path):
+        with open(doc_path) as f:
+            lines = f.read().splitlines(keepends=True)
+    start = next((i for i, l in enumerate(lines) if l.rstrip("\n") == HEADING), None)
+    if start is None:
+        text = "".join(lines)
+        if text and not text.endswith("\n"):
+            text += "\n"
+        if text.strip():
+            text += "\n"
+        else:
+            text = "# Benchmarks\n\n"
+        text += new
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        tail = "".join(lines[end:])
+        text = "".join(lines[:start]) + new + ("\n" + tail if tail else "")
+    with open(doc_path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(doc_path + ".tmp", doc_path)
+
+
+def main(argv):
+    if len(argv) == 4 and argv[1] == "--splice":
+        splice(argv[2], argv[3])
+        return 0
+    if len(argv) == 3:
+        meta, rows = load(argv[1], argv[2])
+        sys.stdout.write(section(meta, rows))
+        return 0
+    sys.stderr.write(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
