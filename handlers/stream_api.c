@@ -354,6 +354,10 @@ static void api_read(struct stream *s, const char *data, size_t len)
 {
 	struct api_conn *a = s->ud;
 	if (!len) {
+		/* The client is done sending; what was answered still goes out. */
+		a->client = NULL;
+		ev_timer_stop(s->w->loop, &a->timer);
+		stream_close_after_flush(s);
 		api_free(a);
 		return;
 	}
