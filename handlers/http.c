@@ -464,8 +464,9 @@ static void response_done(struct http_conn *c)
 	stream_read_start(c->client);
 }
 
-/* Response body bytes; done when its framing says so. */
-static void pump_response_body(struct http_conn *c, const char *data, size_t len)
+/* Response body bytes; done when its framing says so. head, when given, is the response
+ * head still to be sent: the first body bytes go out in the same write. */
+static void pump_response_body(struct http_conn *c, const char *data, size_t len, struct pbuf *head)
 {
 	size_t n = len;
 	int done = 0;
@@ -493,8 +494,12 @@ static void pump_response_body(struct http_conn *c, const char *data, size_t len
 		n = 0;
 		done = 1;
 	}
-	if (n)
+	if (head) {
+		pbuf_append(head, data, n);
+		stream_write(c->client, head->p, head->len);
+	} else if (n) {
 		stream_write(c->client, data, n);
+	}
 	if (n < len)
 		c->up_reusable = 0; /* bytes after the response: the server is out of step */
 	if (done) {
@@ -505,32 +510,29 @@ static void pump_response_body(struct http_conn *c, const char *data, size_t len
 		stream_read_stop(c->up);
 }
 
-/* The response head as the client must see it. */
-static void write_response_head(struct http_conn *c, const struct http_response *r, int close_after)
+/* The response head as the client must see it, into b. */
+static void build_response_head(struct http_conn *c, const struct http_response *r, int close_after, struct pbuf *b)
 {
-	struct pbuf b = { 0 };
 	char line[64];
 	int upgrade = r->status == 101;
 	snprintf(line, sizeof line, "HTTP/1.%d %03d ", c->version_minor, r->status);
-	out_str(&b, line);
-	out_slice(&b, r->reason);
-	out_str(&b, "\r\n");
+	out_str(b, line);
+	out_slice(b, r->reason);
+	out_str(b, "\r\n");
 	for (size_t i = 0; i < r->nheaders; i++) {
 		const struct http_header *f = &r->headers[i];
 		if (!keep_field(f, r->headers, r->nheaders, upgrade))
 			continue;
-		out_slice(&b, f->name);
-		out_str(&b, ": ");
-		out_slice(&b, f->value);
-		out_str(&b, "\r\n");
+		out_slice(b, f->name);
+		out_str(b, ": ");
+		out_slice(b, f->value);
+		out_str(b, "\r\n");
 	}
 	if (upgrade)
-		out_str(&b, "Connection: Upgrade\r\n");
+		out_str(b, "Connection: Upgrade\r\n");
 	else if (r->status >= 200)
-		out_str(&b, close_after ? "Connection: close\r\n" : "Connection: keep-alive\r\n");
-	out_str(&b, "\r\n");
-	stream_write(c->client, b.p, b.len);
-	pbuf_free(&b);
+		out_str(b, close_after ? "Connection: close\r\n" : "Connection: keep-alive\r\n");
+	out_str(b, "\r\n");
 }
 
 /* 101: from here on both sides talk their new protocol through a pipe. */
@@ -569,7 +571,10 @@ static void parse_response(struct http_conn *c)
 			return;
 		}
 		if (r.status >= 100 && r.status < 200 && r.status != 101) {
-			write_response_head(c, &r, 0); /* interim (100 Continue): more heads follow */
+			struct pbuf b = { 0 };
+			build_response_head(c, &r, 0, &b); /* interim (100 Continue): more heads follow */
+			stream_write(c->client, b.p, b.len);
+			pbuf_free(&b);
 			pbuf_consume(&c->resp, (size_t)n);
 			continue;
 		}
@@ -585,10 +590,13 @@ static void parse_response(struct http_conn *c)
 		c->up_reusable = !until_close && http_keep_alive(r.version_minor, r.headers, r.nheaders);
 		if (until_close || !c->req_done)
 			c->client_ka = 0;
-		write_response_head(c, &r, !c->client_ka);
+		struct pbuf head = { 0 };
+		build_response_head(c, &r, !c->client_ka, &head);
 		c->resp_started = 1;
 		pbuf_consume(&c->resp, (size_t)n);
 		if (r.status == 101) {
+			stream_write(c->client, head.p, head.len);
+			pbuf_free(&head);
 			start_upgrade_tunnel(c);
 			return;
 		}
@@ -597,8 +605,9 @@ static void parse_response(struct http_conn *c)
 		arm(c, c->o->p.idle_timeout);
 		struct pbuf rest = c->resp;
 		memset(&c->resp, 0, sizeof c->resp);
-		pump_response_body(c, rest.p ? rest.p : "", rest.len);
+		pump_response_body(c, rest.p ? rest.p : "", rest.len, &head);
 		pbuf_free(&rest);
+		pbuf_free(&head);
 		return;
 	}
 }
@@ -632,7 +641,7 @@ static void up_read(struct stream *s, const char *data, size_t len)
 		return;
 	}
 	if (c->rphase == RESP_BODY) {
-		pump_response_body(c, data, len);
+		pump_response_body(c, data, len, NULL);
 		return;
 	}
 	if (c->resp.len + len > c->o->max_head + WORKER_SCRATCH_SIZE) {
