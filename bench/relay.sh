@@ -7,6 +7,8 @@
 # Chains, each "client process -> server process -> target", entered at 127.0.0.1:P:
 #   portway      portway -L tcp://P/target -F relay://R   +  portway -L relay://R
 #   portway-tls  the same over relay+tls (self-signed certificate)
+#   portway-rtcp remote forwarding instead: portway -L rtcp://P/target -F relay://R
+#                + portway -L relay://R?bind=true, entered at the port the BIND opened
 #   ss           ss-tunnel -L target  +  ss-server, shadowsocks-libev, chacha20-ietf-poly1305
 #                (its aes-128-gcm, through mbedTLS, ran 7x slower on the test machine)
 #   v2ray        dokodemo-door -> VLESS (no TLS)  +  VLESS -> freedom, Debian's v2ray
@@ -54,7 +56,7 @@ for tool in "$PORTWAY" iperf3 wrk nginx openssl; do
 		exit 1
 	fi
 done
-CHAINS="direct portway portway-tls"
+CHAINS="direct portway portway-tls portway-rtcp"
 command -v ss-server >/dev/null && command -v ss-tunnel >/dev/null && CHAINS="$CHAINS ss"
 command -v v2ray >/dev/null && CHAINS="$CHAINS v2ray"
 
@@ -127,9 +129,9 @@ cpu_of() {
 	echo "$total"
 }
 
-read -r IPERF_PORT NGINX_PORT ECHO_PORT RELAY_PORT RELAYTLS_PORT SS_PORT V2_PORT \
-	PW_IPERF PW_HTTP PW_ECHO PT_IPERF PT_HTTP PT_ECHO SS_IPERF SS_HTTP SS_ECHO V2_IPERF V2_HTTP V2_ECHO \
-	<<<"$(free_ports 19)"
+read -r IPERF_PORT NGINX_PORT ECHO_PORT RELAY_PORT RELAYTLS_PORT RELAYBIND_PORT SS_PORT V2_PORT \
+	PW_IPERF PW_HTTP PW_ECHO PT_IPERF PT_HTTP PT_ECHO PR_IPERF PR_HTTP PR_ECHO SS_IPERF SS_HTTP SS_ECHO \
+	V2_IPERF V2_HTTP V2_ECHO <<<"$(free_ports 23)"
 
 # ---- targets ----
 
@@ -197,6 +199,12 @@ start pt-client "$PORTWAY" -L "tcp://127.0.0.1:$PT_IPERF/127.0.0.1:$IPERF_PORT" 
 	-L "tcp://127.0.0.1:$PT_HTTP/127.0.0.1:$NGINX_PORT" -L "tcp://127.0.0.1:$PT_ECHO/127.0.0.1:$ECHO_PORT" \
 	-F "relay+tls://127.0.0.1:$RELAYTLS_PORT"
 PT_CLIENT=$LASTPID
+start pr-server "$PORTWAY" -L "relay://127.0.0.1:$RELAYBIND_PORT?bind=true"
+PR_SERVER=$LASTPID
+start pr-client "$PORTWAY" -L "rtcp://127.0.0.1:$PR_IPERF/127.0.0.1:$IPERF_PORT" \
+	-L "rtcp://127.0.0.1:$PR_HTTP/127.0.0.1:$NGINX_PORT" -L "rtcp://127.0.0.1:$PR_ECHO/127.0.0.1:$ECHO_PORT" \
+	-F "relay://127.0.0.1:$RELAYBIND_PORT"
+PR_CLIENT=$LASTPID
 
 SS_PIDS=""
 if [[ " $CHAINS " == *" ss "* ]]; then
@@ -238,6 +246,7 @@ port_of() {
 	direct:iperf) echo "$IPERF_PORT" ;; direct:http) echo "$NGINX_PORT" ;; direct:echo) echo "$ECHO_PORT" ;;
 	portway:iperf) echo "$PW_IPERF" ;; portway:http) echo "$PW_HTTP" ;; portway:echo) echo "$PW_ECHO" ;;
 	portway-tls:iperf) echo "$PT_IPERF" ;; portway-tls:http) echo "$PT_HTTP" ;; portway-tls:echo) echo "$PT_ECHO" ;;
+	portway-rtcp:iperf) echo "$PR_IPERF" ;; portway-rtcp:http) echo "$PR_HTTP" ;; portway-rtcp:echo) echo "$PR_ECHO" ;;
 	ss:iperf) echo "$SS_IPERF" ;; ss:http) echo "$SS_HTTP" ;; ss:echo) echo "$SS_ECHO" ;;
 	v2ray:iperf) echo "$V2_IPERF" ;; v2ray:http) echo "$V2_HTTP" ;; v2ray:echo) echo "$V2_ECHO" ;;
 	esac
@@ -246,6 +255,7 @@ pids_of() {
 	case "$1" in
 	portway) echo "$PW_CLIENT $PW_SERVER" ;;
 	portway-tls) echo "$PT_CLIENT $PT_SERVER" ;;
+	portway-rtcp) echo "$PR_CLIENT $PR_SERVER" ;;
 	ss) echo "$SS_PIDS" ;;
 	v2ray) echo "$V2_PIDS" ;;
 	esac
@@ -407,6 +417,7 @@ for line in open(sys.argv[2]):
         pass
 chains = meta["chains"].split()
 names = {"direct": "direct (no hop)", "portway": "portway relay", "portway-tls": "portway relay+tls",
+         "portway-rtcp": "portway rtcp (BIND, smux)",
          "ss": "shadowsocks-libev chacha20-ietf-poly1305", "v2ray": "v2ray VLESS"}
 
 
@@ -434,6 +445,8 @@ out = ["## Relay", "",
        "One relay hop (`portway -L tcp://... -F relay://...` in front of `portway -L relay://...`) against "
        "two-process shadowsocks-libev (ss-tunnel + ss-server) and v2ray (dokodemo-door + VLESS) chains, "
        "all on loopback, from one run of `bench/relay.sh` (%s rounds of %s s, medians). "
+       "*portway rtcp* is the same hop used the other way round: remote forwarding, the connections "
+       "arriving at the port a BIND opened on the relay and coming back over one smux session. "
        "relay and VLESS carry the bytes in the clear; shadowsocks and relay+tls encrypt." % (meta["rounds"], meta["time"]),
        "",
        "Machine: %s, %s cores, Linux %s, load %s at the start, %s. %s; %s; %s; %s." % (
