@@ -140,8 +140,8 @@ static void api_info(struct api_conn *a)
 
 static void api_process(struct api_conn *a);
 
-/* The answer to the current request is out: go on with the next, or end the connection. */
-static void api_next(struct api_conn *a)
+/* After an answer: 0 to go on reading requests, or -1 once the connection is closing (a is freed). */
+static int api_answered(struct api_conn *a)
 {
 	if (!a->keep_alive) {
 		struct stream *c = a->client;
@@ -149,10 +149,18 @@ static void api_next(struct api_conn *a)
 		ev_timer_stop(c->w->loop, &a->timer);
 		stream_close_after_flush(c);
 		api_free(a);
-		return;
+		return -1;
 	}
 	a->state = API_READING;
 	ev_timer_again(a->client->w->loop, &a->timer);
+	return 0;
+}
+
+/* A check answered: resume reading and handle what was pipelined meanwhile. */
+static void api_next(struct api_conn *a)
+{
+	if (api_answered(a) < 0)
+		return;
 	stream_read_start(a->client);
 	api_process(a);
 }
@@ -276,13 +284,13 @@ static int api_route(struct api_conn *a, const struct http_request *req)
 	while (plen < t.len && t.p[plen] != '?' && t.p[plen] != '#')
 		plen++;
 	int get = http_slice_eq(req->method, "GET") || a->head;
-	struct http_slice sub = { t.p + base, plen > base ? plen - base : 0 };
 
 	if (req->form != HTTP_TARGET_ORIGIN || plen < base || memcmp(t.p, API_BASE, base) != 0 ||
 	    (plen > base && t.p[base] != '/')) {
 		api_text(a, 404, "404 page not found (portway does not proxy the Docker socket)");
 		return 0;
 	}
+	struct http_slice sub = { t.p + base, plen - base };
 	if (http_slice_eq(sub, "/info")) {
 		api_info(a);
 		return 0;
@@ -325,7 +333,7 @@ static void api_process(struct api_conn *a)
 			else
 				api_text(a, 400, "400 Bad Request");
 			log_debug("service %s: %s: agent API: %s", a->svc->name, a->client->peer, http_error_str((int)n));
-			api_next(a);
+			api_answered(a);
 			return;
 		}
 		a->head = http_slice_eq(req.method, "HEAD");
@@ -345,8 +353,8 @@ static void api_process(struct api_conn *a)
 			stream_read_stop(a->client);
 			return;
 		}
-		api_next(a);
-		return;
+		if (api_answered(a) < 0)
+			return;
 	}
 }
 

@@ -512,20 +512,20 @@ def test_api_over_http11(pw, echo, http_server, https_server, certs):
 
 
 def read_response(s):
-    """One HTTP/1.1 response (head and Content-Length body) from s."""
-    data = b""
+    """One HTTP/1.1 response (head and Content-Length body) from s; bytes after it wait for the next call."""
+    data = getattr(s, "_pw_rest", b"")
     while b"\r\n\r\n" not in data:
         d = s.recv(4096)
         assert d, data
         data += d
-    head, body = data.split(b"\r\n\r\n", 1)
+    head, rest = data.split(b"\r\n\r\n", 1)
     length = int([line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")][0])
-    while len(body) < length:
+    while len(rest) < length:
         d = s.recv(4096)
         assert d, data
-        body += d
-    assert len(body) == length, (head, body)
-    return head, body
+        rest += d
+    s._pw_rest = rest[length:]
+    return head, rest[:length]
 
 
 def test_api_keep_alive_and_errors(pw, certs):
@@ -548,6 +548,23 @@ def test_api_keep_alive_and_errors(pw, certs):
     head, body = read_response(s)
     assert head.startswith(b"HTTP/1.1 400") and b"Connection: close" in head
     assert closed_quietly(s)
+
+
+def test_api_pipelined_requests(pw, echo, certs):
+    """Many pipelined requests, a health check among them: answered in order on one connection."""
+    target = echo()
+    agent = start_agent(pw, certs, udp=False)
+    s = tls_client(agent.port, certs, alpn=("http/1.1",))
+    s.settimeout(5)
+    reqs = [b"GET /godoxy/agent/runtime HTTP/1.1\r\nHost: x\r\n\r\n"] * 150
+    reqs[75] = (f"GET /godoxy/agent/health?scheme=tcp&host=127.0.0.1&port={target.port} HTTP/1.1\r\n"
+                f"Host: x\r\n\r\n").encode()
+    s.sendall(b"".join(reqs))
+    for i in range(150):
+        head, body = read_response(s)
+        assert head.startswith(b"HTTP/1.1 200 OK"), (i, head)
+        assert body == b"docker" if i != 75 else json.loads(body)["healthy"] is True
+    s.close()
 
 
 def test_api_check_outlives_client(pw, certs):
