@@ -17,7 +17,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "dtls_stream.h"
 #include "handlers/stream_api.h"
 #include "log.h"
 #include "pipe.h"
