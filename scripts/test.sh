@@ -10,5 +10,6 @@ scripts/setup.sh "$@" || { echo "0 passed, 1 failed"; exit 1; }
 rm -f "$BUILD/integration.xml" "$BUILD/test-suite.log"
 make -C "$BUILD" -k check "PYTEST_ARGS=${PYTEST_ARGS:-}"
 status=$?
-/usr/bin/python3 scripts/count_tests.py 2>/dev/null || python3 scripts/count_tests.py "$BUILD"
+PY=python3; [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+"$PY" scripts/count_tests.py "$BUILD"
 exit $status
