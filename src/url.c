@@ -136,8 +136,44 @@ static const char *tls_key(const char *k, int dial_side)
 }
 
 /* Apply the query: prefixed keys go to one section, plain keys to all of them. */
+/*
+ * GOST's ?bypass=a,b,~c: a bypass list of its own (a leading '~' makes it a
+ * whitelist), added to the top-level bypasses and named by owner (the
+ * service for -L, the hop for -F).
+ */
+static void add_bypass(struct cnode *root, struct cnode *owner, const char *value)
+{
+	struct cnode *list = cnode_get(root, "bypasses");
+	char name[32];
+	if (!list) {
+		list = cnode_new(CN_SEQ, owner->file, 0, 0);
+		list->key = xstrdup("bypasses");
+		cnode_append(root, list);
+	}
+	snprintf(name, sizeof name, "bypass-%zu", list->n);
+	struct cnode *b = cnode_new(CN_MAP, owner->file, 0, 0);
+	cnode_set(b, "name", name);
+	if (*value == '~') {
+		cnode_set(b, "whitelist", "true");
+		value++;
+	}
+	struct cnode *m = cnode_new(CN_SEQ, owner->file, 0, 0);
+	m->key = xstrdup("matchers");
+	cnode_append(b, m);
+	char *copy = xstrdup(value), *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		struct cnode *item = cnode_new(CN_SCALAR, owner->file, 0, 0);
+		item->value = xstrdup(t);
+		cnode_append(m, item);
+	}
+	free(copy);
+	cnode_append(list, b);
+	cnode_set(owner, "bypass", name);
+}
+
 static void apply_query(const char *query, struct cnode **sections, const char *const *prefixes, size_t n_sections,
-			struct cnode *tls, int dial_side, struct cnode *selector)
+			struct cnode *tls, int dial_side, struct cnode *selector, struct cnode *root,
+			struct cnode *bypass_owner)
 {
 	char *copy = xstrdup(query), *save = NULL;
 	for (char *kv = strtok_r(copy, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
@@ -147,6 +183,8 @@ static void apply_query(const char *query, struct cnode **sections, const char *
 		const char *tk = tls_key(k, dial_side);
 		if (tk) {
 			cnode_set(tls, tk, v);
+		} else if (!strcasecmp(k, "bypass") && root && bypass_owner) {
+			add_bypass(root, bypass_owner, v);
 		} else if (selector && (!strcasecmp(k, "strategy") || !strcasecmp(k, "maxFails") ||
 					!strcasecmp(k, "failTimeout"))) {
 			cnode_set(selector, k, v);
@@ -176,7 +214,8 @@ static int is_remote_listener(const char *l)
 	       !strcasecmp(l, "agent");
 }
 
-static int build_service(struct cnode *services, const char *url, size_t index, int have_chain, struct cfg_err *e)
+static int build_service(struct cnode *root, struct cnode *services, const char *url, size_t index, int have_chain,
+			 struct cfg_err *e)
 {
 	struct url_parts u;
 	char hname[32], lname[32];
@@ -240,7 +279,7 @@ static int build_service(struct cnode *services, const char *url, size_t index, 
 	if (u.query) {
 		struct cnode *sections[] = { h, l, svc };
 		static const char *const prefixes[] = { "handler", "listener", "service" };
-		apply_query(u.query, sections, prefixes, 3, tls, 0, fsel);
+		apply_query(u.query, sections, prefixes, 3, tls, 0, fsel, root, svc);
 	}
 	if (cnode_get(tls, "certFile") || cnode_get(tls, "caFile"))
 		cnode_append(l, tls);
@@ -251,7 +290,7 @@ static int build_service(struct cnode *services, const char *url, size_t index, 
 	return 0;
 }
 
-static int build_hop(struct cnode *hops, const char *url, size_t index, struct cfg_err *e)
+static int build_hop(struct cnode *root, struct cnode *hops, const char *url, size_t index, struct cfg_err *e)
 {
 	struct url_parts u;
 	char cname[32], dname[32], what[64];
@@ -292,7 +331,7 @@ static int build_hop(struct cnode *hops, const char *url, size_t index, struct c
 		if (u.query) {
 			struct cnode *sections[] = { c, d, nd };
 			static const char *const prefixes[] = { "connector", "dialer", "node" };
-			apply_query(u.query, sections, prefixes, 3, tls, 1, NULL);
+			apply_query(u.query, sections, prefixes, 3, tls, 1, NULL, root, i == 0 ? hop : NULL);
 		}
 		if (tls->n)
 			cnode_append(d, tls);
@@ -314,7 +353,7 @@ struct config *config_from_urls(char **L, int nL, char **F, int nF, struct cfg_e
 	services->key = xstrdup("services");
 	cnode_append(root, services);
 	for (int i = 0; i < nL; i++)
-		if (build_service(services, L[i], (size_t)i, nF > 0, e) < 0)
+		if (build_service(root, services, L[i], (size_t)i, nF > 0, e) < 0)
 			goto fail;
 	if (nF) {
 		struct cnode *chains = cnode_new(CN_SEQ, file, 0, 0), *chain = cnode_new(CN_MAP, file, 0, 0);
@@ -326,7 +365,7 @@ struct config *config_from_urls(char **L, int nL, char **F, int nF, struct cfg_e
 		hops->key = xstrdup("hops");
 		cnode_append(chain, hops);
 		for (int i = 0; i < nF; i++)
-			if (build_hop(hops, F[i], (size_t)i, e) < 0)
+			if (build_hop(root, hops, F[i], (size_t)i, e) < 0)
 				goto fail;
 	}
 	return config_from_tree(root, file, e);

@@ -1,0 +1,34 @@
+"""GOST's ?bypass= on -L (the service refuses) and -F (the hop is skipped) URLs."""
+from conftest import curl, free_port, wait_port
+
+
+def test_service_bypass_from_url_refuses(pw, http_server):
+    port = free_port()
+    pw.start("-L", f"http://127.0.0.1:{port}?bypass=127.0.0.0/8")
+    wait_port(port)
+    code, out, err = curl("-o", "/dev/null", "-w", "%{http_code}", "-x", f"http://127.0.0.1:{port}",
+                          f"http://127.0.0.1:{http_server.port}/index.html")
+    assert out == "403"
+
+
+def test_service_whitelist_from_url_allows_only_listed(pw, http_server):
+    port = free_port()
+    pw.start("-L", f"http://127.0.0.1:{port}?bypass=~127.0.0.1")
+    wait_port(port)
+    code, out, err = curl("-x", f"http://127.0.0.1:{port}", f"http://127.0.0.1:{http_server.port}/index.html")
+    assert out == "hello from the backend\n"
+    code, out, err = curl("-o", "/dev/null", "-w", "%{http_code}", "-x", f"http://127.0.0.1:{port}",
+                          f"http://localhost:{http_server.port}/index.html")
+    assert out == "403"
+
+
+def test_hop_bypass_from_url_goes_direct(pw, http_server):
+    port = free_port()
+    dead = free_port()  # nothing listens: the hop would fail if it were used
+    pw.start("-L", f"http://127.0.0.1:{port}", "-F", f"socks5://127.0.0.1:{dead}?bypass=127.0.0.1")
+    wait_port(port)
+    code, out, err = curl("-x", f"http://127.0.0.1:{port}", f"http://127.0.0.1:{http_server.port}/index.html")
+    assert out == "hello from the backend\n", err
+    code, out, err = curl("-o", "/dev/null", "-w", "%{http_code}", "-x", f"http://127.0.0.1:{port}",
+                          f"http://localhost:{http_server.port}/index.html")
+    assert out == "502", "a host outside the bypass still takes the (dead) hop"
