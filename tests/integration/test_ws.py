@@ -377,3 +377,61 @@ def test_bad_header_configuration(pw):
     assert code != 0 and "Upgrade is set by the WebSocket handshake" in out, out
     code, out = pw.run("-t", "-L", f"tcp+ws://127.0.0.1:{free_port()}/127.0.0.1:1?maxFrameSize=10")
     assert code != 0 and "maxFrameSize" in out, out
+
+
+def test_socks5_over_ws_chain(pw, http_server):
+    b, a = free_port(), free_port()
+    pw.start("-L", f"socks5+ws://127.0.0.1:{b}?path=/s", name="server")
+    pw.start("-L", f"socks5://127.0.0.1:{a}", "-F", f"socks5+ws://127.0.0.1:{b}?path=/s", name="client")
+    rc, out, err = curl("--socks5-hostname", f"127.0.0.1:{a}", f"http://127.0.0.1:{http_server.port}/")
+    assert rc == 0 and out == "hello from the backend\n", err
+
+
+def test_yaml_wss_dialer_tls_block_and_header_map(pw, certs):
+    """A YAML node: dialer wss with a tls block and metadata (path, host, a header map)."""
+    seen = []
+    sport = free_port()
+    loop = asyncio.new_event_loop()
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.load_cert_chain(certs.server[0], certs.server[1])
+
+    async def handler(ws, path=None):
+        seen.append((ws.path, ws.request_headers))
+        async for msg in ws:
+            await ws.send(msg)
+
+    async def main():
+        async with websockets.serve(handler, "127.0.0.1", sport, ssl=sctx, max_size=None):
+            await asyncio.Future()
+    import threading
+    threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True).start()
+    time.sleep(0.3)
+    a = free_port()
+    pw.start(config=f"""
+services:
+- name: in
+  addr: 127.0.0.1:{a}
+  handler: {{type: tcp, chain: out}}
+  listener: {{type: tcp}}
+  forwarder:
+    nodes: [{{name: t, addr: "127.0.0.1:1"}}]
+chains:
+- name: out
+  hops:
+  - name: h
+    nodes:
+    - name: py
+      addr: 127.0.0.1:{sport}
+      connector: {{type: forward}}
+      dialer:
+        type: wss
+        tls: {{secure: true, caFile: {certs.ca[0]}, serverName: localhost}}
+        metadata:
+          path: /agent
+          host: agent.example
+          header: {{X-Agent: one, X-Version: "2"}}
+""")
+    echo_transfer(a, 1 << 20, half_close=False)
+    path, headers = seen[0]
+    assert path == "/agent" and headers["Host"] == "agent.example"
+    assert headers["X-Agent"] == "one" and headers["X-Version"] == "2"
