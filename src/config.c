@@ -443,6 +443,11 @@ static struct chain *parse_chain(struct ctx *x, const struct cnode *n, const cha
 		cfg_error(x->e, hops ? hops : n, field, "expected a list of at least one hop");
 		goto fail;
 	}
+	if (hops->n > 16) {
+		/* The router keeps a node per hop in fixed arrays of 16. */
+		cfg_error(x->e, hops, field, "a chain has at most 16 hops, this one has %zu", hops->n);
+		goto fail;
+	}
 	ch->hops = xcalloc(hops->n, sizeof *ch->hops);
 	for (size_t i = 0; i < hops->n; i++) {
 		char hp[600];
