@@ -75,6 +75,14 @@ static void apply_log_settings(const struct config *c)
 		log_error("log.output %s: %s", c->log_output, strerror(errno));
 }
 
+/* Release a config none of whose services was started: each holds its own reference too. */
+static void drop_unstarted(struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_services; i++)
+		service_unref(cfg->services[i]);
+	config_unref(cfg);
+}
+
 static struct service *find_running(const char *name)
 {
 	for (size_t i = 0; i < n_running; i++)
@@ -161,10 +169,7 @@ static void reload(void)
 	}
 	if (reconcile(cfg) < 0) {
 		log_error("reload rejected, the running configuration stays");
-		/* Nothing of cfg runs: drop each service's own reference too, or cfg leaks. */
-		for (size_t i = 0; i < cfg->n_services; i++)
-			service_unref(cfg->services[i]);
-		config_unref(cfg);
+		drop_unstarted(cfg);
 		return;
 	}
 	apply_log_settings(cfg);
@@ -285,7 +290,7 @@ int portway_main(int argc, char **argv)
 	}
 	if (opts.test_only) {
 		printf("configuration OK: %zu services, %zu chains\n", cfg->n_services, cfg->n_chains);
-		config_unref(cfg);
+		drop_unstarted(cfg);
 		return 0;
 	}
 	apply_log_settings(cfg);
@@ -306,7 +311,7 @@ int portway_main(int argc, char **argv)
 
 	workers_start_threads();
 	if (reconcile(cfg) < 0) {
-		config_unref(cfg);
+		drop_unstarted(cfg);
 		return 1;
 	}
 	config_unref(cfg);
