@@ -542,3 +542,20 @@ def test_all_nodes_time_out(pw):
     p.wait_log("no forward target reachable: Connection timed out")
     bh1.close()
     bh2.close()
+
+
+def test_listen_and_target_address_forms(pw, echo):
+    """":port" listens on IPv6 and IPv4; "localhost" works as listen address and as a target
+    (resolved by c-ares); IPv6 literals on both sides."""
+    e4, e6 = echo(), echo(host="::1")
+    p_any, p_local, p_v6 = free_port(), free_port(), free_port()
+    pw.start("-L", f"tcp://:{p_any}/localhost:{e4.port}",
+             "-L", f"tcp://localhost:{p_local}/[::1]:{e6.port}",
+             "-L", f"tcp://[::1]:{p_v6}/127.0.0.1:{e4.port}")
+    for host, port in (("127.0.0.1", p_any), ("::1", p_any), ("127.0.0.1", p_local), ("::1", p_v6)):
+        c = socket.create_connection((host, port), timeout=5)
+        c.sendall(b"addr")
+        assert c.recv(10) == b"addr", (host, port)
+        c.close()
+    assert e6.connections == 1
+

@@ -185,3 +185,20 @@ def test_udp_target_down_then_up(pw):
     assert c.recvfrom(100)[0] == b"reply"
     srv.close()
     c.close()
+
+
+def test_udp_dual_stack_listen(pw, echo):
+    """udp://:port takes IPv4 clients (as v4-mapped peers) and IPv6 clients alike."""
+    e = echo(udp=True)
+    port = free_port(socket.SOCK_DGRAM)
+    pw.start("-L", f"udp://:{port}/127.0.0.1:{e.port}")
+    c4 = _udp_client()
+    c4.sendto(b"v4", ("127.0.0.1", port))
+    data, addr = c4.recvfrom(100)
+    assert (data, addr) == (b"v4", ("127.0.0.1", port))
+    c6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    c6.settimeout(3)
+    c6.sendto(b"v6", ("::1", port))
+    assert c6.recvfrom(100)[0] == b"v6"
+    c4.close()
+    c6.close()
