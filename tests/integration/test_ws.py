@@ -128,7 +128,8 @@ def frame(opcode, payload, mask=True, fin=True):
     if not mask:
         return hdr + payload
     key = os.urandom(4)
-    return hdr + key + bytes(c ^ key[i % 4] for i, c in enumerate(payload))
+    k = (key * (n // 4 + 1))[:n]
+    return hdr + key + (int.from_bytes(payload, "big") ^ int.from_bytes(k, "big")).to_bytes(n, "big")
 
 
 def read_frame(s):
@@ -435,3 +436,45 @@ chains:
     path, headers = seen[0]
     assert path == "/agent" and headers["Host"] == "agent.example"
     assert headers["X-Agent"] == "one" and headers["X-Version"] == "2"
+
+
+def test_random_frames_split_anywhere(pw, echo):
+    """Many frames of random sizes, some fragmented, with pings between, written
+    in random pieces (headers split too): the payload bytes come back in order."""
+    import random
+    rnd = random.Random(6455)
+    e = echo()
+    port = free_port()
+    pw.start("-L", f"tcp+ws://127.0.0.1:{port}/127.0.0.1:{e.port}")
+    s = ws_handshake(port)
+    wire, want, pings = b"", b"", 0
+    for i in range(300):
+        size = rnd.choice([0, 1, 2, 125, 126, 127, 1000, 65535, 65536, rnd.randrange(0, 70000)])
+        payload = rnd.randbytes(size)
+        if rnd.random() < 0.3 and size > 2:
+            cut = rnd.randrange(1, size)
+            wire += frame(0x2, payload[:cut], fin=False) + frame(0x9, b"%d" % i) + frame(0x0, payload[cut:])
+            pings += 1
+        else:
+            wire += frame(0x2, payload)
+        want += payload
+    import threading
+
+    def writer():
+        pos = 0
+        while pos < len(wire):
+            n = rnd.choice([1, 2, 3, 7, 13, 100, 4096, 65536])
+            s.sendall(wire[pos:pos + n])
+            pos += n
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    got, pongs = b"", 0
+    while len(got) < len(want) or pongs < pings:
+        op, payload = read_frame(s)
+        if op == 0xA:
+            pongs += 1
+        else:
+            got += payload
+    t.join(30)
+    assert got == want and pongs == pings
+    s.close()
