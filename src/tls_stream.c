@@ -331,11 +331,23 @@ struct tls_conf *tls_conf_client(const struct tls_cfg *tls, const struct cnode *
 	int have_ca = tls && tls->ca_file && *tls->ca_file;
 	if (have_ca && load_ca(c, tls->ca_file, where, e) < 0)
 		goto fail;
-	if (secure && !have_ca && SSL_CTX_set_default_verify_paths(c->ctx) != 1) {
-		char why[256];
-		openssl_reason(why, sizeof why);
-		cfg_error(e, where, "tls.secure", "cannot load the system CA certificates: %s", why);
-		goto fail;
+	if (secure && !have_ca) {
+		/* The system bundle is read now, whole: a hashed directory would be
+		 * searched file by file during handshakes, on the workers. */
+		const char *bundle = getenv(X509_get_default_cert_file_env());
+		if (!bundle || !*bundle)
+			bundle = X509_get_default_cert_file();
+		if (SSL_CTX_load_verify_locations(c->ctx, bundle, NULL) != 1) {
+			ERR_clear_error();
+			if (SSL_CTX_set_default_verify_paths(c->ctx) != 1) {
+				char why[256];
+				openssl_reason(why, sizeof why);
+				cfg_error(e, where, "tls.secure", "cannot load the system CA certificates: %s", why);
+				goto fail;
+			}
+			log_warn("%s: no CA bundle at %s; system CA certificates will be looked up during handshakes",
+				 c->label, bundle);
+		}
 	}
 	/* As GOST: caFile alone verifies the chain; secure also verifies the name. */
 	SSL_CTX_set_verify(c->ctx, secure || have_ca ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);

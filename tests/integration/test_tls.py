@@ -274,3 +274,18 @@ def test_relay_over_tls_chain(pw, http_server, certs):
              f"relay+tls://127.0.0.1:{b}?secure=true&caFile={certs.ca[0]}&serverName=localhost", name="client")
     rc, out, err = curl("-x", f"http://127.0.0.1:{a}", f"http://127.0.0.1:{http_server.port}/")
     assert rc == 0 and out == "hello from the backend\n", err
+
+
+def test_secure_without_ca_file_uses_the_system_bundle(pw, http_server, certs):
+    """secure=true alone verifies against the system CA bundle (SSL_CERT_FILE moves it)."""
+    target = f"127.0.0.1:{http_server.port}"
+    b, a1, a2 = free_port(), free_port(), free_port()
+    pw.start("-L", tls_url("tcp+tls", b, target, certs.server), name="server")
+    fwd = f"forward+tls://127.0.0.1:{b}?secure=true&serverName=localhost"
+    pw.start("-L", f"tcp://127.0.0.1:{a1}/{target}", "-F", fwd, env={"SSL_CERT_FILE": certs.ca[0]}, name="ours")
+    plain = pw.start("-L", f"tcp://127.0.0.1:{a2}/{target}", "-F", fwd, name="system")
+    rc, out, err = curl(f"http://127.0.0.1:{a1}/")
+    assert rc == 0 and out == "hello from the backend\n", err
+    rc, out, err = curl(f"http://127.0.0.1:{a2}/", timeout=10)
+    assert out == ""
+    plain.wait_log("unable to get local issuer certificate")
