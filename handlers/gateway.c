@@ -62,7 +62,6 @@ static int gw_init(struct service *svc, struct cfg_err *e)
 {
 	struct gw *g = xcalloc(1, sizeof *g);
 	const struct cnode *md = svc->handler.md;
-	char err[512];
 	const char *web = md_str(md, "webAddr", ":4053"), *hook = md_str(md, "webhook", NULL);
 	svc->handler.state = g;
 	g->svc = svc;
@@ -101,8 +100,15 @@ static int gw_init(struct service *svc, struct cfg_err *e)
 		return -1;
 	if (g->o.gc_interval <= 0)
 		g->o.gc_interval = 10;
-	if (!(g->store = store_open(g->o.db, err, sizeof err)))
-		return cfg_error(e, cnode_get(md, "db") ? cnode_get(md, "db") : svc->cfg, "db", "%s", err);
+	/* The database is opened at start, so that `portway -t` creates no file; here only its place is checked. */
+	char dir[sizeof g->o.db];
+	snprintf(dir, sizeof dir, "%s", g->o.db);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = 0;
+	if (access(slash ? (*dir ? dir : "/") : ".", W_OK) < 0)
+		return cfg_error(e, cnode_get(md, "db") ? cnode_get(md, "db") : svc->cfg, "db",
+				 "cannot write the database's directory for %s: %s", g->o.db, strerror(errno));
 	return 0;
 }
 
@@ -546,7 +552,15 @@ static void conn_start(struct gw *g, struct stream *s, enum gw_port_role role)
 	stream_read_start(s);
 }
 
-static void gw_handle(struct service *svc, struct stream *client) { conn_start(svc->handler.state, client, GW_CONTROL); }
+static void gw_handle(struct service *svc, struct stream *client)
+{
+	struct gw *g = svc->handler.state;
+	if (!g->store) {
+		stream_close(client); /* the database could not be opened: logged at start */
+		return;
+	}
+	conn_start(g, client, GW_CONTROL);
+}
 
 /* ---- the web port and the lifecycle ---- */
 
@@ -580,6 +594,11 @@ static void gw_start(struct service *svc, struct worker *w)
 	size_t n = 0;
 	g->w = w;
 	g->started = ev_now(w->loop);
+	/* Opening (and migrating) the database blocks once, at start, before any traffic. */
+	if (!g->store && !(g->store = store_open(g->o.db, err, sizeof err))) {
+		log_error("gateway %s: %s; the gateway cannot start", svc->name, err);
+		return;
+	}
 	if (g->o.web_port) {
 		g->web_fd = listen_socket(g->o.web_host, g->o.web_port, SOCK_STREAM, 1, err, sizeof err);
 		if (g->web_fd < 0) {
