@@ -28,7 +28,7 @@
 #include "log.h"
 #include "util.h"
 
-#define TLS_READ_CHUNK 16384            /* one record's worth of plaintext */
+#define TLS_READ_CHUNK 65536            /* plaintext gathered per delivery: up to four records */
 #define TLS_DEFAULT_HANDSHAKE_TIMEOUT 10.0
 
 struct tls_conf {
@@ -533,15 +533,28 @@ static void tls_lower_event(struct stream *lower, enum stream_event ev, int err)
 		stream_emit_event(&x->base, STREAM_EV_DRAINED, 0);
 }
 
-/* Deliver plaintext while the owner reads; then the EOF, once. */
+/*
+ * Deliver plaintext while the owner reads; then the EOF, once. Records are
+ * gathered up to TLS_READ_CHUNK before each delivery: one 64 KiB write
+ * downstream costs far less than four 16 KiB ones.
+ */
 static void tls_drain(struct tls_stream *x)
 {
 	char buf[TLS_READ_CHUNK];
+	size_t have = 0;
 	while (x->base.reading && !x->base.closed && !x->eof_sent) {
 		ERR_clear_error();
-		int n = SSL_read(x->ssl, buf, sizeof buf);
+		int n = SSL_read(x->ssl, buf + have, (int)(sizeof buf - have));
 		if (n > 0) {
-			stream_emit_read(&x->base, buf, (size_t)n);
+			have += (size_t)n;
+			if (have < sizeof buf)
+				continue;
+		}
+		if (have) {
+			/* What came before a pause, an end or an error is delivered first;
+			 * the next SSL_read reports the same condition again. */
+			stream_emit_read(&x->base, buf, have);
+			have = 0;
 			continue;
 		}
 		int err = SSL_get_error(x->ssl, n);

@@ -26,7 +26,7 @@
 
 #define WS_DEFAULT_HANDSHAKE_TIMEOUT 10.0
 #define WS_DEFAULT_TTL 15.0
-#define WS_DELIVER_CHUNK 16384     /* unmasked payload handed up per call */
+#define WS_DELIVER_CHUNK 65536     /* unmasked payload handed up per call */
 #define WS_REFUSE_LINGER 2.0       /* how long a refused client may take to read the answer */
 
 /* ---- options ---- */
