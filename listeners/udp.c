@@ -42,6 +42,7 @@ struct udp_listener {
 	struct udp_session *buckets[UDP_BUCKETS];
 	long sessions;
 	long max_sessions;
+	int full_warned;                    /* the "full" warning was logged since the last new session */
 };
 
 static unsigned addr_hash(const struct sockaddr_storage *ss, socklen_t len)
@@ -189,10 +190,13 @@ static void udp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 		struct udp_session *us = session_find(ul, &ss, len);
 		if (!us) {
 			if (ul->sessions >= ul->max_sessions) {
-				log_warn("service %s: %ld UDP sessions, dropping a datagram from a new client",
-					 ul->li->svc->name, ul->sessions);
+				if (!ul->full_warned) /* once per shortage: a flood must not flood the log */
+					log_warn("service %s: %ld UDP sessions, dropping datagrams from new clients",
+						 ul->li->svc->name, ul->sessions);
+				ul->full_warned = 1;
 				continue;
 			}
+			ul->full_warned = 0;
 			us = session_new(ul, &ss, len);
 			session_push(us, w->scratch, (size_t)n);
 			/* A listener built on this one (dtls) may wrap the session first. */
