@@ -210,6 +210,13 @@ static void udp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 	}
 }
 
+/* Checked at load, so that -t and a reload refuse a bad value instead of start ignoring it. */
+static int udp_listener_init(struct service *svc, struct cfg_err *e)
+{
+	long max;
+	return md_int(svc->listener.md, "maxSessions", 4096, 1, 1000000, &max, e);
+}
+
 static int udp_listener_start(struct listener_inst *li)
 {
 	struct udp_listener *ul = xcalloc(1, sizeof *ul);
@@ -242,6 +249,7 @@ static void udp_listener_stop(struct listener_inst *li)
 const struct listener_type listener_udp = {
 	.name = "udp",
 	.socktype = SOCK_DGRAM,
+	.init = udp_listener_init,
 	.start = udp_listener_start,
 	.stop = udp_listener_stop,
 };
