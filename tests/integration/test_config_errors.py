@@ -37,6 +37,7 @@ BAD = [
     ("bad_duplicate_service.yaml", "6:5: services[1]: a service named \"web\" is already defined"),
     ("bad_selector.yaml", "8:19: strategy: unknown strategy \"fastest\" (known: round, random, fifo)"),
     ("bad_workers.yaml", "1:10: workers: expected a whole number from 0 to 256, got \"lots\""),
+    ("bad_udp_max_sessions.yaml", "9:22: maxSessions: expected a whole number from 1 to 1000000, got \"lots\""),
     ("bad_log_level.yaml",
      "2:10: log.level: unknown level \"chatty\" (known: trace, debug, info, warn, error, fatal)"),
 ]

@@ -202,3 +202,41 @@ def test_udp_dual_stack_listen(pw, echo):
     assert c6.recvfrom(100)[0] == b"v6"
     c4.close()
     c6.close()
+
+
+def test_udp_max_sessions_drops_new_clients_and_warns_once(pw, echo):
+    e = echo(udp=True)
+    port = free_port(socket.SOCK_DGRAM)
+    p = pw.start(config=f"""
+workers: 1
+services:
+  - name: capped
+    addr: 127.0.0.1:{port}
+    handler: {{type: udp, metadata: {{ttl: 1s}}}}
+    listener: {{type: udp, metadata: {{maxSessions: 2}}}}
+    forwarder:
+      nodes: [{{addr: 127.0.0.1:{e.port}}}]
+""")
+    clients = [_udp_client(timeout=0.3) for _ in range(3)]
+    for r in range(20):
+        for i, c in enumerate(clients):
+            c.sendto(b"%d" % i, ("127.0.0.1", port))
+    got = []
+    for c in clients:
+        n = 0
+        try:
+            while True:
+                c.recvfrom(100)
+                n += 1
+        except socket.timeout:
+            pass
+        got.append(n)
+    assert got == [20, 20, 0]
+    assert p.text().count("2 UDP sessions, dropping datagrams from new clients") == 1, p.text()
+    # once the first sessions expire, the third client is served
+    time.sleep(1.5)
+    clients[2].settimeout(3)
+    clients[2].sendto(b"late", ("127.0.0.1", port))
+    assert clients[2].recvfrom(100)[0] == b"late"
+    for c in clients:
+        c.close()
