@@ -225,7 +225,9 @@ static int build_service(struct cnode *root, struct cnode *services, const char 
 		return -1;
 	scheme_pair(u.scheme, hname, lname, sizeof hname);
 	if (!registry_handler(hname)) {
-		log_warn("-L %s: handler \"%s\" is not known, using auto", url, hname);
+		/* GOST: a lone transport name (tls://, wss://) means the auto handler over it. */
+		if (strcmp(hname, lname) || !registry_listener(lname))
+			log_warn("-L %s: handler \"%s\" is not known, using auto", url, hname);
 		snprintf(hname, sizeof hname, "auto");
 	}
 	if (!registry_listener(lname)) {
@@ -299,7 +301,9 @@ static int build_hop(struct cnode *root, struct cnode *hops, const char *url, si
 		return -1;
 	scheme_pair(u.scheme, cname, dname, sizeof cname);
 	if (!registry_connector(cname)) {
-		log_warn("-F %s: connector \"%s\" is not known, using http", url, cname);
+		/* GOST: a lone transport name (tls://, wss://) means the http connector over it. */
+		if (strcmp(cname, dname) || !registry_dialer(dname))
+			log_warn("-F %s: connector \"%s\" is not known, using http", url, cname);
 		snprintf(cname, sizeof cname, "http");
 	}
 	if (!registry_dialer(dname))
