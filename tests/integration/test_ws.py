@@ -478,3 +478,14 @@ def test_random_frames_split_anywhere(pw, echo):
     t.join(30)
     assert got == want and pongs == pings
     s.close()
+
+
+def test_lone_wss_scheme_is_auto_over_wss(pw, http_server):
+    """GOST's short forms: -L wss:// is the auto handler over wss, -F wss:// the
+    http connector over wss; neither is worth a warning."""
+    b, a = free_port(), free_port()
+    server = pw.start("-L", f"wss://127.0.0.1:{b}", name="server")
+    client = pw.start("-L", f"http://127.0.0.1:{a}", "-F", f"wss://127.0.0.1:{b}", name="client")
+    rc, out, err = curl("-x", f"http://127.0.0.1:{a}", f"http://127.0.0.1:{http_server.port}/")
+    assert rc == 0 and out == "hello from the backend\n", err
+    assert "not known" not in server.text() + client.text()
