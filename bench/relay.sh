@@ -475,6 +475,26 @@ for c in chains:
         "-" if c == "direct" or rtt is None or d_rtt is None else f(rtt - d_rtt, 1),
         f(conn, 1), f(med("conn_latency99", c), 1),
         "-" if c == "direct" or conn is None or d_conn is None else f(conn - d_conn, 1)))
+
+
+def tput(c):
+    v = [x for x in (med("iperf_fwd", c), med("iperf_rev", c)) if x is not None]
+    return sum(v) / len(v) if v else None
+
+
+def cpu_per_gbit(c):
+    t, k = med("iperf_fwd", c), cpu("iperf_fwd", c)
+    return k / t if t and k else None
+
+
+out += ["", "Relative to portway relay (throughput: mean of both directions; CPU: seconds per Gbit/s "
+        "forwarded, both processes):", ""]
+for c in chains:
+    if c in ("direct", "portway"):
+        continue
+    out.append("* %s: throughput %s×, CPU per byte %s×, new connections %s×." % (
+        names.get(c, c), ratio(tput(c), tput("portway")), ratio(cpu_per_gbit(c), cpu_per_gbit("portway")),
+        ratio(med("connrate", c), pw_conn)))
 out.append("")
 section = "\n".join(out) + "\n"
 
