@@ -860,6 +860,26 @@ static void each_service(struct ctx *x, struct cnode *n, const char *p, int *fai
 	APPEND(x->c->services, x->c->n_services, s);
 }
 
+/* Listeners bind with SO_REUSEPORT (one socket per worker), so a second service on the same
+ * address would bind too and silently take a share of the first one's connections. */
+static int check_addrs(struct ctx *x)
+{
+	for (size_t j = 0; j < x->c->n_services; j++) {
+		const struct service *b = x->c->services[j];
+		for (size_t i = 0; i < j && b->port && b->listener.type->socktype; i++) {
+			const struct service *a = x->c->services[i];
+			if (a->port != b->port || a->listener.type->socktype != b->listener.type->socktype ||
+			    strcmp(a->host, b->host))
+				continue;
+			char field[64];
+			snprintf(field, sizeof field, "services[%zu].addr", j);
+			return cfg_error(x->e, cnode_get(b->cfg, "addr"), field, "%s is already the address of service \"%s\"",
+					 b->addr, a->name);
+		}
+	}
+	return 0;
+}
+
 static int parse_log(struct ctx *x)
 {
 	static const char *const keys[] = { "level", "format", "output", NULL };
@@ -901,7 +921,7 @@ struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *
 	c->workers = (int)workers;
 	if (parse_list(&x, "bypasses", each_bypass) < 0 || parse_list(&x, "authers", each_auther) < 0 ||
 	    parse_list(&x, "hops", each_hop) < 0 || parse_list(&x, "chains", each_chain) < 0 ||
-	    parse_list(&x, "services", each_service) < 0)
+	    parse_list(&x, "services", each_service) < 0 || check_addrs(&x) < 0)
 		goto fail;
 	for (size_t i = 0; i < c->n_services; i++)
 		service_fingerprint(&x, c->services[i]);
