@@ -38,6 +38,7 @@ BAD = [
     ("bad_selector.yaml", "8:19: strategy: unknown strategy \"fastest\" (known: round, random, fifo)"),
     ("bad_workers.yaml", "1:10: workers: expected a whole number from 0 to 256, got \"lots\""),
     ("bad_udp_max_sessions.yaml", "9:22: maxSessions: expected a whole number from 1 to 1000000, got \"lots\""),
+    ("bad_same_addr.yaml", "7:11: services[1].addr: 127.0.0.1:18080 is already the address of service \"web\""),
     ("bad_log_level.yaml",
      "2:10: log.level: unknown level \"chatty\" (known: trace, debug, info, warn, error, fatal)"),
 ]
@@ -89,6 +90,9 @@ def test_url_mode_test(pw):
     code, out = pw.run("-L", "tcp://127.0.0.1:1/127.0.0.1:2", "-F", "forward://127.0.0.1:3", "-t")
     assert code == 0, out
     assert "configuration OK: 1 services, 1 chains" in out
+    code, out = pw.run("-L", "tcp://127.0.0.1:1/127.0.0.1:2", "-L", "tcp://127.0.0.1:1/127.0.0.1:3", "-t")
+    assert code == 2
+    assert "services[1].addr: 127.0.0.1:1 is already the address of service \"service-0\"" in out
     code, out = pw.run("-L", "tcp://127.0.0.1:1/127.0.0.1:2?idleTimeout=soon", "-t")
     assert code == 2
     assert "idleTimeout: expected a duration such as 10s, 500ms or 1m, got \"soon\"" in out

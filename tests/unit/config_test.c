@@ -461,6 +461,27 @@ static void test_service_errors(void **state)
 		   6, "name", "services[1]: a service named \"a\" is already defined");
 }
 
+static void test_same_address_twice(void **state)
+{
+	(void)state;
+	load_fails("services:\n  - name: a\n    addr: 127.0.0.1:8080\n    handler: {type: tcp}\n" FWD
+		   "  - name: b\n    addr: 127.0.0.1:8080\n    handler: {type: tcp}\n" FWD,
+		   7, "127", "services[1].addr: 127.0.0.1:8080 is already the address of service \"a\"");
+	load_fails("services:\n  - {name: a, addr: \":53\", handler: {type: udp}, listener: {type: udp}}\n"
+		   "  - {name: b, addr: \":53\", handler: {type: udp}, listener: {type: udp}}\n",
+		   3, "\":53", "services[1].addr: :53 is already the address of service \"a\"");
+	/* tcp and udp on one port, two hosts on one port, ephemeral ports: all different addresses */
+	struct config *c = load_ok("services:\n"
+				   "  - {name: t, addr: \":8053\", handler: {type: tcp}, forwarder: {nodes: [{addr: 1.1.1.1:1}]}}\n"
+				   "  - {name: u, addr: \":8053\", handler: {type: udp}, listener: {type: udp},\n"
+				   "     forwarder: {nodes: [{addr: 1.1.1.1:1}]}}\n"
+				   "  - {name: l, addr: \"127.0.0.1:8053\", handler: {type: tcp}, forwarder: {nodes: [{addr: 1.1.1.1:1}]}}\n"
+				   "  - {name: e, addr: \":0\", handler: {type: tcp}, forwarder: {nodes: [{addr: 1.1.1.1:1}]}}\n"
+				   "  - {name: f, addr: \":0\", handler: {type: tcp}, forwarder: {nodes: [{addr: 1.1.1.1:1}]}}\n");
+	assert_int_equal(c->n_services, 5);
+	drop(c);
+}
+
 static void test_unknown_types_list_known(void **state)
 {
 	(void)state;
@@ -639,6 +660,7 @@ int main(void)
 		cmocka_unit_test(test_yaml_too_deep),
 		cmocka_unit_test(test_top_level_errors),
 		cmocka_unit_test(test_service_errors),
+		cmocka_unit_test(test_same_address_twice),
 		cmocka_unit_test(test_unknown_types_list_known),
 		cmocka_unit_test(test_forwarder_errors),
 		cmocka_unit_test(test_metadata_errors),
