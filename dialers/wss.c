@@ -17,9 +17,14 @@ struct wss_dialer {
 	char label[320];
 };
 
-/* One handshake in flight, between its TLS and its WebSocket step. */
+/*
+ * One handshake in flight, between its TLS and its WebSocket step. It keeps
+ * copies, not the node: a reload may free the node while TLS is under way.
+ */
 struct wss_handshake {
-	struct node *node;
+	struct ws_opts ws;           /* owned copy */
+	char *addr;                  /* owned: the default Host field */
+	char label[320];
 	stream_done_cb cb;
 	void *ctx;
 };
@@ -49,19 +54,22 @@ static void wss_dialer_fini(struct node *n)
 static void wss_tls_done(void *arg, struct stream *s, int err)
 {
 	struct wss_handshake *h = arg;
-	struct wss_dialer *d = h->node->dialer.state;
 	if (s)
-		ws_client_connect(&d->ws, s, h->node->addr, d->label, h->cb, h->ctx);
+		ws_client_connect(&h->ws, s, h->addr, h->label, h->cb, h->ctx);
 	else
 		h->cb(h->ctx, NULL, err);
+	ws_opts_free(&h->ws);
+	free(h->addr);
 	free(h);
 }
 
 static void wss_dialer_handshake(struct node *n, struct stream *lower, stream_done_cb cb, void *ctx)
 {
 	struct wss_dialer *d = n->dialer.state;
-	struct wss_handshake *h = xmalloc(sizeof *h);
-	h->node = n;
+	struct wss_handshake *h = xcalloc(1, sizeof *h);
+	ws_opts_copy(&h->ws, &d->ws);
+	h->addr = xstrdup(n->addr);
+	snprintf(h->label, sizeof h->label, "%s", d->label);
 	h->cb = cb;
 	h->ctx = ctx;
 	tls_connect(d->tls, lower, wss_tls_done, h);

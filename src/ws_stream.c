@@ -126,6 +126,17 @@ void ws_opts_free(struct ws_opts *o)
 	memset(o, 0, sizeof *o);
 }
 
+void ws_opts_copy(struct ws_opts *dst, const struct ws_opts *src)
+{
+	*dst = *src;
+	dst->path = src->path ? xstrdup(src->path) : NULL;
+	dst->host = src->host ? xstrdup(src->host) : NULL;
+	dst->headers = NULL;
+	dst->n_headers = 0;
+	for (size_t i = 0; i < src->n_headers; i++)
+		header_add(dst, src->headers[i].name, src->headers[i].value);
+}
+
 /* ---- refusing a request: answer, then linger until the client has read it ---- */
 
 struct refusal {
@@ -193,7 +204,10 @@ struct ws_stream {
 	enum ws_state state;
 	int client;                      /* we mask what we send, and read unmasked frames */
 	/* handshake */
-	const struct ws_opts *o;         /* not owned; valid until done runs */
+	const struct ws_opts *o;         /* server: not owned, valid until done runs (the service holds it) */
+	char *req;                       /* owned, client: the upgrade request, built when asked to connect */
+	size_t req_len;
+	double hs_timeout;
 	stream_done_cb done;             /* NULL once called */
 	void *done_ctx;
 	char *head;                      /* owned: the HTTP head read so far */
@@ -460,11 +474,9 @@ static void ws_keepalive_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 /* The handshake is over: from here on the stream frames. rest: bytes after the head. */
-static void ws_open(struct ws_stream *x, const struct ws_opts *o, const char *rest, size_t restlen)
+static void ws_open(struct ws_stream *x, const char *rest, size_t restlen)
 {
 	x->state = WS_OPEN;
-	x->max_frame = o->max_frame ? o->max_frame : WS_DEFAULT_MAX_FRAME;
-	x->keepalive = o->keepalive;
 	x->o = NULL;
 	free(x->head);
 	x->head = NULL;
@@ -586,10 +598,9 @@ static void ws_server_head(struct ws_stream *x, const char *data, size_t len)
 	size_t head_end = (size_t)n;
 	char *rest_head = x->head + head_end;
 	size_t rest_head_len = x->head_len - head_end;
-	const struct ws_opts *o = x->o;
 	char *head = x->head;
 	x->head = NULL; /* ws_open frees head; keep it until the rest is copied */
-	ws_open(x, o, rest_head, rest_head_len);
+	ws_open(x, rest_head, rest_head_len);
 	free(head);
 	inbuf_keep(x, data + used, len - used);
 	stream_done_cb cb = x->done;
@@ -619,7 +630,7 @@ static void ws_client_head(struct ws_stream *x, const char *data, size_t len)
 	}
 	char *head = x->head;
 	x->head = NULL;
-	ws_open(x, x->o, head + n, x->head_len - (size_t)n);
+	ws_open(x, head + n, x->head_len - (size_t)n);
 	free(head);
 	inbuf_keep(x, data + used, len - used);
 	stream_done_cb cb = x->done;
@@ -714,6 +725,8 @@ static void ws_close(struct stream *s)
 	x->lower = NULL;
 	free(x->head);
 	x->head = NULL;
+	free(x->req);
+	x->req = NULL;
 	free(x->inbuf);
 	x->inbuf = NULL;
 	x->inlen = 0;
@@ -741,12 +754,16 @@ static void ws_handshake_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)loop;
 	(void)revents;
 	ws_handshake_fail(x, ETIMEDOUT, "no %s within %.0fs", x->client ? "answer" : "upgrade request",
-			  x->o ? x->o->handshake_timeout : 0);
+			  x->hs_timeout);
 }
 
-static struct ws_stream *ws_new(struct stream *lower, int client)
+static struct ws_stream *ws_new(struct stream *lower, int client, const struct ws_opts *o)
 {
 	struct ws_stream *x = xcalloc(1, sizeof *x);
+	/* Settings are copied: a client's options belong to a node, which a reload may free mid-dial. */
+	x->max_frame = o->max_frame ? o->max_frame : WS_DEFAULT_MAX_FRAME;
+	x->keepalive = o->keepalive;
+	x->hs_timeout = o->handshake_timeout > 0 ? o->handshake_timeout : WS_DEFAULT_HANDSHAKE_TIMEOUT;
 	stream_init(&x->base, &ws_ops, lower->w);
 	x->lower = lower;
 	x->client = client;
@@ -767,15 +784,17 @@ static void ws_server_start(void *arg)
 {
 	struct ws_stream *x = arg;
 	x->state = WS_SERVER_HANDSHAKE;
-	ev_timer_set(&x->timer, x->o->handshake_timeout, 0);
+	ev_timer_set(&x->timer, x->hs_timeout, 0);
 	ev_timer_start(x->base.w->loop, &x->timer);
 	stream_read_start(x->lower);
 }
 
 void ws_server_accept(const struct ws_opts *o, struct stream *lower, stream_done_cb cb, void *ctx)
 {
-	struct ws_stream *x = ws_new(lower, 0);
-	x->o = o ? o : &ws_defaults;
+	if (!o)
+		o = &ws_defaults;
+	struct ws_stream *x = ws_new(lower, 0, o);
+	x->o = o;
 	x->done = cb;
 	x->done_ctx = ctx;
 	worker_defer(lower->w, ws_server_start, x);
@@ -794,31 +813,28 @@ struct stream *ws_server_upgrade(const struct ws_opts *o, struct stream *lower, 
 		ws_http_refuse(lower, st, why);
 		return NULL;
 	}
-	struct ws_stream *x = ws_new(lower, 0);
+	struct ws_stream *x = ws_new(lower, 0, o);
 	if (ws_answer_101(x, o, u.key) < 0) {
 		stream_close(&x->base);
 		return NULL;
 	}
-	ws_open(x, o, rest, restlen);
+	ws_open(x, rest, restlen);
 	return &x->base;
 }
 
 static void ws_client_start(void *arg)
 {
 	struct ws_stream *x = arg;
-	size_t cap = 1024 + strlen(x->o->path) + strlen(x->host);
-	for (size_t i = 0; i < x->o->n_headers; i++)
-		cap += strlen(x->o->headers[i].name) + strlen(x->o->headers[i].value) + 4;
-	char *buf = xmalloc(cap);
-	ssize_t n = ws_upgrade_request_write(buf, cap, x->host, x->o->path, x->key, x->o->headers, x->o->n_headers);
-	int r = n > 0 ? stream_write(x->lower, buf, (size_t)n) : -1;
-	free(buf);
+	int r = x->req ? stream_write(x->lower, x->req, x->req_len) : -1;
+	free(x->req);
+	x->req = NULL;
 	if (r < 0) {
-		ws_handshake_fail(x, n > 0 ? ECONNRESET : EINVAL, n > 0 ? "cannot send the request" : "bad request fields");
+		ws_handshake_fail(x, x->req_len ? ECONNRESET : EINVAL,
+				  x->req_len ? "cannot send the request" : "bad request fields (path, host or headers)");
 		return;
 	}
 	x->state = WS_CLIENT_HANDSHAKE;
-	ev_timer_set(&x->timer, x->o->handshake_timeout, 0);
+	ev_timer_set(&x->timer, x->hs_timeout, 0);
 	ev_timer_start(x->base.w->loop, &x->timer);
 	stream_read_start(x->lower);
 }
@@ -826,17 +842,31 @@ static void ws_client_start(void *arg)
 void ws_client_connect(const struct ws_opts *o, struct stream *lower, const char *default_host, const char *label,
 		       stream_done_cb cb, void *ctx)
 {
-	struct ws_stream *x = ws_new(lower, 1);
+	if (!o)
+		o = &ws_defaults;
+	struct ws_stream *x = ws_new(lower, 1, o);
 	uint8_t rnd[16];
-	x->o = o ? o : &ws_defaults;
 	x->done = cb;
 	x->done_ctx = ctx;
 	if (label)
 		snprintf(x->label, sizeof x->label, "%s", label);
-	snprintf(x->host, sizeof x->host, "%s", x->o->host ? x->o->host : default_host ? default_host : "localhost");
+	snprintf(x->host, sizeof x->host, "%s", o->host ? o->host : default_host ? default_host : "localhost");
 	if (RAND_bytes(rnd, sizeof rnd) != 1)
 		for (size_t i = 0; i < sizeof rnd; i++)
 			rnd[i] = (uint8_t)rand();
 	ws_client_key_make(rnd, x->key);
+	/* The request is made now: o need not outlive this call. */
+	size_t cap = 1024 + strlen(o->path) + strlen(x->host);
+	for (size_t i = 0; i < o->n_headers; i++)
+		cap += strlen(o->headers[i].name) + strlen(o->headers[i].value) + 4;
+	x->req = xmalloc(cap);
+	ssize_t n = ws_upgrade_request_write(x->req, cap, x->host, o->path, x->key, o->headers, o->n_headers);
+	if (n <= 0) {
+		free(x->req);
+		x->req = NULL;
+		x->req_len = 0;
+	} else {
+		x->req_len = (size_t)n;
+	}
 	worker_defer(lower->w, ws_client_start, x);
 }

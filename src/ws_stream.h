@@ -44,6 +44,8 @@ struct ws_opts {
  */
 int ws_opts_parse(struct ws_opts *o, const struct cnode *md, int client, struct cfg_err *e);
 void ws_opts_free(struct ws_opts *o);
+/* A deep copy, for a handshake that must not depend on its node surviving a reload. */
+void ws_opts_copy(struct ws_opts *dst, const struct ws_opts *src);
 
 /*
  * Server: read the upgrade request from lower (owned from now on); a request
@@ -77,6 +79,7 @@ void ws_http_refuse(struct stream *lower, int status, const char *text);
  * o->host or else default_host, check the 101, then cb(ctx, ws_stream, 0),
  * or cb(ctx, NULL, err) (EPROTO for a refusal, ETIMEDOUT, ECONNRESET), the
  * cause logged under label. cb runs exactly once, never from inside this call.
+ * o, default_host and label are copied: they need not outlive the call.
  */
 void ws_client_connect(const struct ws_opts *o, struct stream *lower, const char *default_host, const char *label,
 		       stream_done_cb cb, void *ctx);
