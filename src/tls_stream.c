@@ -1,12 +1,15 @@
 /*
  * TLS filter stream over memory BIOs (see tls_stream.h).
  *
- * Reading: bytes from the lower stream go into the read BIO; SSL_read turns
- * them into plaintext delivered from a stack buffer (never the worker's
- * scratch buffer, which a stream below may still be delivering from).
- * Writing: SSL_write fills the write BIO, whose contents are handed to the
- * lower stream at once; nothing is queued here, so wqueued mirrors the
- * lower stream's queue and DRAINED is raised when it empties.
+ * The record layer talks to two small BIOs of our own. Reading: SSL reads
+ * records straight from the bytes the lower stream is delivering; only a
+ * partial record (or what arrives while the owner is not reading) is kept,
+ * and plaintext is delivered from a stack buffer (never the worker's scratch
+ * buffer, which a stream below may still be delivering from). Writing:
+ * SSL_write appends records to a buffer that is handed to the lower stream
+ * after each call and freed; nothing is queued here, so wqueued mirrors the
+ * lower stream's queue and DRAINED is raised when it empties. An idle
+ * connection keeps no buffer at all.
  */
 #include "tls_stream.h"
 
@@ -389,8 +392,13 @@ enum tls_state {
 struct tls_stream {
 	struct stream base;
 	struct stream *lower;        /* owned */
-	SSL *ssl;                    /* owned; owns rbio and wbio */
-	BIO *rbio, *wbio;
+	SSL *ssl;                    /* owned; owns its two BIOs, whose data is this struct */
+	const char *ext;             /* the lower stream's bytes, during its on_read call only */
+	size_t ext_len, ext_off;
+	char *in;                    /* owned: received bytes SSL has not read yet; NULL when none */
+	size_t in_len, in_off;
+	char *out;                   /* owned: records SSL wrote, until tls_flush; NULL when none */
+	size_t out_len, out_cap;
 	struct tls_conf *conf;       /* a reference, held until the handshake ends */
 	enum tls_state state;
 	stream_done_cb done;         /* handshake completion; NULL once called */
@@ -402,18 +410,138 @@ struct tls_stream {
 
 static void tls_drain(struct tls_stream *x);
 
+/* ---- the BIOs under SSL ---- */
+
+static int bio_out_write(BIO *b, const char *data, int len)
+{
+	struct tls_stream *x = BIO_get_data(b);
+	BIO_clear_retry_flags(b);
+	if (len <= 0)
+		return 0;
+	if (x->out_len + (size_t)len > x->out_cap) {
+		size_t cap = x->out_cap ? x->out_cap * 2 : 16384;
+		while (cap < x->out_len + (size_t)len)
+			cap *= 2;
+		x->out = xrealloc(x->out, cap);
+		x->out_cap = cap;
+	}
+	memcpy(x->out + x->out_len, data, (size_t)len);
+	x->out_len += (size_t)len;
+	return len;
+}
+
+static size_t bio_in_available(const struct tls_stream *x)
+{
+	return (x->in_len - x->in_off) + (x->ext_len - x->ext_off);
+}
+
+/* Kept bytes first, then the ones being delivered; empty: "retry later". */
+static int bio_in_read(BIO *b, char *out, int len)
+{
+	struct tls_stream *x = BIO_get_data(b);
+	size_t n = 0;
+	BIO_clear_retry_flags(b);
+	if (len <= 0)
+		return 0;
+	if (x->in_off < x->in_len) {
+		n = x->in_len - x->in_off < (size_t)len ? x->in_len - x->in_off : (size_t)len;
+		memcpy(out, x->in + x->in_off, n);
+		x->in_off += n;
+		if (x->in_off == x->in_len) {
+			free(x->in);
+			x->in = NULL;
+			x->in_len = x->in_off = 0;
+		}
+	} else if (x->ext_off < x->ext_len) {
+		n = x->ext_len - x->ext_off < (size_t)len ? x->ext_len - x->ext_off : (size_t)len;
+		memcpy(out, x->ext + x->ext_off, n);
+		x->ext_off += n;
+	}
+	if (!n) {
+		BIO_set_retry_read(b);
+		return -1;
+	}
+	return (int)n;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct tls_stream *x = BIO_get_data(b);
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		return 1; /* tls_flush hands the records on after every SSL call */
+	case BIO_CTRL_PENDING:
+		return x ? (long)bio_in_available(x) : 0;
+	case BIO_CTRL_WPENDING:
+		return x ? (long)x->out_len : 0;
+	case BIO_C_GET_FD:
+		return -1;
+	default:
+		return 0;
+	}
+}
+
+static int bio_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static BIO_METHOD *bio_in_method, *bio_out_method;
+static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
+
+static void bio_methods_init(void)
+{
+	bio_in_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "portway stream in");
+	bio_out_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "portway stream out");
+	if (bio_in_method) {
+		BIO_meth_set_read(bio_in_method, bio_in_read);
+		BIO_meth_set_ctrl(bio_in_method, bio_ctrl);
+		BIO_meth_set_create(bio_in_method, bio_create);
+	}
+	if (bio_out_method) {
+		BIO_meth_set_write(bio_out_method, bio_out_write);
+		BIO_meth_set_ctrl(bio_out_method, bio_ctrl);
+		BIO_meth_set_create(bio_out_method, bio_create);
+	}
+}
+
 /* Hand what SSL wrote to the lower stream; wqueued follows the lower queue. */
 static int tls_flush(struct tls_stream *x)
 {
-	char *p = NULL;
-	long n = BIO_get_mem_data(x->wbio, &p);
 	int r = 0;
-	if (n > 0) {
-		r = stream_write(x->lower, p, (size_t)n);
-		(void)BIO_reset(x->wbio);
+	if (x->out_len) {
+		r = stream_write(x->lower, x->out, x->out_len);
+		x->out_len = 0;
+	}
+	if (x->out_cap > 16384) {
+		/* A bulk write's buffer is not kept for an idle connection. */
+		free(x->out);
+		x->out = NULL;
+		x->out_cap = 0;
 	}
 	x->base.wqueued = x->lower->wqueued;
 	return r;
+}
+
+/* After the lower stream's bytes were offered to SSL: keep what it did not take. */
+static void tls_keep_rest(struct tls_stream *x)
+{
+	size_t rest = x->ext_len - x->ext_off;
+	if (rest) {
+		if (x->in_off) {
+			memmove(x->in, x->in + x->in_off, x->in_len - x->in_off);
+			x->in_len -= x->in_off;
+			x->in_off = 0;
+		}
+		x->in = xrealloc(x->in, x->in_len + rest);
+		memcpy(x->in + x->in_len, x->ext + x->ext_off, rest);
+		x->in_len += rest;
+	}
+	x->ext = NULL;
+	x->ext_len = x->ext_off = 0;
 }
 
 /* Why a handshake or a read failed, for the log. */
@@ -499,23 +627,19 @@ static void tls_handshake_step(struct tls_stream *x)
 static void tls_lower_read(struct stream *lower, const char *data, size_t len)
 {
 	struct tls_stream *x = lower->ud;
-	if (!len) {
+	if (!len)
 		x->lower_eof = 1;
-		if (x->state != TLS_OPEN) {
-			tls_handshake_step(x);
-			return;
-		}
-	} else if (BIO_write(x->rbio, data, (int)len) != (int)len) {
-		if (x->state != TLS_OPEN)
-			tls_handshake_fail(x, ENOMEM, "out of memory");
-		else
-			stream_emit_event(&x->base, STREAM_EV_ERROR, ENOMEM);
-		return;
-	}
+	x->ext = data;
+	x->ext_len = len;
+	x->ext_off = 0;
 	if (x->state != TLS_OPEN)
 		tls_handshake_step(x);
 	else
 		tls_drain(x);
+	/* x may be closed by now (its memory lives until the loop's next turn). */
+	if (x->base.closed)
+		return;
+	tls_keep_rest(x);
 }
 
 static void tls_lower_event(struct stream *lower, enum stream_event ev, int err)
@@ -595,7 +719,7 @@ static void tls_read_start(struct stream *s)
 	if (!x->lower_eof)
 		stream_read_start(x->lower);
 	if (!x->drain_queued && !x->eof_sent &&
-	    (SSL_has_pending(x->ssl) || BIO_ctrl_pending(x->rbio) || x->lower_eof)) {
+	    (SSL_has_pending(x->ssl) || bio_in_available(x) || x->lower_eof)) {
 		x->drain_queued = 1;
 		worker_defer(s->w, tls_drain_deferred, x);
 	}
@@ -649,6 +773,10 @@ static void tls_close(struct stream *s)
 	x->lower = NULL;
 	SSL_free(x->ssl);
 	x->ssl = NULL;
+	free(x->in);
+	x->in = NULL;
+	free(x->out);
+	x->out = NULL;
 	tls_conf_unref(x->conf);
 	x->conf = NULL;
 }
@@ -709,19 +837,19 @@ static void tls_start(struct tls_conf *c, struct stream *lower, stream_done_cb c
 	x->timer.data = x;
 	stream_set_callbacks(lower, tls_lower_read, tls_lower_event, x);
 
+	pthread_once(&bio_once, bio_methods_init);
 	x->ssl = SSL_new(c->ctx);
-	x->rbio = BIO_new(BIO_s_mem());
-	x->wbio = BIO_new(BIO_s_mem());
-	if (!x->ssl || !x->rbio || !x->wbio) {
-		BIO_free(x->rbio);
-		BIO_free(x->wbio);
+	BIO *rbio = bio_in_method ? BIO_new(bio_in_method) : NULL;
+	BIO *wbio = bio_out_method ? BIO_new(bio_out_method) : NULL;
+	if (!x->ssl || !rbio || !wbio) {
+		BIO_free(rbio);
+		BIO_free(wbio);
 		SSL_free(x->ssl);
 		x->ssl = NULL;
 	} else {
-		/* An empty read BIO means "more later", not EOF: the lower stream says when it ends. */
-		BIO_set_mem_eof_return(x->rbio, -1);
-		BIO_set_mem_eof_return(x->wbio, -1);
-		SSL_set_bio(x->ssl, x->rbio, x->wbio);
+		BIO_set_data(rbio, x);
+		BIO_set_data(wbio, x);
+		SSL_set_bio(x->ssl, rbio, wbio);
 		if (c->server) {
 			SSL_set_accept_state(x->ssl);
 		} else {
