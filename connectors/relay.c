@@ -153,6 +153,12 @@ static void lazy_lower_read(struct stream *lower, const char *data, size_t len)
 	free(acc);
 }
 
+static int lazy_fd(struct stream *s)
+{
+	struct relay_lazy *l = (struct relay_lazy *)s;
+	return l->state == LAZY_OPEN && !l->request && !l->acc ? filter_transparent_fd(s) : -1;
+}
+
 static const struct stream_ops lazy_ops = {
 	.name = "relay-client",
 	.read_start = filter_read_start,
@@ -160,6 +166,7 @@ static const struct stream_ops lazy_ops = {
 	.write = lazy_write,
 	.shutdown = lazy_shutdown,
 	.close = lazy_close,
+	.fd = lazy_fd,
 };
 
 /* ---- nodelay mode: request now, wait for the reply ---- */

@@ -42,3 +42,11 @@ void filter_lower_event(struct stream *lower, enum stream_event ev, int err)
 		f->base.wqueued = lower->wqueued;
 	stream_emit_event(&f->base, ev, err);
 }
+
+int filter_transparent_fd(struct stream *s)
+{
+	struct filter *f = (struct filter *)s;
+	if (s->pending.len || s->wqueued || f->lower->pending.len || f->lower->wqueued)
+		return -1;
+	return stream_fd(f->lower);
+}

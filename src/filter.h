@@ -25,6 +25,8 @@ void filter_shutdown(struct stream *s);
 void filter_close(struct stream *s);
 void filter_pass_read(struct stream *lower, const char *data, size_t len);
 void filter_lower_event(struct stream *lower, enum stream_event ev, int err);
+/* For a filter's fd op once it passes bytes unchanged: the lower socket, if nothing is held above it. */
+int filter_transparent_fd(struct stream *s);
 
 /* Streams made of filters (src/prefix_stream.c, src/frame_stream.c). */
 /* The first write (and only it) is preceded by prefix. */

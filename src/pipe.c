@@ -67,6 +67,21 @@ static int pipe_all_done(struct pipe *p)
 
 /* ---- copy mode ---- */
 
+static int pipe_can_splice(struct stream *a, struct stream *b);
+static void pipe_enter_splice(struct pipe *p);
+
+/*
+ * A filter that has done its work (the relay's first reply, a lazy connector's
+ * handshake) becomes transparent and shows its socket: from then on the two
+ * sockets are joined with splice, as if no filter had been there.
+ */
+static void pipe_try_splice(struct pipe *p)
+{
+	if (p->mode == PIPE_COPY && !p->finished && !p->eof[0] && !p->eof[1] &&
+	    pipe_can_splice(p->side[0], p->side[1]))
+		pipe_enter_splice(p);
+}
+
 static void copy_read_cb(struct stream *s, const char *data, size_t len)
 {
 	struct pipe *p = s->ud;
@@ -87,6 +102,8 @@ static void copy_read_cb(struct stream *s, const char *data, size_t len)
 	}
 	if (p->side[o]->wqueued > STREAM_HIGH_WATER)
 		stream_read_stop(s);
+	else
+		pipe_try_splice(p);
 }
 
 static void copy_event_cb(struct stream *s, enum stream_event ev, int err)
@@ -107,6 +124,7 @@ static void copy_event_cb(struct stream *s, enum stream_event ev, int err)
 	}
 	if (!p->eof[o] && !p->side[o]->reading)
 		stream_read_start(p->side[o]);
+	pipe_try_splice(p);
 }
 
 /* ---- splice mode ---- */
@@ -184,6 +202,18 @@ static int pipe_can_splice(struct stream *a, struct stream *b)
 	       !a->pending.len && !b->pending.len && !a->wqueued && !b->wqueued && !a->shut_wr && !b->shut_wr;
 }
 
+static void pipe_enter_splice(struct pipe *p)
+{
+	p->mode = PIPE_SPLICE;
+	for (int i = 0; i < 2; i++) {
+		stream_read_stop(p->side[i]);
+		stream_set_callbacks(p->side[i], NULL, NULL, p);
+		ev_io_set(&p->rio[i], stream_fd(p->side[i]), EV_READ);
+		ev_io_set(&p->wio[i], stream_fd(p->side[i]), EV_WRITE);
+		ev_io_start(p->w->loop, &p->rio[i]);
+	}
+}
+
 /* ---- common ---- */
 
 static void idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -224,14 +254,7 @@ void pipe_start(struct stream *a, struct stream *b, double idle_timeout, pipe_do
 		p->rio[i].data = p->wio[i].data = p;
 	}
 	if (pipe_can_splice(a, b)) {
-		p->mode = PIPE_SPLICE;
-		for (int i = 0; i < 2; i++) {
-			stream_read_stop(p->side[i]);
-			stream_set_callbacks(p->side[i], NULL, NULL, p);
-			ev_io_set(&p->rio[i], stream_fd(p->side[i]), EV_READ);
-			ev_io_set(&p->wio[i], stream_fd(p->side[i]), EV_WRITE);
-			ev_io_start(p->w->loop, &p->rio[i]);
-		}
+		pipe_enter_splice(p);
 		return;
 	}
 	p->mode = PIPE_COPY;

@@ -38,6 +38,11 @@ static void prefix_close(struct stream *s)
 	filter_close(s);
 }
 
+static int prefix_fd(struct stream *s)
+{
+	return ((struct prefix_stream *)s)->prefix ? -1 : filter_transparent_fd(s);
+}
+
 static const struct stream_ops prefix_ops = {
 	.name = "prefix",
 	.read_start = filter_read_start,
@@ -45,6 +50,7 @@ static const struct stream_ops prefix_ops = {
 	.write = prefix_write,
 	.shutdown = filter_shutdown,
 	.close = prefix_close,
+	.fd = prefix_fd,
 };
 
 struct stream *prefix_stream_new(struct stream *lower, const void *prefix, size_t len)
