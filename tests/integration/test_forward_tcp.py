@@ -559,3 +559,63 @@ def test_listen_and_target_address_forms(pw, echo):
         c.close()
     assert e6.connections == 1
 
+
+
+def test_no_bytes_leak_between_connections(pw):
+    """A connection that ends with bytes still in flight (its reader went away) must not hand
+    them to the next connection on the same worker (kernel pipes are pooled)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    port = free_port()
+    p = pw.start(config=f"""
+workers: 1
+services:
+  - name: fwd
+    addr: 127.0.0.1:{port}
+    handler: {{type: tcp}}
+    forwarder: {{nodes: [{{addr: 127.0.0.1:{srv.getsockname()[1]}}}]}}
+""")
+    for round_ in range(3):
+        # a client that reads nothing while the backend pushes until everything is full
+        c1 = socket.create_connection(("127.0.0.1", port), timeout=5)
+        c1.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        b1, _ = srv.accept()
+        b1.setblocking(False)
+        junk = b"J" * 65536
+        stuck_since = None
+        while True:
+            try:
+                b1.send(junk)
+                stuck_since = None
+            except BlockingIOError:
+                stuck_since = stuck_since or time.time()
+                if time.time() - stuck_since > 0.3:
+                    break
+                time.sleep(0.01)
+        # the client goes away without reading: portway's pending bytes cannot be delivered
+        c1.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        c1.close()
+        b1.setblocking(True)
+        b1.settimeout(5)
+        try:
+            while b1.recv(65536):
+                pass
+        except (ConnectionResetError, socket.timeout):
+            pass
+        b1.close()
+        # the next connection on the same worker gets only its own bytes
+        c2 = socket.create_connection(("127.0.0.1", port), timeout=5)
+        b2, _ = srv.accept()
+        b2.sendall(b"fresh %d" % round_)
+        b2.shutdown(socket.SHUT_WR)
+        got = b""
+        while True:
+            d = c2.recv(65536)
+            if not d:
+                break
+            got += d
+        assert got == b"fresh %d" % round_, f"round {round_}: got {len(got)} bytes: {got[:40]!r}..."
+        c2.close()
+        b2.close()
+    srv.close()
