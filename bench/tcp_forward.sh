@@ -9,7 +9,9 @@
 #   portway  portway -L tcp://127.0.0.1:P/127.0.0.1:T      ($PORTWAY, else build/src/portway)
 #   socat    socat TCP-LISTEN:P,fork,reuseaddr,bind=127.0.0.1 TCP:127.0.0.1:T
 #   haproxy  mode tcp, nbthread 2, a generated configuration
-# and "direct" (no forwarder) as the baseline where it makes sense.
+# and "direct" (no forwarder) as the baseline where it makes sense. For the
+# throughput runs a second HAProxy with splice-request/splice-response (its
+# kernel splicing, off by default) is measured too, as portway splices.
 #
 # Measures (rounds interleaved across forwarders; the report takes medians):
 #   a) single-stream throughput, iperf3, client->server and -R
@@ -137,7 +139,7 @@ EOF
 }
 
 read -r IPERF_PORT NGINX_PORT IDLE_BACK \
-	PW_IPERF PW_HTTP SO_IPERF SO_HTTP HA_IPERF HA_HTTP PW_IDLE SO_IDLE HA_IDLE <<<"$(free_ports 12)"
+	PW_IPERF PW_HTTP SO_IPERF SO_HTTP HA_IPERF HA_HTTP PW_IDLE SO_IDLE HA_IDLE HS_IPERF <<<"$(free_ports 13)"
 
 # ---- backends ----
 
@@ -180,15 +182,20 @@ SO_IPERF_PID=$LASTPID
 start socat-http socat "TCP-LISTEN:$SO_HTTP,fork,reuseaddr,bind=127.0.0.1" "TCP:127.0.0.1:$NGINX_PORT"
 SO_HTTP_PID=$LASTPID
 
-haproxy_cfg() { # FILE then pairs of LISTEN TARGET
-	local file=$1 i=0
+haproxy_cfg() { # FILE [--splice] then pairs of LISTEN TARGET
+	local file=$1 i=0 splice=""
 	shift
+	if [ "$1" = --splice ]; then
+		splice=$'    option splice-request\n    option splice-response'
+		shift
+	fi
 	cat >"$file" <<EOF
 global
     nbthread 2
     maxconn $((IDLE + 300))
 defaults
     mode tcp
+$splice
     maxconn $((IDLE + 300))
     timeout connect 5s
     timeout client 10m
@@ -209,8 +216,11 @@ EOF
 haproxy_cfg "$WORK/haproxy.cfg" "$HA_IPERF" "$IPERF_PORT" "$HA_HTTP" "$NGINX_PORT"
 start haproxy haproxy -db -f "$WORK/haproxy.cfg"
 HA_PID=$LASTPID
+haproxy_cfg "$WORK/haproxy-splice.cfg" --splice "$HS_IPERF" "$IPERF_PORT"
+start haproxy-splice haproxy -db -f "$WORK/haproxy-splice.cfg"
+HS_PID=$LASTPID
 
-for p in "$IPERF_PORT" "$NGINX_PORT" "$IDLE_BACK" "$PW_IPERF" "$PW_HTTP" "$SO_IPERF" "$SO_HTTP" "$HA_IPERF" "$HA_HTTP"; do
+for p in "$IPERF_PORT" "$NGINX_PORT" "$IDLE_BACK" "$PW_IPERF" "$PW_HTTP" "$SO_IPERF" "$SO_HTTP" "$HA_IPERF" "$HA_HTTP" "$HS_IPERF"; do
 	wait_port "$p"
 done
 timeout 10 curl -fsS "http://127.0.0.1:$PW_HTTP/small.html" -o /dev/null || {
@@ -252,6 +262,7 @@ endpoint() {
 	portway:iperf) echo "$PW_IPERF $PW_PID" ;;
 	socat:iperf) echo "$SO_IPERF $SO_IPERF_PID" ;;
 	haproxy:iperf) echo "$HA_IPERF $HA_PID" ;;
+	haproxy-splice:iperf) echo "$HS_IPERF $HS_PID" ;;
 	direct:http) echo "$NGINX_PORT -" ;;
 	portway:http) echo "$PW_HTTP $PW_PID" ;;
 	socat:http) echo "$SO_HTTP $SO_HTTP_PID" ;;
@@ -294,23 +305,24 @@ run_wrk() { # TEST(http|connrate) TARGET ROUND
 	record "$1" "$2" "$3" "${rps:-NA}" "$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')" "$errs"
 }
 
-TARGETS="direct portway haproxy socat"
-order() { # rotate the order each round so no one always runs first
-	local r=$1 list=($TARGETS) n=4 i
-	for i in $(seq 0 3); do
+order() { # ROUND TARGET...: rotated each round so no one always runs first
+	local r=$1 i
+	shift
+	local list=("$@") n=$#
+	for i in $(seq 0 $((n - 1))); do
 		echo "${list[$(((i + r) % n))]}"
 	done
 }
 
 log "work directory $WORK; ${TIME}s runs, $ROUNDS rounds, $IDLE idle connections"
 for r in $(seq 1 "$ROUNDS"); do
-	for t in $(order "$r"); do
+	for t in $(order "$r" direct portway haproxy haproxy-splice socat); do
 		run_iperf "$t" "$r" fwd
 		run_iperf "$t" "$r" rev
 	done
 done
 for r in $(seq 1 "$ROUNDS"); do
-	for t in $(order "$r"); do
+	for t in $(order "$r" direct portway haproxy socat); do
 		run_wrk http "$t" "$r"
 	done
 done
@@ -321,6 +333,7 @@ stop "$PW_PID"
 stop "$SO_IPERF_PID"
 stop "$SO_HTTP_PID"
 stop "$HA_PID"
+stop "$HS_PID"
 
 idle_test() { # TARGET
 	local t=$1 port pid before during after rss pss n
@@ -392,7 +405,7 @@ for p in "$PW_HTTP" "$SO_HTTP" "$HA_HTTP"; do
 	wait_port "$p"
 done
 for r in $(seq 1 "$ROUNDS"); do
-	for t in $(order "$r"); do
+	for t in $(order "$r" direct portway haproxy socat); do
 		run_wrk connrate "$t" "$r"
 	done
 done
