@@ -118,7 +118,12 @@ static int reconcile(struct config *cfg)
 			next[i] = old;
 			continue;
 		}
-		if (service_bind(s, err, sizeof err) < 0) {
+		/* Our own running service on the same address (a changed one) shares it during the switch. */
+		int ours = 0;
+		for (size_t r = 0; r < n_running; r++)
+			ours |= running[r]->port == s->port && !strcmp(running[r]->host, s->host) &&
+				running[r]->listener.type->socktype == s->listener.type->socktype;
+		if (service_bind(s, !ours, err, sizeof err) < 0) {
 			log_error("%s", err);
 			for (size_t k = 0; k < i; k++)
 				if (is_new[k])

@@ -77,9 +77,20 @@ static int bind_one(struct service *svc, int socktype, char *err, size_t errlen)
 /* Workers a service runs on: all, or only worker 0 for single-worker handlers. */
 static int service_workers(const struct service *svc) { return svc->handler.type->single_worker ? 1 : worker_count; }
 
-int service_bind(struct service *svc, char *err, size_t errlen)
+int service_bind(struct service *svc, int exclusive, char *err, size_t errlen)
 {
 	int socktype = svc->listener.type->socktype;
+	if (exclusive && socktype && svc->port) {
+		/* A socket without SO_REUSEPORT cannot bind where anyone listens: a probe that tells. */
+		char e[400];
+		int probe = listen_socket(svc->host, svc->port, socktype, 0, e, sizeof e);
+		if (probe < 0) {
+			snprintf(err, errlen, "service %s: %s (is another program or portway already there?)", svc->name,
+				 e);
+			return -1;
+		}
+		close(probe);
+	}
 	svc->fds = xcalloc((size_t)worker_count, sizeof *svc->fds);
 	svc->inst = xcalloc((size_t)worker_count, sizeof *svc->inst);
 	for (int i = 0; i < worker_count; i++)

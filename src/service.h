@@ -18,8 +18,9 @@ struct listener_inst {
 int listen_socket(const char *host, uint16_t port, int socktype, int reuseport, char *err, size_t errlen);
 uint16_t socket_local_port(int fd);
 
-/* Bind one SO_REUSEPORT socket per worker. -1 with a message in err. */
-int service_bind(struct service *svc, char *err, size_t errlen);
+/* Bind one SO_REUSEPORT socket per worker. -1 with a message in err. exclusive: first make sure no
+ * other socket holds the address (SO_REUSEPORT alone would let another process share it silently). */
+int service_bind(struct service *svc, int exclusive, char *err, size_t errlen);
 void service_start(struct service *svc);
 /* Stop accepting (listeners close); live connections go on. */
 void service_stop(struct service *svc);

@@ -32,3 +32,13 @@ def test_hop_bypass_from_url_goes_direct(pw, http_server):
     code, out, err = curl("-o", "/dev/null", "-w", "%{http_code}", "-x", f"http://127.0.0.1:{port}",
                           f"http://localhost:{http_server.port}/index.html")
     assert out == "502", "a host outside the bypass still takes the (dead) hop"
+
+
+def test_second_process_on_the_same_address_is_refused(pw, echo):
+    """SO_REUSEPORT would let a second portway share the port silently; it must fail instead."""
+    srv = echo()
+    port = free_port()
+    pw.start("-L", f"tcp://127.0.0.1:{port}/127.0.0.1:{srv.port}")
+    code, out = pw.run("-L", f"tcp://127.0.0.1:{port}/127.0.0.1:{srv.port}")
+    assert code == 1
+    assert "Address already in use" in out
