@@ -1,4 +1,4 @@
-"""GOST's ?bypass= on -L (the service refuses) and -F (the hop is skipped) URLs."""
+"""Command-line behaviour: GOST's ?bypass= on -L and -F URLs, and an address held by another process."""
 from conftest import curl, free_port, wait_port
 
 
