@@ -1,5 +1,5 @@
 /*
- * TLS filter stream over memory BIOs (see tls_stream.h).
+ * TLS filter stream over buffer BIOs (see tls_stream.h).
  *
  * The record layer talks to two small BIOs of our own. Reading: SSL reads
  * records straight from the bytes the lower stream is delivering; only a

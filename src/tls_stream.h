@@ -1,8 +1,8 @@
 /*
  * TLS (OpenSSL, TLS 1.2 and 1.3) as a filter stream over any lower stream:
  * a socket, or a stream already tunnelled through earlier hops. The record
- * layer runs through memory BIOs, so the lower stream is only ever read and
- * written through the stream interface.
+ * layer runs through BIOs of our own over buffers, so the lower stream is
+ * only ever read and written through the stream interface.
  *
  * Shared by the tls and wss listeners and dialers, and by anything else that
  * terminates or originates TLS (the stream protocol, the gateway).
