@@ -18,6 +18,10 @@
 #    (Debian has no frp or chisel package, so no reverse-tunnel peer: HAProxy
 #    is the reference for "one proxy hop in front of nginx".) The CPU seconds
 #    the gateway and the agent used during each gateway run are recorded too.
+#    The same with "Connection: close" for direct, gateway and haproxy-1t:
+#    every request a new connection, so through the gateway every request
+#    takes a fresh worker; the gateway answers 502 when its pool is empty,
+#    and requests/s count 2xx answers only.
 # b) one gateway holding BENCH_AGENTS (500) agents with BENCH_AGENT_WORKERS (10)
 #    idle relay workers each, in BENCH_AGENT_PROCS (20) agent processes (each a
 #    portway with BENCH_AGENTS/BENCH_AGENT_PROCS agent services; every agent
@@ -26,11 +30,12 @@
 #    before the agents and with every worker connected, its CPU (utime+stime)
 #    over BENCH_IDLE_TIME (30) seconds of idle (pings included: the gateway
 #    pings each idle worker every 30 s), the same per idle worker; then a)'s
-#    gateway run again with all those workers held; then the agents are
-#    stopped and the gateway must drop back to its descriptors from before.
+#    gateway runs again with all those workers held, alternating with runs
+#    through a)'s gateway (same machine load, no extra workers); then the
+#    agents are stopped and the gateway must drop back to its descriptors.
 #
 # Environment: PORTWAY (binary, else build/src/portway), BENCH_TIME (10),
-# BENCH_ROUNDS (3), BENCH_AGENTS, BENCH_AGENT_WORKERS, BENCH_AGENT_PROCS,
+# BENCH_ROUNDS (5), BENCH_AGENTS, BENCH_AGENT_WORKERS, BENCH_AGENT_PROCS,
 # BENCH_IDLE_TIME, BENCH_RELAY_WORKERS (above), BENCH_OUT (write the summary
 # there too), KEEP_WORK=1 (keep the work directory with every log).
 # --quick: 3 s runs, 1 round, 50 agents, 5 s idle (to check the script).
@@ -42,7 +47,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 TIME=${BENCH_TIME:-10}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
 AGENTS=${BENCH_AGENTS:-500}
 AGENT_WORKERS=${BENCH_AGENT_WORKERS:-10}
 AGENT_PROCS=${BENCH_AGENT_PROCS:-20}
@@ -296,7 +301,7 @@ port_of() {
 	case "${1%+close}" in
 	direct) echo "$NGINX_PORT" ;; gateway) echo "$GW_WEB" ;;
 	haproxy-1t) echo "$HA1_PORT" ;; haproxy-2t) echo "$HA2_PORT" ;;
-	gateway-loaded) echo "$GW2_WEB" ;;
+	gateway-paired) echo "$GW_WEB" ;; gateway-loaded) echo "$GW2_WEB" ;;
 	esac
 }
 for t in $TARGETS; do
@@ -363,6 +368,9 @@ run_wrk() {
 	non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$WORK/wrk.out")
 	sock=$(awk '/Socket errors:/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$WORK/wrk.out")
 	errs=$((${non2xx:-0} + ${sock:-0}))
+	# requests/s counts 2xx answers only: a 502 is quick and is no service
+	[ -n "$rps" ] && [ "${reqs:-0}" -gt 0 ] &&
+		rps=$(awk -v r="$rps" -v n="$reqs" -v e="${non2xx:-0}" 'BEGIN {printf "%.2f", r * (n - e) / n}')
 	record rps "$1" "$2" "${rps:-NA}"
 	record p50 "$1" "$2" "$p50"
 	record p99 "$1" "$2" "$p99"
@@ -409,13 +417,8 @@ for r in $(seq 1 "$ROUNDS"); do
 		fi
 	done
 done
-# Every client connection closed: its worker went with it, the agent refilled.
-sleep 1
-wait_idle_workers "$GW_CTL" "$RELAY_WORKERS" 10
-read -r rss _ fds _ <<<"$("$PY" "$PSTAT" "$GW_A_PID")"
-record after_load_rss gateway 1 "$rss"
-record after_load_fds gateway 1 "$fds"
-stop_pids "$AGENT_A_PID" "$GW_A_PID" "${HA_PIDS[@]}"
+# Gateway A and its agent stay (idle) for the paired runs below.
+stop_pids "${HA_PIDS[@]}"
 
 # ---- gateway B: many agents, idle ----
 
@@ -451,6 +454,7 @@ record idle_fds_before gateway 1 "$fds0"
 
 # Agents 1..AGENTS spread over AGENT_PROCS processes.
 AGENT_B_PIDS=()
+t0=$(date +%s.%N)
 per=$(((AGENTS + AGENT_PROCS - 1) / AGENT_PROCS))
 for p in $(seq 0 $((AGENT_PROCS - 1))); do
 	lo=$((p * per + 1))
@@ -465,7 +469,6 @@ for p in $(seq 0 $((AGENT_PROCS - 1))); do
 done
 ALL_B=$((IDLE_WORKERS + RELAY_WORKERS))
 log "${#AGENT_B_PIDS[@]} agent processes, $AGENTS agents, $AGENT_WORKERS relay workers each: waiting for $IDLE_WORKERS more workers"
-t0=$(date +%s.%N)
 wait_idle_workers "$GW2_CTL" "$ALL_B" 120
 t1=$(date +%s.%N)
 record connect_all_s all 1 "$(minus "$t0" "$t1")"
@@ -487,13 +490,28 @@ record idle_cpu_s agents 1 "$(minus "$a0" "$a1")"
 log "gateway with $n idle workers: RSS $rss0 -> $rss2 KiB, descriptors $fds0 -> $fds2, CPU $(minus "$c0" "$c1") s in ${IDLE_TIME} s; agents: RSS $arss KiB, CPU $(minus "$a0" "$a1") s"
 [ "$n" = "$ALL_B" ] || log "WARNING: $n idle workers after the idle period, not $ALL_B"
 
-# The same HTTP load with all those workers held.
+# The same HTTP load with all those workers held, in alternation with gateway
+# A (same path, only its own 100 workers) so that both see the same machine.
 for r in $(seq 1 "$ROUNDS"); do
-	run_wrk gateway-loaded "$r" "$GW_B_PID" "$AGENT_B_SITE" "$GW2_CTL"
-	wait_idle_workers "$GW2_CTL" "$ALL_B" 20
-	run_wrk gateway-loaded+close "$r" "$GW_B_PID" "$AGENT_B_SITE" "$GW2_CTL"
-	wait_idle_workers "$GW2_CTL" "$ALL_B" 20
+	for mode in "" +close; do
+		for which in $( ((r % 2)) && echo paired loaded || echo loaded paired); do
+			if [ "$which" = paired ]; then
+				wait_idle_workers "$GW_CTL" "$RELAY_WORKERS" 20
+				run_wrk "gateway-paired$mode" "$r" "$GW_A_PID" "$AGENT_A_PID" "$GW_CTL"
+			else
+				wait_idle_workers "$GW2_CTL" "$ALL_B" 20
+				run_wrk "gateway-loaded$mode" "$r" "$GW_B_PID" "$AGENT_B_SITE" "$GW2_CTL"
+			fi
+		done
+	done
 done
+wait_idle_workers "$GW2_CTL" "$ALL_B" 20
+# Every client connection closed: its worker went with it, the agent refilled.
+wait_idle_workers "$GW_CTL" "$RELAY_WORKERS" 20
+read -r rss _ fds _ <<<"$("$PY" "$PSTAT" "$GW_A_PID")"
+record after_load_rss gateway 1 "$rss"
+record after_load_fds gateway 1 "$fds"
+stop_pids "$AGENT_A_PID" "$GW_A_PID"
 
 # The agents leave: every descriptor must come back.
 stop_pids "${AGENT_B_PIDS[@]}" "$AGENT_B_SITE"
