@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #define SPLICE_POOL_MAX 64
+#define SPLICE_PIPE_SIZE (256 * 1024)
 
 struct splice_pipe {
 	int rfd, wfd;
