@@ -183,20 +183,22 @@ start socat-http socat "TCP-LISTEN:$SO_HTTP,fork,reuseaddr,bind=127.0.0.1" "TCP:
 SO_HTTP_PID=$LASTPID
 
 haproxy_cfg() { # FILE [--splice] then pairs of LISTEN TARGET
-	local file=$1 i=0 splice=""
+	local file=$1 i=0 splice="" maxconn=$((IDLE + 300))
 	shift
 	if [ "$1" = --splice ]; then
+		# Throughput only; splicing reserves descriptors for pipes (maxconn/4 of them).
 		splice=$'    option splice-request\n    option splice-response'
+		maxconn=1000
 		shift
 	fi
 	cat >"$file" <<EOF
 global
     nbthread 2
-    maxconn $((IDLE + 300))
+    maxconn $maxconn
 defaults
     mode tcp
 $splice
-    maxconn $((IDLE + 300))
+    maxconn $maxconn
     timeout connect 5s
     timeout client 10m
     timeout server 10m
@@ -207,7 +209,7 @@ frontend fe$i
     bind 127.0.0.1:$1
     default_backend be$i
 backend be$i
-    server s$i 127.0.0.1:$2 maxconn $((IDLE + 300))
+    server s$i 127.0.0.1:$2 maxconn $maxconn
 EOF
 		shift 2
 		i=$((i + 1))
