@@ -162,15 +162,18 @@ def section(meta, rows):
     p("### One gateway holding %d agents with %d workers each" % (agents, per))
     p("")
     procs = int(meta["agent_procs"])
+    if procs == agents:
+        how = "each in its own portway process"
+    else:
+        how = ("run in %d portway processes of %d agent services rather than %d processes: the gateway sees the "
+               "same worker WebSockets, each its own TCP connection with its own WebSocket handshake and secret "
+               "check" % (procs, (agents + procs - 1) // procs, agents))
     p("%d agent services (one tunnel each, each with its own secret from `portway tunnel add`, %s ms per call), "
-      "%d idle relay workers each, run in %d portway processes of %d agent services rather than %d processes: the "
-      "gateway sees the same %s worker WebSockets, each its own TCP connection with its own WebSocket handshake "
-      "and secret check. A fresh gateway; the load agent of the table above (%d workers) connected first, so that "
+      "%d idle relay workers each (%s workers), %s. A fresh gateway; the load agent of the table above (%d workers) connected first, so that "
       "its pool is the last of %d in the gateway's list; then the %d agents: all %s of their workers were connected "
       "within %s s of their processes' start (polled every 0.2 s). Idle means nothing but the gateway's WebSocket pings (every 30 s per "
       "worker) and the agents' pongs." % (
-          agents, fmt(med("tunnel_add_ms", "all"), 1), per, procs, (agents + procs - 1) // procs, agents,
-          n(workers), relay, agents + 1, agents, n(workers), fmt(med("connect_all_s", "all"), 1)))
+          agents, fmt(med("tunnel_add_ms", "all"), 1), per, n(workers), how, relay, agents + 1, agents, n(workers), fmt(med("connect_all_s", "all"), 1)))
     p("")
     rss0, rss1 = med("idle_rss_before", "gateway"), med("idle_rss", "gateway")
     cpu = med("idle_cpu_s", "gateway")
