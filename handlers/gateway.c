@@ -90,7 +90,8 @@ static int gw_init(struct service *svc, struct cfg_err *e)
 	if (md_int(md, "maxIdleWorkers", 100, 1, 100000, &g->o.max_idle, e) < 0 ||
 	    md_duration(md, "poolIdleTimeout", 60, &g->o.pool_idle, e) < 0 ||
 	    md_duration(md, "gcInterval", 10, &g->o.gc_interval, e) < 0 ||
-	    md_duration(md, "headerTimeout", 10, &g->o.head_timeout, e) < 0)
+	    md_duration(md, "headerTimeout", 10, &g->o.head_timeout, e) < 0 ||
+	    md_duration(md, "workerWait", 0.5, &g->o.worker_wait, e) < 0)
 		return -1;
 	if (ws_opts_parse(&g->o.ws, md, 0, e) < 0)
 		return -1;
@@ -148,47 +149,131 @@ static void gw_refuse(struct stream *client, const char *page)
 	stream_close_after_flush(client);
 }
 
+/* Send a worker what opens the connection (the CONNECT line, the bytes read so far). 0, or -1 if it is stale. */
+static int gw_join(struct gw *g, struct stream *client, struct stream *ws, const char *name, enum onifast_kind kind,
+		   int port, const char *pending, size_t pending_len, int reply_connect)
+{
+	int ok = 1;
+	if (kind == ONIFAST_TUNNEL) {
+		char line[ONIFAST_LINE_MAX];
+		int n = onifast_connect_line_write(line, sizeof line, port);
+		ok = n > 0 && stream_write(ws, line, (size_t)n) == 0;
+	}
+	if (ok && pending_len)
+		ok = stream_write(ws, pending, pending_len) == 0;
+	if (!ok) {
+		log_info("gateway: a stale %s worker of %s; trying the next", gw_kind_name(kind), name);
+		stream_close(ws);
+		return -1;
+	}
+	if (reply_connect) {
+		static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+		stream_write(client, established, sizeof established - 1);
+	}
+	if (kind == ONIFAST_TUNNEL)
+		g->stats.tunnels++;
+	else
+		g->stats.requests++;
+	log_debug("gateway: %s -> %s worker of %s", client->peer, gw_kind_name(kind), name);
+	pipe_start(client, ws, 0, NULL, NULL);
+	return 0;
+}
+
+static void waiter_free(struct gw_waiter *wt)
+{
+	ev_timer_stop(wt->g->w->loop, &wt->timer);
+	free(wt->pending);
+	free(wt);
+}
+
+static struct gw_waiter *waiter_pop(struct gw_pool *p)
+{
+	struct gw_waiter *wt = p->wait_head;
+	if (!wt)
+		return NULL;
+	p->wait_head = wt->next;
+	if (!p->wait_head)
+		p->wait_tail = &p->wait_head;
+	p->waiting--;
+	return wt;
+}
+
+int gw_waiter_serve(struct gw *g, struct gw_pool *p, struct stream *ws)
+{
+	struct gw_waiter *wt = waiter_pop(p);
+	if (!wt)
+		return 0;
+	int r = gw_join(g, wt->client, ws, p->name, p->kind, wt->port, wt->pending, wt->pending_len, wt->reply_connect);
+	if (r < 0) /* the new worker was already dead: this client gets the error */
+		gw_refuse(wt->client, wt->http ? bad_gateway_page : NULL);
+	waiter_free(wt);
+	return 1;
+}
+
+static void waiter_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct gw_waiter *wt = t->data, **pp;
+	(void)loop;
+	(void)revents;
+	for (pp = &wt->pool->wait_head; *pp && *pp != wt; pp = &(*pp)->next)
+		;
+	if (*pp) {
+		*pp = wt->next;
+		if (wt->pool->wait_tail == &wt->next)
+			wt->pool->wait_tail = pp;
+		wt->pool->waiting--;
+	}
+	wt->g->stats.no_worker++;
+	log_info("gateway: %s: no %s worker for %s", wt->client->peer, gw_kind_name(wt->pool->kind), wt->pool->name);
+	gw_refuse(wt->client, wt->http ? bad_gateway_page : NULL);
+	waiter_free(wt);
+}
+
+void gw_waiters_drop(struct gw_pool *p)
+{
+	struct gw_waiter *wt;
+	while ((wt = waiter_pop(p))) {
+		stream_close(wt->client);
+		waiter_free(wt);
+	}
+}
+
+#define GW_MAX_WAITERS 1024
+
 void gw_dispatch(struct gw *g, struct stream *client, const char *name, enum onifast_kind kind, int port,
 		 const char *pending, size_t pending_len, int reply_connect)
 {
 	struct gw_pool *p = gw_pool_find(g, name, kind, 0);
 	int http = kind == ONIFAST_RELAY && !reply_connect && pending_len;
-	for (;;) {
-		struct stream *ws = p ? gw_pool_take(g, p) : NULL;
-		if (!ws) {
-			g->stats.no_worker++;
-			log_info("gateway: %s: no %s worker for %s", client->peer, gw_kind_name(kind), name);
-			gw_refuse(client, http ? bad_gateway_page : NULL);
+	struct stream *ws;
+	while (p && (ws = gw_pool_take(g, p)))
+		if (gw_join(g, client, ws, name, kind, port, pending, pending_len, reply_connect) == 0)
 			return;
+	/* An agent refills its pool as workers are taken: a client may wait a moment for the next one. */
+	if (p && g->o.worker_wait > 0 && p->waiting < GW_MAX_WAITERS) {
+		struct gw_waiter *wt = xcalloc(1, sizeof *wt);
+		wt->g = g;
+		wt->pool = p;
+		wt->client = client;
+		wt->port = port;
+		wt->reply_connect = reply_connect;
+		wt->http = http;
+		if (pending_len) {
+			wt->pending = xmalloc(pending_len);
+			memcpy(wt->pending, pending, pending_len);
+			wt->pending_len = pending_len;
 		}
-		int ok = 0;
-		if (kind == ONIFAST_TUNNEL) {
-			char line[ONIFAST_LINE_MAX];
-			int n = onifast_connect_line_write(line, sizeof line, port);
-			ok = n > 0 && stream_write(ws, line, (size_t)n) == 0;
-		} else {
-			ok = 1;
-		}
-		if (ok && pending_len)
-			ok = stream_write(ws, pending, pending_len) == 0;
-		if (!ok) {
-			log_info("gateway: a stale %s worker of %s; trying the next", gw_kind_name(kind), name);
-			stream_close(ws);
-			continue;
-		}
-		if (reply_connect) {
-			static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-			stream_write(client, established, sizeof established - 1);
-		}
-		if (kind == ONIFAST_TUNNEL)
-			g->stats.tunnels++;
-		else
-			g->stats.requests++;
-		log_debug("gateway: %s -> %s worker of %s%s", client->peer, gw_kind_name(kind), name,
-			  kind == ONIFAST_TUNNEL ? " (tunnel)" : "");
-		pipe_start(client, ws, 0, NULL, NULL);
+		ev_timer_init(&wt->timer, waiter_timeout_cb, g->o.worker_wait, 0);
+		wt->timer.data = wt;
+		ev_timer_start(g->w->loop, &wt->timer);
+		*p->wait_tail = wt;
+		p->wait_tail = &wt->next;
+		p->waiting++;
 		return;
 	}
+	g->stats.no_worker++;
+	log_info("gateway: %s: no %s worker for %s", client->peer, gw_kind_name(kind), name);
+	gw_refuse(client, http ? bad_gateway_page : NULL);
 }
 
 /* ---- reading what a connection starts with ---- */

@@ -377,9 +377,14 @@ static void agent_dial_one(struct agent *a, enum agent_kind k)
 	router_dial(a->li->w, &opts, a->o->host, a->o->port, tcp_ready, d);
 }
 
+/*
+ * Top the pool up. A worker the gateway used is replaced at once even while a
+ * back-off timer runs: the gateway evidently works, and a public client may be
+ * waiting for a worker. The back-off only paces dials that failed.
+ */
 static void agent_fill(struct agent *a, enum agent_kind k)
 {
-	if (a->stopped || ev_is_active(&a->retry[k]))
+	if (a->stopped)
 		return;
 	while (a->live[k] < a->o->workers[k])
 		agent_dial_one(a, k);

@@ -26,12 +26,26 @@ struct gw_worker {
 	struct gw_worker *prev, *next;
 };
 
+/* A public connection waiting a moment for a worker of an empty pool. */
+struct gw_waiter {
+	struct gw *g;
+	struct gw_pool *pool;
+	struct stream *client;      /* owned */
+	char *pending;              /* bytes read from the client so far, owned */
+	size_t pending_len;
+	int port, reply_connect, http;
+	ev_timer timer;
+	struct gw_waiter *next;
+};
+
 struct gw_pool {
 	char name[STORE_NAME_MAX + 1];
 	enum onifast_kind kind;
 	struct gw_worker *head, *tail;  /* head: oldest */
 	int count;
 	ev_tstamp last_activity;        /* a worker joined, was taken or left */
+	struct gw_waiter *wait_head, **wait_tail;
+	int waiting;
 	struct gw_pool *next;
 };
 
@@ -57,6 +71,7 @@ struct gw_opts {
 	double pool_idle;           /* pools with no worker for this long are collected */
 	double gc_interval;
 	double head_timeout;
+	double worker_wait;         /* how long a client may wait for a worker of an empty pool */
 	int has_webhook;
 	struct webhook webhook;
 	struct ws_opts ws;          /* pings keep idle workers honest */
@@ -96,6 +111,10 @@ void gw_reply(struct stream *s, int status, const char *json);
 int gw_forward_open(struct gw *g, const struct port_forward *pf, char *err, size_t errlen);
 int gw_forward_close(struct gw *g, int listen_port);
 
+/* handlers/gateway.c: a worker arrived; 1 if it went straight to a waiting client. */
+int gw_waiter_serve(struct gw *g, struct gw_pool *p, struct stream *ws);
+/* Close every waiting client of p (the gateway stops). */
+void gw_waiters_drop(struct gw_pool *p);
 /* handlers/gateway.c: join a public connection to a worker of the pool (with a first line for tunnels). */
 void gw_dispatch(struct gw *g, struct stream *client, const char *name, enum onifast_kind kind, int port,
 		 const char *pending, size_t pending_len, int reply_connect);

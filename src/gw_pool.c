@@ -21,6 +21,7 @@ struct gw_pool *gw_pool_find(struct gw *g, const char *name, enum onifast_kind k
 	struct gw_pool *p = xcalloc(1, sizeof *p);
 	snprintf(p->name, sizeof p->name, "%s", name);
 	p->kind = kind;
+	p->wait_tail = &p->wait_head;
 	p->last_activity = ev_now(g->w->loop);
 	p->next = g->pools;
 	g->pools = p;
@@ -67,6 +68,10 @@ static void idle_event(struct stream *s, enum stream_event ev, int err)
 
 void gw_pool_add(struct gw *g, struct gw_pool *p, struct stream *ws)
 {
+	if (p->wait_head && gw_waiter_serve(g, p, ws)) {
+		p->last_activity = ev_now(g->w->loop);
+		return;
+	}
 	struct gw_worker *wk = xcalloc(1, sizeof *wk);
 	wk->ws = ws;
 	wk->g = g;
@@ -133,7 +138,7 @@ void gw_pools_collect(struct gw *g, ev_tstamp now)
 	struct gw_pool **pp = &g->pools;
 	while (*pp) {
 		struct gw_pool *p = *pp;
-		if (!p->count && now - p->last_activity > g->o.pool_idle) {
+		if (!p->count && !p->waiting && now - p->last_activity > g->o.pool_idle) {
 			gw_notify(g, "disconnected", p);
 			*pp = p->next;
 			free(p);
@@ -149,6 +154,7 @@ void gw_pools_free(struct gw *g)
 		struct gw_pool *p = g->pools;
 		while (p->head)
 			worker_drop(p->head, "the gateway stops");
+		gw_waiters_drop(p);
 		g->pools = p->next;
 		free(p);
 	}

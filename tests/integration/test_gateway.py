@@ -465,3 +465,47 @@ def test_agent_reconnects_when_gateway_restarts(pw, tmp_path, nginx):
         time.sleep(0.2)
     code, out, err = curl("-H", f"Host: site.{DOMAIN}", f"http://127.0.0.1:{gw.web}/index.html")
     assert "nginx behind the agent" in out, agent.text()
+
+
+def test_502_page_is_well_formed(pw, tmp_path):
+    gw = Gateway(pw, tmp_path)
+    s = socket.create_connection(("127.0.0.1", gw.web))
+    s.sendall(f"GET / HTTP/1.1\r\nHost: site.{DOMAIN}\r\n\r\n".encode())
+    s.settimeout(5)
+    out = b""
+    while True:
+        d = s.recv(4096)
+        if not d:
+            break
+        out += d
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 502")
+    length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+    assert length == len(body)
+
+
+def test_clients_wait_briefly_for_a_replacement_worker(pw, tmp_path, nginx):
+    """One worker, many new connections in a row: each waits for the agent's replacement, none gets 502."""
+    gw = Gateway(pw, tmp_path, extra="&workerWait=3s")
+    start_agent(pw, gw, nginx.port, workers=1)
+    codes = []
+    for _ in range(20):
+        code, out, err = curl("-o", "/dev/null", "-w", "%{http_code}", "-H", f"Host: site.{DOMAIN}",
+                              f"http://127.0.0.1:{gw.web}/index.html")
+        codes.append(out)
+    assert codes == ["200"] * 20
+
+
+def test_evicted_workers_do_not_stall_refills(pw, tmp_path, nginx):
+    """Two agents on one name over the pool cap evict each other; taken workers are still replaced at once."""
+    gw = Gateway(pw, tmp_path, extra="&maxIdleWorkers=4&workerWait=3s")
+    for name in ("a1", "a2"):
+        pw.start("-L", f"agent://127.0.0.1:{nginx.port}?gateway=ws://127.0.0.1:{gw.port}&subdomain=site"
+                       f"&secret={gw.secret}&relayWorkers=3&tunnelWorkers=0", name=name)
+    time.sleep(1)
+    codes = []
+    for _ in range(30):
+        code, out, err = curl("-o", "/dev/null", "-w", "%{http_code}", "-H", f"Host: site.{DOMAIN}",
+                              f"http://127.0.0.1:{gw.web}/index.html")
+        codes.append(out)
+    assert codes.count("200") == 30, codes
