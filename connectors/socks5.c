@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/proxy.h"
+#include "connectors/handshake.h"
 #include "log.h"
 #include "model.h"
 #include "socks5.h"
@@ -30,17 +30,13 @@ enum s5c_state {
 	S5C_REPLY,                  /* waiting for the reply to our request */
 };
 
-/* One handshake in flight; owns lower until it is handed on or closed. */
+/* The SOCKS5 side of one handshake (the wait itself is connectors/handshake.c); freed in s5c_done. */
 struct s5c_req {
-	struct node *n;
-	struct stream *lower;
 	enum s5c_state state;
 	int dgram;
 	struct socks5_addr target;
-	struct pbuf buf;
 	stream_done_cb cb;
 	void *ctx;
-	ev_timer timer;
 };
 
 /* ---- the datagram stream for UDP over TCP ---- */
@@ -143,26 +139,16 @@ static struct stream *udp_stream_new(struct stream *lower, const struct socks5_a
 
 /* ---- the handshake ---- */
 
-static void req_finish(struct s5c_req *r, int err)
+/* The handshake is over: a UDP tunnel is handed on as a datagram stream. */
+static void s5c_done(void *ctx, struct stream *s, int err)
 {
-	struct stream *s = r->lower;
+	struct s5c_req *r = ctx;
 	stream_done_cb cb = r->cb;
-	void *ctx = r->ctx;
-	ev_timer_stop(s->w->loop, &r->timer);
-	if (!err && r->buf.len)
-		stream_unread(s, r->buf.p, r->buf.len); /* early bytes of the tunnel */
-	pbuf_free(&r->buf);
-	if (err) {
-		stream_close(s);
-		s = NULL;
-	} else {
-		stream_read_stop(s);
-		stream_set_callbacks(s, NULL, NULL, NULL);
-		if (r->dgram)
-			s = udp_stream_new(s, &r->target);
-	}
+	void *cbctx = r->ctx;
+	if (!err && r->dgram)
+		s = udp_stream_new(s, &r->target);
 	free(r);
-	cb(ctx, s, err);
+	cb(cbctx, s, err);
 }
 
 static int errno_for_rep(uint8_t rep)
@@ -183,108 +169,93 @@ static int errno_for_rep(uint8_t rep)
 	}
 }
 
-static void send_request(struct s5c_req *r)
+static void send_request(struct handshake *h)
 {
+	struct s5c_req *r = h->arg;
 	uint8_t out[SOCKS5_REQUEST_MAX];
 	struct socks5_addr any = { .atyp = SOCKS5_ATYP_IPV4 };
 	int n = r->dgram ? socks5_request_encode(out, sizeof out, SOCKS5_CMD_CONNECT, &any)
 			 : socks5_request_encode(out, sizeof out, SOCKS5_CMD_CONNECT, &r->target);
 	if (r->dgram)
 		out[1] = S5_CMD_UDP_TUN;
-	stream_write(r->lower, out, (size_t)n);
+	stream_write(h->lower, out, (size_t)n);
 	r->state = S5C_REPLY;
 }
 
-/* 1: a step done, 0: more bytes needed, -errno: failed. */
-static int req_step(struct s5c_req *r)
+/* What a step returns besides -errno; the first two are what handshake_proto.reply returns. */
+enum { S5C_MORE = 0, S5C_DONE = 1, S5C_NEXT = 2 };
+
+static int req_step(struct handshake *h)
 {
-	const uint8_t *b = (const uint8_t *)r->buf.p;
+	struct s5c_req *r = h->arg;
+	const uint8_t *b = (const uint8_t *)h->buf.p;
 	int n;
 	switch (r->state) {
 	case S5C_METHOD: {
 		uint8_t m;
-		if ((n = socks5_method_choice_parse(b, r->buf.len, &m)) <= 0)
-			return n < 0 ? -EPROTO : 0;
-		pbuf_consume(&r->buf, (size_t)n);
-		if (m == SOCKS5_METHOD_USERPASS && r->n->connector.auth.username) {
+		if ((n = socks5_method_choice_parse(b, h->buf.len, &m)) <= 0)
+			return n < 0 ? -EPROTO : S5C_MORE;
+		pbuf_consume(&h->buf, (size_t)n);
+		if (m == SOCKS5_METHOD_USERPASS && h->n->connector.auth.username) {
 			uint8_t out[3 + 255 + 255];
-			const struct auth_cfg *a = &r->n->connector.auth;
+			const struct auth_cfg *a = &h->n->connector.auth;
 			n = socks5_userpass_encode(out, sizeof out, a->username, strlen(a->username), a->password,
 						   strlen(a->password));
 			if (n < 0)
 				return -EINVAL;
-			stream_write(r->lower, out, (size_t)n);
+			stream_write(h->lower, out, (size_t)n);
 			r->state = S5C_AUTH;
-			return 1;
+			return S5C_NEXT;
 		}
 		if (m != SOCKS5_METHOD_NONE) {
-			log_info("node %s (%s): no acceptable SOCKS5 method%s", r->n->name, r->n->addr,
-				 r->n->connector.auth.username ? "" : " (the server wants credentials)");
+			log_info("node %s (%s): no acceptable SOCKS5 method%s", h->n->name, h->n->addr,
+				 h->n->connector.auth.username ? "" : " (the server wants credentials)");
 			return -EACCES;
 		}
-		send_request(r);
-		return 1;
+		send_request(h);
+		return S5C_NEXT;
 	}
 	case S5C_AUTH: {
 		uint8_t st;
-		if ((n = socks5_auth_reply_parse(b, r->buf.len, &st)) <= 0)
-			return n < 0 ? -EPROTO : 0;
-		pbuf_consume(&r->buf, (size_t)n);
+		if ((n = socks5_auth_reply_parse(b, h->buf.len, &st)) <= 0)
+			return n < 0 ? -EPROTO : S5C_MORE;
+		pbuf_consume(&h->buf, (size_t)n);
 		if (st != SOCKS5_AUTH_SUCCESS) {
-			log_info("node %s (%s): SOCKS5 authentication failed", r->n->name, r->n->addr);
+			log_info("node %s (%s): SOCKS5 authentication failed", h->n->name, h->n->addr);
 			return -EACCES;
 		}
-		send_request(r);
-		return 1;
+		send_request(h);
+		return S5C_NEXT;
 	}
 	case S5C_REPLY: {
 		struct socks5_reply rep;
-		if ((n = socks5_reply_parse(b, r->buf.len, &rep)) <= 0)
-			return n < 0 ? -EPROTO : 0;
-		pbuf_consume(&r->buf, (size_t)n);
+		if ((n = socks5_reply_parse(b, h->buf.len, &rep)) <= 0)
+			return n < 0 ? -EPROTO : S5C_MORE;
+		pbuf_consume(&h->buf, (size_t)n);
 		if (rep.rep != SOCKS5_REP_SUCCEEDED) {
-			log_info("node %s (%s): SOCKS5 request refused: %s", r->n->name, r->n->addr,
+			log_info("node %s (%s): SOCKS5 request refused: %s", h->n->name, h->n->addr,
 				 socks5_reply_str(rep.rep));
 			return -errno_for_rep(rep.rep);
 		}
-		req_finish(r, 0);
-		return 2;
+		return S5C_DONE;
 	}
 	}
 	return -EPROTO;
 }
 
-static void req_read(struct stream *s, const char *data, size_t len)
+/* The server's answers may arrive together: step through all that is there. */
+static int s5_reply(struct handshake *h)
 {
-	struct s5c_req *r = s->ud;
-	if (!len) {
-		req_finish(r, ECONNRESET);
-		return;
-	}
-	pbuf_append(&r->buf, data, len);
-	for (;;) {
-		int st = req_step(r);
-		if (st < 0)
-			req_finish(r, -st);
-		if (st != 1)
-			return;
-	}
+	int st;
+	while ((st = req_step(h)) == S5C_NEXT)
+		;
+	return st;
 }
 
-static void req_event(struct stream *s, enum stream_event ev, int err)
-{
-	if (ev == STREAM_EV_ERROR)
-		req_finish(s->ud, err ? err : ECONNRESET);
-}
-
-static void req_timeout(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	struct s5c_req *r = t->data;
-	(void)loop;
-	(void)revents;
-	log_info("node %s (%s): no SOCKS5 answer", r->n->name, r->n->addr);
-	req_finish(r, ETIMEDOUT);
-}
+static const struct handshake_proto s5_proto = {
+	.reply = s5_reply,
+	.timeout_msg = "no SOCKS5 answer",
+};
 
 static int target_addr(struct socks5_addr *a, const char *host, uint16_t port)
 {
@@ -307,36 +278,27 @@ static void s5c_connect(struct node *n, struct stream *lower, int dgram, const c
 	struct s5c_opts *o = n->connector.state;
 	uint8_t methods[2] = { SOCKS5_METHOD_NONE, SOCKS5_METHOD_USERPASS }, out[8];
 	struct s5c_req *r = xcalloc(1, sizeof *r);
-	r->n = n;
-	r->lower = lower;
 	r->dgram = dgram;
 	r->cb = cb;
 	r->ctx = ctx;
 	r->state = S5C_METHOD;
-	ev_timer_init(&r->timer, req_timeout, o->timeout, 0);
-	r->timer.data = r;
-	ev_timer_start(lower->w->loop, &r->timer);
-	if (target_addr(&r->target, host, port) < 0) {
-		req_finish(r, EINVAL);
-		return;
-	}
 	int k = socks5_greeting_encode(out, sizeof out, methods, n->connector.auth.username ? 2 : 1);
-	stream_set_callbacks(lower, req_read, req_event, r);
-	if (k < 0 || stream_write(lower, out, (size_t)k) < 0) {
-		req_finish(r, ECONNRESET);
+	int err = target_addr(&r->target, host, port) < 0 ? EINVAL : k < 0 ? ECONNRESET : 0;
+	if (err) {
+		free(r);
+		stream_close(lower);
+		cb(ctx, NULL, err);
 		return;
 	}
-	stream_read_start(lower);
+	handshake_start(&s5_proto, n, lower, o->timeout, out, (size_t)k, r, s5c_done, r);
 }
 
 static int s5c_init(struct node *n, struct cfg_err *e)
 {
 	struct s5c_opts *o = xcalloc(1, sizeof *o);
 	n->connector.state = o;
-	if (md_duration(n->connector.md, "connectTimeout", 10, &o->timeout, e) < 0)
+	if (handshake_timeout_parse(n, &o->timeout, e) < 0)
 		return -1;
-	if (o->timeout <= 0)
-		o->timeout = 10;
 	const struct auth_cfg *a = &n->connector.auth;
 	if (a->username && (strlen(a->username) > 255 || strlen(a->password) > 255))
 		return cfg_error(e, n->md, "connector.auth", "node %s: SOCKS5 user names and passwords are at most 255 bytes",
