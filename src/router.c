@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "pipe.h"
 #include "util.h"
 
 static double now_mono(void)
@@ -348,4 +349,37 @@ void router_dial_cancel(struct dial *d)
 	d->abandoned = 1;
 	d->reported = 1;
 	ev_timer_stop(d->w->loop, &d->timer);
+}
+
+/* One router_dial_pipe in flight. */
+struct dial_pipe_conn {
+	struct stream *client;      /* owned until piped or closed */
+	double idle_timeout;
+	void (*report)(void *ctx, struct stream *client, struct stream *remote, int err);
+	void *ctx;
+};
+
+static void dial_pipe_dialed(void *ctx, struct stream *remote, int err)
+{
+	struct dial_pipe_conn *c = ctx;
+	if (c->report)
+		c->report(c->ctx, c->client, err ? NULL : remote, err);
+	if (err)
+		stream_close(c->client);
+	else
+		pipe_start(c->client, remote, c->idle_timeout, NULL, NULL);
+	free(c);
+}
+
+void router_dial_pipe(struct stream *client, const struct dial_pipe *o)
+{
+	struct dial_pipe_conn *c = xcalloc(1, sizeof *c);
+	c->client = client;
+	c->idle_timeout = o->idle_timeout;
+	c->report = o->report;
+	c->ctx = o->ctx;
+	if (o->forwarder)
+		router_dial_forward(client->w, &o->dial, o->forwarder, dial_pipe_dialed, c);
+	else
+		router_dial(client->w, &o->dial, o->host, o->port, dial_pipe_dialed, c);
 }

@@ -24,6 +24,21 @@ struct dial *router_dial_forward(struct worker *w, const struct dial_opts *o, st
 				 stream_done_cb cb, void *ctx);
 void router_dial_cancel(struct dial *d);
 
+/* What a forwarding handler does with a connection: dial, then pipe. */
+struct dial_pipe {
+	struct dial_opts dial;
+	struct hop *forwarder;      /* dial one of its nodes, failing over; NULL: host:port */
+	const char *host;           /* copied by the dial */
+	uint16_t port;
+	double idle_timeout;        /* the pipe's; <= 0: none */
+	/* Logs the outcome (may be NULL): remote is what the dial reached, or NULL and err is set. */
+	void (*report)(void *ctx, struct stream *client, struct stream *remote, int err);
+	void *ctx;
+};
+
+/* Owns client from the call on: piped to what the dial reaches, or closed when it fails. */
+void router_dial_pipe(struct stream *client, const struct dial_pipe *o);
+
 /* Node selection honouring maxFails/failTimeout. exclude: nodes already tried. */
 struct node *hop_select(struct hop *h, struct node *const *exclude, size_t n_exclude);
 void node_mark_failed(struct hop *h, struct node *n);
