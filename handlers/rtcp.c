@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "log.h"
-#include "pipe.h"
 #include "router.h"
 #include "service.h"
 #include "util.h"
@@ -16,11 +15,6 @@
 struct rtcp_opts {
 	double idle_timeout;
 	double dial_timeout;
-};
-
-struct rtcp_conn {
-	struct service *svc;
-	struct stream *client;      /* owned until handed to the pipe */
 };
 
 static int rtcp_init(struct service *svc, struct cfg_err *e)
@@ -41,29 +35,25 @@ static int rtcp_init(struct service *svc, struct cfg_err *e)
 
 static void rtcp_fini(struct service *svc) { free(svc->handler.state); }
 
-static void rtcp_dialed(void *ctx, struct stream *target, int err)
+static void rtcp_report(void *ctx, struct stream *client, struct stream *target, int err)
 {
-	struct rtcp_conn *c = ctx;
-	struct rtcp_opts *o = c->svc->handler.state;
-	if (err) {
-		log_info("rtcp %s: %s: no forward target reachable: %s", c->svc->name, c->client->peer, strerror(err));
-		stream_close(c->client);
-		free(c);
-		return;
-	}
-	log_debug("rtcp %s: %s -> %s", c->svc->name, c->client->peer, target->peer);
-	pipe_start(c->client, target, o->idle_timeout, NULL, NULL);
-	free(c);
+	struct service *svc = ctx;
+	if (err)
+		log_info("rtcp %s: %s: no forward target reachable: %s", svc->name, client->peer, strerror(err));
+	else
+		log_debug("rtcp %s: %s -> %s", svc->name, client->peer, target->peer);
 }
 
 static void rtcp_handle(struct service *svc, struct stream *client)
 {
 	struct rtcp_opts *o = svc->handler.state;
-	struct rtcp_conn *c = xcalloc(1, sizeof *c);
-	struct dial_opts d = { .chain = svc->handler.chain, .dgram = 0, .timeout = o->dial_timeout };
-	c->svc = svc;
-	c->client = client;
-	router_dial_forward(client->w, &d, svc->forwarder, rtcp_dialed, c);
+	router_dial_pipe(client, &(struct dial_pipe){
+		.dial = { .chain = svc->handler.chain, .dgram = 0, .timeout = o->dial_timeout },
+		.forwarder = svc->forwarder,
+		.idle_timeout = o->idle_timeout,
+		.report = rtcp_report,
+		.ctx = svc,
+	});
 }
 
 const struct handler_type handler_rtcp = {

@@ -8,18 +8,12 @@
 #include <string.h>
 
 #include "log.h"
-#include "pipe.h"
 #include "router.h"
 #include "service.h"
 #include "util.h"
 
 struct rudp_opts {
 	double ttl;
-};
-
-struct rudp_conn {
-	struct service *svc;
-	struct stream *client;      /* owned until handed to the pipe */
 };
 
 static int rudp_init(struct service *svc, struct cfg_err *e)
@@ -39,28 +33,26 @@ static int rudp_init(struct service *svc, struct cfg_err *e)
 
 static void rudp_fini(struct service *svc) { free(svc->handler.state); }
 
-static void rudp_dialed(void *ctx, struct stream *target, int err)
+static void rudp_report(void *ctx, struct stream *client, struct stream *target, int err)
 {
-	struct rudp_conn *c = ctx;
-	struct rudp_opts *o = c->svc->handler.state;
-	if (err) {
-		log_info("rudp %s: %s: no UDP target reachable: %s", c->svc->name, c->client->peer, strerror(err));
-		stream_close(c->client);
-	} else {
-		log_debug("rudp %s: session %s -> %s", c->svc->name, c->client->peer, target->peer);
-		pipe_start(c->client, target, o->ttl > 0 ? o->ttl : 5, NULL, NULL);
-	}
-	free(c);
+	struct service *svc = ctx;
+	if (err)
+		log_info("rudp %s: %s: no UDP target reachable: %s", svc->name, client->peer, strerror(err));
+	else
+		log_debug("rudp %s: session %s -> %s", svc->name, client->peer, target->peer);
 }
 
 static void rudp_handle(struct service *svc, struct stream *client)
 {
 	struct rudp_opts *o = svc->handler.state;
-	struct rudp_conn *c = xcalloc(1, sizeof *c);
-	struct dial_opts d = { .chain = svc->handler.chain, .dgram = 1, .timeout = o->ttl > 0 ? o->ttl : 5 };
-	c->svc = svc;
-	c->client = client;
-	router_dial_forward(client->w, &d, svc->forwarder, rudp_dialed, c);
+	double ttl = o->ttl > 0 ? o->ttl : 5;
+	router_dial_pipe(client, &(struct dial_pipe){
+		.dial = { .chain = svc->handler.chain, .dgram = 1, .timeout = ttl },
+		.forwarder = svc->forwarder,
+		.idle_timeout = ttl,
+		.report = rudp_report,
+		.ctx = svc,
+	});
 }
 
 const struct handler_type handler_rudp = {

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "log.h"
-#include "pipe.h"
 #include "router.h"
 #include "service.h"
 #include "util.h"
@@ -16,11 +15,6 @@
 struct tcp_opts {
 	double idle_timeout;
 	double dial_timeout;
-};
-
-struct tcp_conn {
-	struct service *svc;
-	struct stream *client;     /* owned until handed to the pipe */
 };
 
 static int tcp_init(struct service *svc, struct cfg_err *e)
@@ -41,30 +35,25 @@ static int tcp_init(struct service *svc, struct cfg_err *e)
 
 static void tcp_fini(struct service *svc) { free(svc->handler.state); }
 
-static void tcp_dialed(void *ctx, struct stream *remote, int err)
+static void tcp_report(void *ctx, struct stream *client, struct stream *remote, int err)
 {
-	struct tcp_conn *c = ctx;
-	struct tcp_opts *o = c->svc->handler.state;
-	if (err) {
-		log_info("service %s: %s: no forward target reachable: %s", c->svc->name, c->client->peer,
-			 strerror(err));
-		stream_close(c->client);
-		free(c);
-		return;
-	}
-	log_debug("service %s: %s -> %s", c->svc->name, c->client->peer, remote->peer);
-	pipe_start(c->client, remote, o->idle_timeout, NULL, NULL);
-	free(c);
+	struct service *svc = ctx;
+	if (err)
+		log_info("service %s: %s: no forward target reachable: %s", svc->name, client->peer, strerror(err));
+	else
+		log_debug("service %s: %s -> %s", svc->name, client->peer, remote->peer);
 }
 
 static void tcp_handle(struct service *svc, struct stream *client)
 {
 	struct tcp_opts *o = svc->handler.state;
-	struct tcp_conn *c = xcalloc(1, sizeof *c);
-	struct dial_opts d = { .chain = svc->handler.chain, .dgram = 0, .timeout = o->dial_timeout };
-	c->svc = svc;
-	c->client = client;
-	router_dial_forward(client->w, &d, svc->forwarder, tcp_dialed, c);
+	router_dial_pipe(client, &(struct dial_pipe){
+		.dial = { .chain = svc->handler.chain, .dgram = 0, .timeout = o->dial_timeout },
+		.forwarder = svc->forwarder,
+		.idle_timeout = o->idle_timeout,
+		.report = tcp_report,
+		.ctx = svc,
+	});
 }
 
 const struct handler_type handler_tcp = {

@@ -3,18 +3,12 @@
 #include <string.h>
 
 #include "log.h"
-#include "pipe.h"
 #include "router.h"
 #include "service.h"
 #include "util.h"
 
 struct udp_opts {
 	double ttl;             /* a session with no datagram either way for this long ends */
-};
-
-struct udp_conn {
-	struct service *svc;
-	struct stream *client;
 };
 
 static int udp_init(struct service *svc, struct cfg_err *e)
@@ -32,28 +26,25 @@ static int udp_init(struct service *svc, struct cfg_err *e)
 
 static void udp_fini(struct service *svc) { free(svc->handler.state); }
 
-static void udp_dialed(void *ctx, struct stream *remote, int err)
+static void udp_report(void *ctx, struct stream *client, struct stream *remote, int err)
 {
-	struct udp_conn *c = ctx;
-	struct udp_opts *o = c->svc->handler.state;
-	if (err) {
-		log_info("service %s: %s: no UDP target reachable: %s", c->svc->name, c->client->peer, strerror(err));
-		stream_close(c->client);
-	} else {
-		log_debug("service %s: udp session %s -> %s", c->svc->name, c->client->peer, remote->peer);
-		pipe_start(c->client, remote, o->ttl, NULL, NULL);
-	}
-	free(c);
+	struct service *svc = ctx;
+	if (err)
+		log_info("service %s: %s: no UDP target reachable: %s", svc->name, client->peer, strerror(err));
+	else
+		log_debug("service %s: udp session %s -> %s", svc->name, client->peer, remote->peer);
 }
 
 static void udp_handle(struct service *svc, struct stream *client)
 {
 	struct udp_opts *o = svc->handler.state;
-	struct udp_conn *c = xcalloc(1, sizeof *c);
-	struct dial_opts d = { .chain = svc->handler.chain, .dgram = 1, .timeout = o->ttl };
-	c->svc = svc;
-	c->client = client;
-	router_dial_forward(client->w, &d, svc->forwarder, udp_dialed, c);
+	router_dial_pipe(client, &(struct dial_pipe){
+		.dial = { .chain = svc->handler.chain, .dgram = 1, .timeout = o->ttl },
+		.forwarder = svc->forwarder,
+		.idle_timeout = o->ttl,
+		.report = udp_report,
+		.ctx = svc,
+	});
 }
 
 const struct handler_type handler_udp = {
