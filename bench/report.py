@@ -28,8 +28,11 @@ the same run.
 def splice(doc_path, section):
     """Replace DOC's section (from HEADING to the next "## ") by section."""
     text = open(doc_path).read() if os.path.exists(doc_path) else ""
-    if not text.strip():
-        text = PREAMBLE
+    first = text.find("\n## ")
+    head = text if first < 0 else text[:first + 1]
+    if head.strip() in ("", "# Benchmarks"):
+        # No introduction yet (a new file, or one another bench/ script started): add it.
+        text = PREAMBLE + ("" if first < 0 else "\n" + text[first + 1:])
     lines = text.splitlines(keepends=True)
     start = next((i for i, l in enumerate(lines) if l.rstrip("\n") == HEADING), None)
     if start is None:
@@ -200,7 +203,7 @@ def main(argv):
     w("### a) Single-stream throughput")
     w("")
     w("`iperf3 -c 127.0.0.1 -p PORT -t %s -O 1 -J` (and `-R`): one TCP stream through the forwarder" % meta.get("time"))
-    w("to an `iperf3 -s`; the received rate, first second omitted. Per round values in brackets.")
+    w("to an `iperf3 -s`; the received rate, first second omitted. Each round's value in parentheses.")
     w("CPU: the forwarder's user+system time during the run, in % of one core.")
     w("")
     w("| | client→server Gbit/s | forwarder CPU | server→client Gbit/s | forwarder CPU |")
@@ -226,7 +229,7 @@ def main(argv):
     for k in ALL:
         c, r = cpu_med(rows, "http", k), med(rows, "http", k)
         per = "" if k == "direct" or not r or c is None else "%.1f" % (c / (r * t) * 1e6)
-        notes = sorted({n for _, _, _, n in rows.get(("http", k), []) if n})
+        notes = sorted({n.strip().rstrip(";").strip() for _, _, _, n in rows.get(("http", k), []) if n.strip()})
         w("| %s | %s | %s | %s |" % (NAMES[k], spread(rows, "http", k), per, "; ".join(notes) or "none"))
     w("")
 
@@ -241,7 +244,7 @@ def main(argv):
     for k in ALL:
         c, r = cpu_med(rows, "connrate", k), med(rows, "connrate", k)
         per = "" if k == "direct" or not r or c is None else "%.1f" % (c / (r * t) * 1e6)
-        notes = sorted({n for _, _, _, n in rows.get(("connrate", k), []) if n})
+        notes = sorted({n.strip().rstrip(";").strip() for _, _, _, n in rows.get(("connrate", k), []) if n.strip()})
         w("| %s | %s | %s | %s |" % (NAMES[k], spread(rows, "connrate", k), per, "; ".join(notes) or "none"))
     w("")
 
