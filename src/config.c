@@ -88,6 +88,10 @@ struct ctx {
 
 /* Also free what a failed parse built so far (types' fini accept a NULL state). */
 static void node_free(struct node *n);
+static void hop_free(struct hop *h);
+static void chain_free(struct chain *ch);
+static void auther_free(struct auther *a);
+static void bypass_free(struct bypass *b);
 static void service_free(struct service *s);
 
 static int check_keys(struct ctx *x, const struct cnode *map, const char *path, const char *const *known,
@@ -406,10 +410,7 @@ static struct hop *parse_hop(struct ctx *x, const struct cnode *n, const char *p
 	}
 	return h;
 fail:
-	for (size_t i = 0; i < h->n_nodes; i++)
-		node_free(h->nodes[i]);
-	free(h->nodes);
-	free(h);
+	hop_free(h);
 	return NULL;
 }
 
@@ -474,8 +475,7 @@ static struct chain *parse_chain(struct ctx *x, const struct cnode *n, const cha
 	}
 	return ch;
 fail:
-	free(ch->hops);
-	free(ch);
+	chain_free(ch);
 	return NULL;
 }
 
@@ -565,12 +565,7 @@ static struct auther *parse_auther(struct ctx *x, const struct cnode *n, const c
 	}
 	return a;
 fail:
-	for (size_t i = 0; i < a->n_users; i++) {
-		free(a->users[i].username);
-		free(a->users[i].password);
-	}
-	free(a->users);
-	free(a);
+	auther_free(a);
 	return NULL;
 }
 
@@ -603,8 +598,7 @@ static struct bypass *parse_bypass(struct ctx *x, const struct cnode *n, const c
 	}
 	return b;
 fail:
-	free(b->patterns);
-	free(b);
+	bypass_free(b);
 	return NULL;
 }
 
@@ -836,8 +830,7 @@ static void each_chain(struct ctx *x, struct cnode *n, const char *p, int *faile
 	if (find_chain(x, ch->name)) {
 		cfg_error(x->e, n, p, "a chain named \"%s\" is already defined", ch->name);
 		*failed = 1;
-		free(ch->hops);
-		free(ch);
+		chain_free(ch);
 		return;
 	}
 	APPEND(x->c->chains, x->c->n_chains, ch);
@@ -959,6 +952,37 @@ static void node_free(struct node *n)
 	free(n);
 }
 
+/* A hop owns its nodes; a chain's hops are owned by the config's hop list. */
+static void hop_free(struct hop *h)
+{
+	for (size_t i = 0; i < h->n_nodes; i++)
+		node_free(h->nodes[i]);
+	free(h->nodes);
+	free(h);
+}
+
+static void chain_free(struct chain *ch)
+{
+	free(ch->hops);
+	free(ch);
+}
+
+static void auther_free(struct auther *a)
+{
+	for (size_t i = 0; i < a->n_users; i++) {
+		free(a->users[i].username);
+		free(a->users[i].password);
+	}
+	free(a->users);
+	free(a);
+}
+
+static void bypass_free(struct bypass *b)
+{
+	free(b->patterns);
+	free(b);
+}
+
 static void service_free(struct service *s)
 {
 	if (s->handler.type && s->handler.type->fini)
@@ -981,29 +1005,14 @@ void config_unref(struct config *c)
 		return;
 	for (size_t i = 0; i < c->n_services; i++)
 		service_free(c->services[i]);
-	for (size_t i = 0; i < c->n_hops; i++) {
-		for (size_t j = 0; j < c->hops[i]->n_nodes; j++)
-			node_free(c->hops[i]->nodes[j]);
-		free(c->hops[i]->nodes);
-		free(c->hops[i]);
-	}
-	for (size_t i = 0; i < c->n_chains; i++) {
-		free(c->chains[i]->hops);
-		free(c->chains[i]);
-	}
-	for (size_t i = 0; i < c->n_authers; i++) {
-		struct auther *a = c->authers[i];
-		for (size_t j = 0; j < a->n_users; j++) {
-			free(a->users[j].username);
-			free(a->users[j].password);
-		}
-		free(a->users);
-		free(a);
-	}
-	for (size_t i = 0; i < c->n_bypasses; i++) {
-		free(c->bypasses[i]->patterns);
-		free(c->bypasses[i]);
-	}
+	for (size_t i = 0; i < c->n_hops; i++)
+		hop_free(c->hops[i]);
+	for (size_t i = 0; i < c->n_chains; i++)
+		chain_free(c->chains[i]);
+	for (size_t i = 0; i < c->n_authers; i++)
+		auther_free(c->authers[i]);
+	for (size_t i = 0; i < c->n_bypasses; i++)
+		bypass_free(c->bypasses[i]);
 	free(c->services);
 	free(c->hops);
 	free(c->chains);
