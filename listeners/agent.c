@@ -300,30 +300,31 @@ struct agent_dial {
 	enum agent_kind k;
 };
 
-static void dial_failed(struct agent_dial *d, int err)
+/* A worker dial that ends without a worker: a step failed (err), or the listener stopped meanwhile. */
+static void dial_end(struct agent_dial *d, struct stream *s, int err)
 {
 	struct agent *a = d->a;
+	stream_close(s);
+	a->pending--;
 	a->live[d->k]--;
-	if (!a->stopped)
-		log_warn("agent: %s worker to %s:%u: %s", kind_name(d->k), a->o->host, a->o->port, strerror(err));
-	agent_retry_later(a, d->k);
+	if (err) {
+		if (!a->stopped)
+			log_warn("agent: %s worker to %s:%u: %s", kind_name(d->k), a->o->host, a->o->port, strerror(err));
+		agent_retry_later(a, d->k);
+	}
+	free(d);
+	agent_maybe_free(a);
 }
 
 static void ws_ready(void *ctx, struct stream *ws, int err)
 {
 	struct agent_dial *d = ctx;
 	struct agent *a = d->a;
-	a->pending--;
 	if (err || a->stopped) {
-		stream_close(ws);
-		if (err)
-			dial_failed(d, err);
-		else
-			a->live[d->k]--;
-		free(d);
-		agent_maybe_free(a);
+		dial_end(d, ws, err);
 		return;
 	}
+	a->pending--;
 	a->backoff[d->k] = AGENT_BACKOFF_MIN;
 	struct agent_worker *aw = xcalloc(1, sizeof *aw);
 	aw->a = a;
@@ -343,14 +344,7 @@ static void transport_ready(void *ctx, struct stream *s, int err)
 	struct agent_dial *d = ctx;
 	struct agent *a = d->a;
 	if (err || a->stopped) {
-		stream_close(s);
-		a->pending--;
-		if (err)
-			dial_failed(d, err);
-		else
-			a->live[d->k]--;
-		free(d);
-		agent_maybe_free(a);
+		dial_end(d, s, err);
 		return;
 	}
 	ws_client_connect(&a->o->ws[d->k], s, a->o->host, "agent", ws_ready, d);
