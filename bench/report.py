@@ -191,13 +191,35 @@ def main(argv):
         "met" if ok else ("not measured at 9,500" if meta.get("idle") != "9500" else "missed"), fmt(p, 1),
         "{:,}".format(n_idle)))
     if missed_tp and splice_slower:
+        level = all(med(rows, t, "portway") and med(rows, t, "haproxy-splice") and
+                    0.9 <= med(rows, t, "portway") / med(rows, t, "haproxy-splice") <= 1.1
+                    for t in ("iperf_fwd", "iperf_rev"))
+
+        def cpu_per_gbit(k):
+            v = [cpu_med(rows, t, k) / med(rows, t, k) for t in ("iperf_fwd", "iperf_rev")
+                 if cpu_med(rows, t, k) is not None and med(rows, t, k)]
+            return sum(v) / len(v) if len(v) == 2 else None
+
+        cp, ch = cpu_per_gbit("portway"), cpu_per_gbit("haproxy")
+        text = ("On loopback, splicing costs single-stream throughput: HAProxy loses about as much when its "
+                "own splice is turned on%s. portway splices plain TCP to plain TCP%s; but the receiving "
+                "process on the same machine then copies from the pages the sender wrote, which are cold in "
+                "the cache (perf during such runs: the receiving iperf3 spends about 2.5 times as long per "
+                "byte in the copy as when the forwarder copies), and the sender cannot recycle its pages while "
+                "they are in flight. Through a network card the receiver is another machine and that cost is "
+                "not paid here." % (
+                    ", and portway is level with that HAProxy" if level else "",
+                    ", so the forwarder itself uses less CPU per byte (%.2f of HAProxy's, table a)" % (cp / ch)
+                    if cp and ch and cp < ch else ""))
         w("")
-        w("On loopback, splicing costs single-stream throughput: HAProxy loses about as much")
-        w("when its own splice is turned on. portway splices plain TCP to plain TCP; the")
-        w("forwarder itself then uses less CPU per byte (table a), but the receiving process")
-        w("on the same machine copies from pages the sender wrote, which are no longer in the")
-        w("cache, and the sender cannot recycle its pages while they are in flight. Through a")
-        w("network card the receiver is another machine and that cost is not paid here.")
+        line = ""
+        for word in text.split():
+            if len(line) + len(word) + 1 > 88:
+                w(line)
+                line = word
+            else:
+                line = word if not line else line + " " + word
+        w(line)
     w("")
 
     w("### a) Single-stream throughput")
