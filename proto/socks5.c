@@ -197,25 +197,36 @@ int socks5_greeting_encode(uint8_t *out, size_t cap, const uint8_t *methods, siz
 	return (int)(2 + n);
 }
 
-int socks5_method_choice_encode(uint8_t *out, size_t cap, uint8_t method)
+/* VER x: the method choice, and the RFC 1929 status with its own version. */
+static int encode_vx(uint8_t *out, size_t cap, uint8_t ver, uint8_t x)
 {
 	if (cap < 2)
 		return -1;
-	out[0] = SOCKS5_VERSION;
-	out[1] = method;
+	out[0] = ver;
+	out[1] = x;
 	return 2;
+}
+
+static int parse_vx(const uint8_t *buf, size_t len, uint8_t ver, uint8_t *x)
+{
+	if (len < 1)
+		return 0;
+	if (buf[0] != ver)
+		return SOCKS5_ERR_MALFORMED;
+	if (len < 2)
+		return 0;
+	*x = buf[1];
+	return 2;
+}
+
+int socks5_method_choice_encode(uint8_t *out, size_t cap, uint8_t method)
+{
+	return encode_vx(out, cap, SOCKS5_VERSION, method);
 }
 
 int socks5_method_choice_parse(const uint8_t *buf, size_t len, uint8_t *method)
 {
-	if (len < 1)
-		return 0;
-	if (buf[0] != SOCKS5_VERSION)
-		return SOCKS5_ERR_MALFORMED;
-	if (len < 2)
-		return 0;
-	*method = buf[1];
-	return 2;
+	return parse_vx(buf, len, SOCKS5_VERSION, method);
 }
 
 /* ---- username/password ---- */
@@ -262,23 +273,12 @@ int socks5_userpass_encode(uint8_t *out, size_t cap, const char *user, size_t ul
 
 int socks5_auth_reply_encode(uint8_t *out, size_t cap, uint8_t status)
 {
-	if (cap < 2)
-		return -1;
-	out[0] = SOCKS5_AUTH_VERSION;
-	out[1] = status;
-	return 2;
+	return encode_vx(out, cap, SOCKS5_AUTH_VERSION, status);
 }
 
 int socks5_auth_reply_parse(const uint8_t *buf, size_t len, uint8_t *status)
 {
-	if (len < 1)
-		return 0;
-	if (buf[0] != SOCKS5_AUTH_VERSION)
-		return SOCKS5_ERR_MALFORMED;
-	if (len < 2)
-		return 0;
-	*status = buf[1];
-	return 2;
+	return parse_vx(buf, len, SOCKS5_AUTH_VERSION, status);
 }
 
 /* ---- requests and replies ---- */
