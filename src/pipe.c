@@ -29,6 +29,7 @@ struct pipe {
 	pipe_done_cb done;
 	void *done_ctx;
 	int finished;
+	int counted;                    /* in w->connections: a stream connection, which SIGTERM lets drain */
 	/* splice mode: kp[i] holds bytes read from side i not yet written to the other */
 	ev_io rio[2], wio[2];
 	struct splice_pipe kp[2];
@@ -47,7 +48,8 @@ static void pipe_finish(struct pipe *p)
 		splice_pipe_put(p->w->splice, &p->kp[i]);
 		stream_close(p->side[i]);
 	}
-	__atomic_sub_fetch(&p->w->connections, 1, __ATOMIC_RELAXED);
+	if (p->counted)
+		__atomic_sub_fetch(&p->w->connections, 1, __ATOMIC_RELAXED);
 	if (p->done) {
 		struct pipe_stats st = { p->bytes[0], p->bytes[1] };
 		p->done(p->done_ctx, &st);
@@ -255,7 +257,10 @@ void pipe_start(struct stream *a, struct stream *b, double idle_timeout, pipe_do
 	p->done_ctx = ctx;
 	p->idle_timeout = idle_timeout;
 	p->kp[0].rfd = p->kp[0].wfd = p->kp[1].rfd = p->kp[1].wfd = -1;
-	__atomic_add_fetch(&p->w->connections, 1, __ATOMIC_RELAXED);
+	/* Shutdown waits for connections to drain; UDP sessions only ever end by timing out, so they do not count. */
+	p->counted = !a->dgram && !b->dgram;
+	if (p->counted)
+		__atomic_add_fetch(&p->w->connections, 1, __ATOMIC_RELAXED);
 	pipe_touch(p);
 	ev_init(&p->idle, idle_cb);
 	p->idle.data = p;

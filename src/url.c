@@ -301,8 +301,8 @@ static int build_hop(struct cnode *root, struct cnode *hops, const char *url, si
 		return -1;
 	scheme_pair(u.scheme, cname, dname, sizeof cname);
 	if (!registry_connector(cname)) {
-		/* GOST: a lone transport name (tls://, wss://) means the http connector over it. */
-		if (strcmp(cname, dname) || !registry_dialer(dname))
+		/* GOST: a lone transport name (tls://, wss://), or no scheme at all, means the http connector. */
+		if (strcmp(cname, "auto") && (strcmp(cname, dname) || !registry_dialer(dname)))
 			log_warn("-F %s: connector \"%s\" is not known, using http", url, cname);
 		snprintf(cname, sizeof cname, "http");
 	}

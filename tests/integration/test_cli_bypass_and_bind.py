@@ -42,3 +42,25 @@ def test_second_process_on_the_same_address_is_refused(pw, echo):
     code, out = pw.run("-L", f"tcp://127.0.0.1:{port}/127.0.0.1:{srv.port}")
     assert code == 1
     assert "Address already in use" in out
+
+
+def test_sigterm_does_not_wait_for_udp_sessions(pw, echo):
+    """UDP sessions end only by timing out: shutdown must not spend its grace period on them."""
+    import socket
+    import time
+    srv = echo(udp=True)
+    port = free_port(socket.SOCK_DGRAM)
+    p = pw.start("-L", f"udp://127.0.0.1:{port}/127.0.0.1:{srv.port}", env={"PORTWAY_GRACE": "10"})
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.settimeout(3)
+    c.sendto(b"ping", ("127.0.0.1", port))
+    assert c.recvfrom(100)[0] == b"ping"
+    t0 = time.time()
+    assert p.stop() == 0
+    assert time.time() - t0 < 5
+
+
+def test_bare_F_url_is_an_http_proxy_without_warning(pw):
+    code, out = pw.run("-L", "tcp://127.0.0.1:1/127.0.0.1:2", "-F", "127.0.0.1:3128", "-t")
+    assert code == 0
+    assert "not known" not in out
