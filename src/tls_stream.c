@@ -781,12 +781,6 @@ static void tls_close(struct stream *s)
 	x->conf = NULL;
 }
 
-static int tls_fd(struct stream *s)
-{
-	(void)s;
-	return -1;
-}
-
 static const struct stream_ops tls_ops = {
 	.name = "tls",
 	.read_start = tls_read_start,
@@ -794,7 +788,7 @@ static const struct stream_ops tls_ops = {
 	.write = tls_write,
 	.shutdown = tls_shutdown,
 	.close = tls_close,
-	.fd = tls_fd,
+	/* no fd: the pipe must copy through this layer, never splice past it */
 };
 
 static void tls_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)

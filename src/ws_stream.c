@@ -732,12 +732,6 @@ static void ws_close(struct stream *s)
 	x->inlen = 0;
 }
 
-static int ws_fd(struct stream *s)
-{
-	(void)s;
-	return -1;
-}
-
 static const struct stream_ops ws_ops = {
 	.name = "ws",
 	.read_start = ws_read_start,
@@ -745,7 +739,7 @@ static const struct stream_ops ws_ops = {
 	.write = ws_write,
 	.shutdown = ws_shutdown,
 	.close = ws_close,
-	.fd = ws_fd,
+	/* no fd: the pipe must copy through this layer, never splice past it */
 };
 
 static void ws_handshake_timeout(struct ev_loop *loop, ev_timer *t, int revents)
