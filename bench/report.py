@@ -9,42 +9,12 @@ the other bench/ scripts, stay as they are. The section is also printed.
 
 RESULTS_TSV lines: test, target, round, value, forwarder CPU seconds, note.
 """
-import os
 import statistics
 import sys
 
+from benchlib import fmt, load_meta, ratio, splice
+
 HEADING = "## TCP port forwarding"
-PREAMBLE = """# Benchmarks
-
-Each section is written by one script in `bench/`, from one run, and names the
-machine it ran on. Everything runs on loopback on one machine: the load
-generator, the backend and the program measured share the same cores (two on
-the project's machines, shared with other work), so absolute numbers say more
-about the machine than about the programs. Compare the ratios, which come from
-the same run.
-"""
-
-
-def splice(doc_path, section):
-    """Replace DOC's section (from HEADING to the next "## ") by section."""
-    text = open(doc_path).read() if os.path.exists(doc_path) else ""
-    first = text.find("\n## ")
-    head = text if first < 0 else text[:first + 1]
-    if head.strip() in ("", "# Benchmarks"):
-        # No introduction yet (a new file, or one another bench/ script started): add it.
-        text = PREAMBLE + ("" if first < 0 else "\n" + text[first + 1:])
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, l in enumerate(lines) if l.rstrip("\n") == HEADING), None)
-    if start is None:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        text = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-    os.makedirs(os.path.dirname(os.path.abspath(doc_path)), exist_ok=True)
-    with open(doc_path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(doc_path + ".tmp", doc_path)
 
 FORWARDERS = ["portway", "haproxy", "socat"]
 ALL = ["direct"] + FORWARDERS
@@ -53,11 +23,7 @@ NAMES = {"direct": "direct", "portway": "portway", "haproxy": "HAProxy", "haprox
 
 
 def load(meta_path, tsv_path):
-    meta = {}
-    with open(meta_path) as f:
-        for line in f:
-            k, _, v = line.rstrip("\n").partition("=")
-            meta[k] = v
+    meta = load_meta(meta_path)
     rows = {}
     with open(tsv_path) as f:
         for line in f:
@@ -89,18 +55,6 @@ def med(rows, test, target):
 def cpu_med(rows, test, target):
     cs = [c for _, v, c, _ in rows.get((test, target), []) if v is not None]
     return statistics.median(cs) if cs else None
-
-
-def fmt(v, digits=2):
-    if v is None:
-        return "n/a"
-    if abs(v) >= 1000:
-        return "{:,.0f}".format(v)
-    return "%.*f" % (digits, v)
-
-
-def ratio(a, b):
-    return "%.2f" % (a / b) if a is not None and b else "n/a"
 
 
 def spread(rows, test, target, digits=2):
@@ -305,7 +259,7 @@ def main(argv):
     w("- Backends: `iperf3 -s`; nginx with `worker_processes 1`; `bench/idle_conns.py server`.")
     w("")
     section = "\n".join(out).rstrip("\n") + "\n"
-    splice(argv[3], section)
+    splice(argv[3], HEADING, section, preamble=True)
     sys.stdout.write(section)
     return 0
 

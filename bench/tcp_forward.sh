@@ -44,15 +44,8 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-PORTWAY=${PORTWAY:-$ROOT/build/src/portway}
-for tool in "$PORTWAY" iperf3 wrk nginx haproxy socat; do
-	if ! command -v "$tool" >/dev/null; then
-		echo "tcp_forward.sh: $tool not found (scripts/setup.sh installs and builds everything)" >&2
-		exit 1
-	fi
-done
+. bench/lib.sh
+need_tools "$PORTWAY" iperf3 wrk nginx haproxy socat
 
 # Each forwarded connection costs 2 descriptors in the forwarder, and the
 # idle client and backend need IDLE each: raise the soft limit to the hard one.
@@ -67,76 +60,7 @@ fi
 NICE=${BENCH_NICE:--10}
 [ "$(id -u)" = 0 ] && [ "$NICE" != 0 ] && renice -n "$NICE" -p $$ >/dev/null
 
-WORK=$(mktemp -d /tmp/portway-bench.XXXXXX)
-chmod 755 "$WORK"
-RESULTS=$WORK/results.tsv
-: >"$RESULTS"
-PIDS=()
-
-log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
-
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		kill "$pid" 2>/dev/null
-	done
-	sleep 0.5
-	for pid in "${PIDS[@]}"; do
-		kill -9 "$pid" 2>/dev/null
-	done
-	wait 2>/dev/null
-	if [ -n "${KEEP_WORK:-}" ]; then
-		log "work directory kept: $WORK"
-	else
-		rm -rf "$WORK"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# start NAME CMD...: in the background, output in $WORK/NAME.log; sets LASTPID.
-start() {
-	local name=$1
-	shift
-	"$@" >"$WORK/$name.log" 2>&1 &
-	LASTPID=$!
-	PIDS+=("$LASTPID")
-}
-
-stop() {
-	local pid=$1 i
-	kill "$pid" 2>/dev/null || return 0
-	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -9 "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
-}
-
-wait_port() {
-	local port=$1 i
-	for i in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "tcp_forward.sh: nothing listens on 127.0.0.1:$port; logs in $WORK" >&2
-	KEEP_WORK=1
-	exit 1
-}
-
-free_ports() {
-	"$PY" - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
+bench_workdir portway-bench
 
 read -r IPERF_PORT NGINX_PORT IDLE_BACK \
 	PW_IPERF PW_HTTP SO_IPERF SO_HTTP HA_IPERF HA_HTTP PW_IDLE SO_IDLE HA_IDLE HS_IPERF <<<"$(free_ports 13)"
@@ -146,29 +70,8 @@ read -r IPERF_PORT NGINX_PORT IDLE_BACK \
 start iperf3 iperf3 -s -p "$IPERF_PORT" --idle-timeout 60
 IPERF_PID=$LASTPID
 
-mkdir -p "$WORK/www" "$WORK/nginx-tmp"
-"$PY" -c 'import sys; sys.stdout.write(("portway benchmark " * 64)[:1023] + "\n")' >"$WORK/www/small.html"
-cat >"$WORK/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $WORK/nginx-tmp;
-    proxy_temp_path $WORK/nginx-tmp;
-    fastcgi_temp_path $WORK/nginx-tmp;
-    uwsgi_temp_path $WORK/nginx-tmp;
-    scgi_temp_path $WORK/nginx-tmp;
-    server {
-        listen 127.0.0.1:$NGINX_PORT backlog=4096;
-        root $WORK/www;
-    }
-}
-EOF
-start nginx nginx -p "$WORK" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf"
+small_page "portway benchmark "
+start_nginx "$NGINX_PORT" "keepalive_requests 1000000;"
 
 start idle-backend "$PY" "$ROOT/bench/idle_conns.py" server "$IDLE_BACK"
 
@@ -225,28 +128,17 @@ HS_PID=$LASTPID
 for p in "$IPERF_PORT" "$NGINX_PORT" "$IDLE_BACK" "$PW_IPERF" "$PW_HTTP" "$SO_IPERF" "$SO_HTTP" "$HA_IPERF" "$HA_HTTP" "$HS_IPERF"; do
 	wait_port "$p"
 done
-timeout 10 curl -fsS "http://127.0.0.1:$PW_HTTP/small.html" -o /dev/null || {
-	echo "tcp_forward.sh: nginx through portway does not answer; logs in $WORK" >&2
-	KEEP_WORK=1
-	exit 1
-}
+timeout 10 curl -fsS "http://127.0.0.1:$PW_HTTP/small.html" -o /dev/null ||
+	fail "nginx through portway does not answer"
 
 # ---- the machine and the programs ----
 
 {
-	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo "nproc=$(nproc)"
-	echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-	echo "kernel=$(uname -r)"
+	meta_machine
 	echo "mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
 	echo "load=$(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "nice=$(ps -o ni= -p $$ | tr -d ' ')"
-	echo "portway=$("$PORTWAY" -V 2>&1 | head -1) ($(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'))"
-	echo "haproxy=$(haproxy -v 2>&1 | head -1 | sed 's/ - https.*//')"
-	echo "socat=$(socat -V 2>&1 | grep -m1 'socat version' | sed 's/ on .*//')"
-	echo "iperf3=$(iperf3 --version 2>&1 | head -1)"
-	echo "nginx=$(nginx -v 2>&1 | head -1 | sed 's/.*: //')"
-	echo "wrk=$(wrk --version 2>&1 | head -1 | sed 's/ Copyright.*//')"
+	meta_versions haproxy socat iperf3 nginx wrk
 	echo "time=$TIME"
 	echo "rounds=$ROUNDS"
 	echo "idle=$IDLE"
@@ -254,8 +146,6 @@ timeout 10 curl -fsS "http://127.0.0.1:$PW_HTTP/small.html" -o /dev/null || {
 
 # record TEST TARGET ROUND VALUE CPU_SECONDS NOTE
 record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
-
-cpu_of() { [ -n "$1" ] && "$PY" "$ROOT/bench/procstat.py" cpu "$1" || echo 0; }
 
 # TARGET -> "port pid" for a test kind (iperf, http)
 endpoint() {
@@ -273,69 +163,47 @@ endpoint() {
 }
 
 run_iperf() { # TARGET ROUND DIRECTION(fwd|rev)
-	local port pid c0 c1 gbps rflag=""
+	local port pid c0 c1 gbps
 	read -r port pid <<<"$(endpoint "$1" iperf)"
-	[ "$pid" = - ] && pid=""
-	[ "$3" = rev ] && rflag=-R
-	c0=$(cpu_of "$pid")
-	timeout $((TIME + 30)) iperf3 -c 127.0.0.1 -p "$port" -t "$TIME" -O 1 -J $rflag >"$WORK/iperf.json" 2>&1
+	c0=$(cpu_sum "$pid")
+	iperf_client "$port" "$3"
 	sleep 0.5 # socat reaps its child: its CPU time lands in cutime
-	c1=$(cpu_of "$pid")
-	gbps=$("$PY" -c '
-import json, sys
-try:
-    d = json.load(open(sys.argv[1]))
-    print("%.2f" % (d["end"]["sum_received"]["bits_per_second"] / 1e9))
-except Exception:
-    print("NA")' "$WORK/iperf.json")
+	c1=$(cpu_sum "$pid")
+	gbps=$(iperf_gbps)
 	log "iperf3 $3 via $1: $gbps Gbit/s"
-	record "iperf_$3" "$1" "$2" "$gbps" "$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')" ""
+	record "iperf_$3" "$1" "$2" "$gbps" "$(delta "$c0" "$c1")" ""
 }
 
 run_wrk() { # TEST(http|connrate) TARGET ROUND
 	local port pid c0 c1 rps errs hdr=()
 	read -r port pid <<<"$(endpoint "$2" http)"
-	[ "$pid" = - ] && pid=""
 	[ "$1" = connrate ] && hdr=(-H "Connection: close")
-	c0=$(cpu_of "$pid")
-	timeout $((TIME + 30)) wrk -c 64 -t 2 -d "${TIME}s" "${hdr[@]}" "http://127.0.0.1:$port/small.html" >"$WORK/wrk.out" 2>&1
+	c0=$(cpu_sum "$pid")
+	wrk_client "$port" "${hdr[@]}"
 	sleep 0.5
-	c1=$(cpu_of "$pid")
-	rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk.out")
-	errs=$(grep -E 'Socket errors|Non-2xx' "$WORK/wrk.out" | tr -s ' ' | tr '\n' ';')
+	c1=$(cpu_sum "$pid")
+	rps=$(wrk_rps)
+	errs=$(wrk_errors)
 	log "wrk $1 via $2: ${rps:-NA} req/s ${errs}"
-	record "$1" "$2" "$3" "${rps:-NA}" "$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')" "$errs"
-}
-
-order() { # ROUND TARGET...: rotated each round so no one always runs first
-	local r=$1 i
-	shift
-	local list=("$@") n=$#
-	for i in $(seq 0 $((n - 1))); do
-		echo "${list[$(((i + r) % n))]}"
-	done
+	record "$1" "$2" "$3" "${rps:-NA}" "$(delta "$c0" "$c1")" "$errs"
 }
 
 log "work directory $WORK; ${TIME}s runs, $ROUNDS rounds, $IDLE idle connections"
 for r in $(seq 1 "$ROUNDS"); do
-	for t in $(order "$r" direct portway haproxy haproxy-splice socat); do
+	for t in $(rotate "$r" direct portway haproxy haproxy-splice socat); do
 		run_iperf "$t" "$r" fwd
 		run_iperf "$t" "$r" rev
 	done
 done
 for r in $(seq 1 "$ROUNDS"); do
-	for t in $(order "$r" direct portway haproxy socat); do
+	for t in $(rotate "$r" direct portway haproxy socat); do
 		run_wrk http "$t" "$r"
 	done
 done
 
 # ---- d) idle connections: a fresh forwarder each, alone ----
 
-stop "$PW_PID"
-stop "$SO_IPERF_PID"
-stop "$SO_HTTP_PID"
-stop "$HA_PID"
-stop "$HS_PID"
+stop_pids "$PW_PID" "$SO_IPERF_PID" "$SO_HTTP_PID" "$HA_PID" "$HS_PID"
 
 idle_test() { # TARGET
 	local t=$1 port pid before during after rss pss n
@@ -372,16 +240,16 @@ idle_test() { # TARGET
 	if [ $ok = 0 ]; then
 		log "idle via $t: $(cat "$WORK/idle-client-$t.log")"
 		record idle_rss "$t" 1 NA 0 "client failed"
-		stop "$cpid"
-		stop "$pid"
+		stop_pids "$cpid"
+		stop_pids "$pid"
 		return
 	fi
 	sleep 2
 	during=$("$PY" "$ROOT/bench/procstat.py" mem "$pid")
-	stop "$cpid"
+	stop_pids "$cpid"
 	sleep 3
 	after=$("$PY" "$ROOT/bench/procstat.py" mem "$pid")
-	stop "$pid"
+	stop_pids "$pid"
 	read -r rss pss n <<<"$during"
 	log "idle via $t: before [$before] with $IDLE [$during] after close [$after] (RSS KiB, PSS KiB, processes); $(cat "$WORK/idle-client-$t.log")"
 	record idle_rss "$t" 1 "$rss" 0 "$n"
@@ -407,7 +275,7 @@ for p in "$PW_HTTP" "$SO_HTTP" "$HA_HTTP"; do
 	wait_port "$p"
 done
 for r in $(seq 1 "$ROUNDS"); do
-	for t in $(order "$r" direct portway haproxy socat); do
+	for t in $(rotate "$r" direct portway haproxy socat); do
 		run_wrk connrate "$t" "$r"
 	done
 done
