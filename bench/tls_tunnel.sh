@@ -43,74 +43,12 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-PORTWAY=${PORTWAY:-$ROOT/build/src/portway}
+. bench/lib.sh
 STUNNEL=$(command -v stunnel4 || command -v stunnel)
-for tool in "$PORTWAY" iperf3 openssl "$STUNNEL"; do
-	if [ -z "$tool" ] || ! command -v "$tool" >/dev/null; then
-		echo "tls_tunnel.sh: ${tool:-stunnel} not found (scripts/setup.sh installs and builds everything)" >&2
-		exit 1
-	fi
-done
+[ -n "$STUNNEL" ] || STUNNEL=stunnel
+need_tools "$PORTWAY" iperf3 openssl "$STUNNEL"
 
-WORK=$(mktemp -d /tmp/portway-bench-tls.XXXXXX)
-RESULTS=$WORK/results.tsv
-: >"$RESULTS"
-PIDS=()
-
-log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
-
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		kill "$pid" 2>/dev/null
-	done
-	sleep 0.5
-	for pid in "${PIDS[@]}"; do
-		kill -9 "$pid" 2>/dev/null
-	done
-	wait 2>/dev/null
-	if [ -n "${KEEP_WORK:-}" ]; then
-		log "work directory kept: $WORK"
-	else
-		rm -rf "$WORK"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# start NAME CMD...: in the background, output in $WORK/NAME.log; sets LASTPID.
-start() {
-	local name=$1
-	shift
-	"$@" >"$WORK/$name.log" 2>&1 &
-	LASTPID=$!
-	PIDS+=("$LASTPID")
-}
-
-wait_port() {
-	local port=$1 i
-	for i in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "tls_tunnel.sh: nothing listens on 127.0.0.1:$port; logs in $WORK" >&2
-	KEEP_WORK=1
-	exit 1
-}
-
-free_ports() {
-	"$PY" - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
+bench_workdir portway-bench-tls
 
 # ---- certificates: a CA and a server certificate for localhost / 127.0.0.1 ----
 
@@ -120,10 +58,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W
 		-out "$WORK/server.csr" -subj "/CN=localhost" >/dev/null 2>&1 &&
 	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$WORK/ext.cnf" &&
 	openssl x509 -req -in "$WORK/server.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial \
-		-out "$WORK/server.pem" -days 2 -extfile "$WORK/ext.cnf" >/dev/null 2>&1 || {
-	echo "tls_tunnel.sh: openssl could not make the certificates" >&2
-	exit 1
-}
+		-out "$WORK/server.pem" -days 2 -extfile "$WORK/ext.cnf" >/dev/null 2>&1 ||
+	fail "openssl could not make the certificates"
 CERT=$WORK/server.pem
 KEY=$WORK/server.key
 CA=$WORK/ca.pem
@@ -190,14 +126,9 @@ for p in "$IPERF_PORT" "$TCP_A" "$TCP_B" "$TLS_A" "$TLS_B" "$ST_A" "$ST_B" "$WS_
 done
 
 {
-	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo "nproc=$(nproc)"
-	echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-	echo "kernel=$(uname -r)"
-	echo "portway=$("$PORTWAY" -V 2>&1 | head -1) ($(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'))"
+	meta_machine
 	echo "stunnel=$("$STUNNEL" -version 2>&1 | grep -m1 '^stunnel' | sed 's/ on .*//')"
-	echo "openssl=$(openssl version)"
-	echo "iperf3=$(iperf3 --version 2>&1 | head -1)"
+	meta_versions openssl iperf3
 	echo "time=$TIME"
 	echo "rounds=$ROUNDS"
 } >"$WORK/meta.env"
@@ -214,41 +145,21 @@ endpoint() {
 	esac
 }
 
-cpu_of() { # PID... -> summed seconds
-	local total=0 p c
-	for p in "$@"; do
-		[ "$p" = - ] && continue
-		c=$("$PY" "$ROOT/bench/procstat.py" cpu "$p" 2>/dev/null || echo 0)
-		total=$(awk -v a="$total" -v b="$c" 'BEGIN { print a + b }')
-	done
-	echo "$total"
-}
-
 run_iperf() { # TARGET ROUND DIRECTION(fwd|rev)
-	local port p1 p2 c0 c1 gbps rflag=""
+	local port p1 p2 c0 c1 gbps
 	read -r port p1 p2 <<<"$(endpoint "$1")"
-	[ "$3" = rev ] && rflag=-R
-	c0=$(cpu_of "$p1" "$p2")
-	timeout $((TIME + 30)) iperf3 -c 127.0.0.1 -p "$port" -t "$TIME" -O 1 -J $rflag >"$WORK/iperf.json" 2>&1
-	c1=$(cpu_of "$p1" "$p2")
-	gbps=$("$PY" -c '
-import json, sys
-try:
-    d = json.load(open(sys.argv[1]))
-    print("%.2f" % (d["end"]["sum_received"]["bits_per_second"] / 1e9))
-except Exception:
-    print("NA")' "$WORK/iperf.json")
+	c0=$(cpu_sum "$p1" "$p2")
+	iperf_client "$port" "$3"
+	c1=$(cpu_sum "$p1" "$p2")
+	gbps=$(iperf_gbps)
 	log "iperf3 $3 via $1: $gbps Gbit/s"
-	printf '%s\t%s\t%s\t%s\t%s\n' "$3" "$1" "$2" "$gbps" \
-		"$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')" >>"$RESULTS"
+	printf '%s\t%s\t%s\t%s\t%s\n' "$3" "$1" "$2" "$gbps" "$(delta "$c0" "$c1")" >>"$RESULTS"
 }
 
 TARGETS=(direct tcp tls stunnel ws wss)
 log "work directory $WORK; ${TIME}s runs, $ROUNDS rounds"
 for r in $(seq 1 "$ROUNDS"); do
-	n=${#TARGETS[@]}
-	for i in $(seq 0 $((n - 1))); do
-		t=${TARGETS[$(((i + r) % n))]}
+	for t in $(rotate "$r" "${TARGETS[@]}"); do
 		run_iperf "$t" "$r" fwd
 		run_iperf "$t" "$r" rev
 	done
@@ -257,7 +168,8 @@ done
 summary() {
 	"$PY" - "$WORK/meta.env" "$RESULTS" <<'EOF'
 import statistics, sys
-meta = dict(l.rstrip("\n").split("=", 1) for l in open(sys.argv[1]) if "=" in l)
+from benchlib import load_meta
+meta = load_meta(sys.argv[1])
 rows = {}
 for line in open(sys.argv[2]):
     d, t, r, v, cpu = line.rstrip("\n").split("\t")
