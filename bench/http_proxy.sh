@@ -37,103 +37,22 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-PORTWAY=${PORTWAY:-$ROOT/build/src/portway}
-for tool in "$PORTWAY" wrk nginx curl; do
-	if ! command -v "$tool" >/dev/null; then
-		echo "http_proxy.sh: $tool not found (scripts/setup.sh installs and builds everything)" >&2
-		exit 1
-	fi
-done
+. bench/lib.sh
+need_tools "$PORTWAY" wrk nginx curl
 PEERS=""
 for p in tinyproxy haproxy v2ray; do
 	command -v "$p" >/dev/null && PEERS="$PEERS $p"
 done
 
-WORK=$(mktemp -d /tmp/portway-httpbench.XXXXXX)
-chmod 755 "$WORK"
-RESULTS=$WORK/results.tsv
-: >"$RESULTS"
-PIDS=()
+bench_workdir portway-httpbench
 
-log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
-
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		kill "$pid" 2>/dev/null
-	done
-	sleep 0.3
-	for pid in "${PIDS[@]}"; do
-		kill -9 "$pid" 2>/dev/null
-	done
-	wait 2>/dev/null
-	if [ -n "${KEEP_WORK:-}" ]; then
-		log "work directory kept: $WORK"
-	else
-		rm -rf "$WORK"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-start() { # NAME CMD...: in the background, output in $WORK/NAME.log
-	local name=$1
-	shift
-	"$@" >"$WORK/$name.log" 2>&1 &
-	PIDS+=("$!")
-}
-
-wait_port() {
-	local port=$1 i
-	for i in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "http_proxy.sh: nothing listens on 127.0.0.1:$port; logs in $WORK" >&2
-	KEEP_WORK=1
-	exit 1
-}
-
-read -r NGINX_PORT PW_PORT TP_PORT HA_PORT V2_PORT <<<"$("$PY" - <<'EOF'
-import socket
-socks = []
-for _ in range(5):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-)"
+read -r NGINX_PORT PW_PORT TP_PORT HA_PORT V2_PORT <<<"$(free_ports 5)"
 
 # ---- the origin: nginx with a 1 KiB page and a 1 GiB file ----
 
-mkdir -p "$WORK/www" "$WORK/nginx-tmp"
-"$PY" -c 'import sys; sys.stdout.write(("portway benchmark " * 64)[:1023] + "\n")' >"$WORK/www/small.html"
+small_page "portway benchmark "
 truncate -s 1G "$WORK/www/big.bin"
-cat >"$WORK/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    sendfile on;
-    keepalive_requests 1000000;
-    client_body_temp_path $WORK/nginx-tmp;
-    proxy_temp_path $WORK/nginx-tmp;
-    fastcgi_temp_path $WORK/nginx-tmp;
-    uwsgi_temp_path $WORK/nginx-tmp;
-    scgi_temp_path $WORK/nginx-tmp;
-    server {
-        listen 127.0.0.1:$NGINX_PORT backlog=4096;
-        root $WORK/www;
-    }
-}
-EOF
-start nginx nginx -p "$WORK" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf"
+start_nginx "$NGINX_PORT" "sendfile on;" "keepalive_requests 1000000;"
 
 # ---- the proxies ----
 
@@ -199,9 +118,7 @@ done
 SMALL=http://127.0.0.1:$NGINX_PORT/small.html
 for t in portway$PEERS; do
 	if ! timeout 10 curl -fsS -x "http://127.0.0.1:$(port_of "$t")" "$SMALL" -o /dev/null; then
-		echo "http_proxy.sh: nginx through $t does not answer; logs in $WORK" >&2
-		KEEP_WORK=1
-		exit 1
+		fail "nginx through $t does not answer"
 	fi
 done
 
@@ -213,39 +130,23 @@ wrk.headers["Host"] = "127.0.0.1:$NGINX_PORT"
 EOF
 
 {
-	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo "nproc=$(nproc)"
-	echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-	echo "portway=$("$PORTWAY" -V 2>&1 | head -1) ($(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'))"
-	command -v tinyproxy >/dev/null && echo "tinyproxy=$(tinyproxy -v 2>&1 | head -1)"
-	command -v haproxy >/dev/null && echo "haproxy=$(haproxy -v 2>&1 | head -1 | sed 's/ - https.*//')"
-	command -v v2ray >/dev/null && echo "v2ray=$(v2ray -version 2>&1 | head -1)"
-	echo "nginx=$(nginx -v 2>&1 | head -1 | sed 's/.*: //')"
-	echo "wrk=$(wrk --version 2>&1 | head -1 | sed 's/ Copyright.*//')"
+	meta_machine
+	meta_versions $PEERS nginx wrk
 	echo "time=$TIME"
 	echo "rounds=$ROUNDS"
 } >"$WORK/meta.env"
 
 record() { printf '%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; } # TEST TARGET ROUND VALUE
 
-ms() { # wrk latency ("1.23ms", "850.00us", "1.02s") -> milliseconds
-	awk -v v="$1" 'BEGIN {
-		if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-		else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-		else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
-		else print "NA" }'
-}
-
 run_wrk() { # TARGET ROUND
 	local port rps p50 p99 errs args=()
 	port=$(port_of "$1")
 	[ "$1" = direct ] || args=(-s "$WORK/proxy.lua")
-	timeout $((TIME + 30)) wrk -c 64 -t 2 -d "${TIME}s" --latency "${args[@]}" \
-		"http://127.0.0.1:$port/small.html" >"$WORK/wrk.out" 2>&1
-	rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk.out")
-	p50=$(ms "$(awk '$1 == "50%" {print $2}' "$WORK/wrk.out")")
-	p99=$(ms "$(awk '$1 == "99%" {print $2}' "$WORK/wrk.out")")
-	errs=$(grep -E 'Socket errors|Non-2xx' "$WORK/wrk.out" | tr -s ' ' | tr '\n' ';')
+	wrk_client "$port" --latency "${args[@]}"
+	rps=$(wrk_rps)
+	p50=$(wrk_ms 50%)
+	p99=$(wrk_ms 99%)
+	errs=$(wrk_errors)
 	log "wrk via $1: ${rps:-NA} req/s, p50 ${p50} ms, p99 ${p99} ms ${errs}"
 	record rps "$1" "$2" "${rps:-NA}"
 	record p50 "$1" "$2" "$p50"
@@ -263,22 +164,14 @@ run_connect() { # TARGET ROUND
 	record connect "$1" "$2" "$bps"
 }
 
-rotate() { # ROUND: every target first once in a while
-	local list=($TARGETS) n i
-	n=${#list[@]}
-	for i in $(seq 0 $((n - 1))); do
-		echo "${list[$(((i + $1) % n))]}"
-	done
-}
-
 log "work directory $WORK; ${TIME}s runs, $ROUNDS rounds; targets: $TARGETS"
 for r in $(seq 1 "$ROUNDS"); do
-	for t in $(rotate "$r"); do
+	for t in $(rotate "$r" $TARGETS); do
 		run_wrk "$t" "$r"
 	done
 done
 for r in $(seq 1 "$ROUNDS"); do
-	for t in $(rotate "$r"); do
+	for t in $(rotate "$r" $TARGETS); do
 		[ "$t" = haproxy ] && continue
 		run_connect "$t" "$r"
 	done
@@ -286,7 +179,8 @@ done
 
 "$PY" - "$WORK/meta.env" "$RESULTS" >"$WORK/summary.md" <<'EOF'
 import statistics, sys
-meta = dict(l.rstrip("\n").split("=", 1) for l in open(sys.argv[1]) if "=" in l)
+from benchlib import load_meta
+meta = load_meta(sys.argv[1])
 rows = {}
 for line in open(sys.argv[2]):
     test, target, _, value = line.rstrip("\n").split("\t")
