@@ -47,87 +47,13 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-PORTWAY=${PORTWAY:-$ROOT/build/src/portway}
-for tool in "$PORTWAY" iperf3 wrk nginx openssl; do
-	if ! command -v "$tool" >/dev/null; then
-		echo "relay.sh: $tool not found (scripts/setup.sh installs and builds everything)" >&2
-		exit 1
-	fi
-done
+. bench/lib.sh
+need_tools "$PORTWAY" iperf3 wrk nginx openssl
 CHAINS="direct portway portway-tls portway-rtcp"
 command -v ss-server >/dev/null && command -v ss-tunnel >/dev/null && CHAINS="$CHAINS ss"
 command -v v2ray >/dev/null && CHAINS="$CHAINS v2ray"
 
-WORK=$(mktemp -d /tmp/portway-relaybench.XXXXXX)
-chmod 755 "$WORK"
-RESULTS=$WORK/results.tsv
-: >"$RESULTS"
-PIDS=()
-
-log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
-
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		kill "$pid" 2>/dev/null
-	done
-	sleep 0.5
-	for pid in "${PIDS[@]}"; do
-		kill -9 "$pid" 2>/dev/null
-	done
-	wait 2>/dev/null
-	if [ -n "${KEEP_WORK:-}" ]; then
-		log "work directory kept: $WORK"
-	else
-		rm -rf "$WORK"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# start NAME CMD...: in the background, output in $WORK/NAME.log; sets LASTPID.
-start() {
-	local name=$1
-	shift
-	"$@" >"$WORK/$name.log" 2>&1 &
-	LASTPID=$!
-	PIDS+=("$LASTPID")
-}
-
-wait_port() {
-	local port=$1 i
-	for i in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "relay.sh: nothing listens on 127.0.0.1:$port; logs in $WORK" >&2
-	KEEP_WORK=1
-	exit 1
-}
-
-free_ports() {
-	"$PY" - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
-
-# CPU seconds (user + system) of the processes given, from /proc.
-cpu_of() {
-	local pid total=0 t
-	for pid in "$@"; do
-		t=$(awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$pid/stat" 2>/dev/null || echo 0)
-		total=$(awk -v a="$total" -v b="$t" 'BEGIN { print a + b }')
-	done
-	echo "$total"
-}
+bench_workdir portway-relaybench
 
 read -r IPERF_PORT NGINX_PORT ECHO_PORT RELAY_PORT RELAYTLS_PORT RELAYBIND_PORT SS_PORT V2_PORT \
 	PW_IPERF PW_HTTP PW_ECHO PT_IPERF PT_HTTP PT_ECHO PR_IPERF PR_HTTP PR_ECHO SS_IPERF SS_HTTP SS_ECHO \
@@ -136,28 +62,8 @@ read -r IPERF_PORT NGINX_PORT ECHO_PORT RELAY_PORT RELAYTLS_PORT RELAYBIND_PORT 
 # ---- targets ----
 
 start iperf3 iperf3 -s -p "$IPERF_PORT" --idle-timeout 120
-mkdir -p "$WORK/www" "$WORK/nginx-tmp"
-"$PY" -c 'import sys; sys.stdout.write(("portway benchmark " * 64)[:1023] + "\n")' >"$WORK/www/small.html"
-cat >"$WORK/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/nginx-tmp;
-    proxy_temp_path $WORK/nginx-tmp;
-    fastcgi_temp_path $WORK/nginx-tmp;
-    uwsgi_temp_path $WORK/nginx-tmp;
-    scgi_temp_path $WORK/nginx-tmp;
-    server {
-        listen 127.0.0.1:$NGINX_PORT backlog=4096;
-        root $WORK/www;
-    }
-}
-EOF
-start nginx nginx -p "$WORK" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf"
+small_page "portway benchmark "
+start_nginx "$NGINX_PORT"
 # An echo server for the round trips: one asyncio loop, TCP_NODELAY.
 cat >"$WORK/echo.py" <<'EOF'
 import asyncio, socket, sys
@@ -266,25 +172,16 @@ for c in $CHAINS; do
 		wait_port "$(port_of "$c" "$k")"
 	done
 	if ! timeout 10 curl -fsS "http://127.0.0.1:$(port_of "$c" http)/small.html" -o /dev/null; then
-		echo "relay.sh: nginx through $c does not answer; logs in $WORK" >&2
-		KEEP_WORK=1
-		exit 1
+		fail "nginx through $c does not answer"
 	fi
 done
 
 # ---- the machine and the programs ----
 
 {
-	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo "nproc=$(nproc)"
-	echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-	echo "kernel=$(uname -r)"
+	meta_machine
 	echo "load=$(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "portway=$("$PORTWAY" -V 2>&1 | head -1) ($(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'))"
-	echo "ss=$(ss-server -h 2>&1 | grep -m1 -i 'shadowsocks-libev' | sed 's/^ *//')"
-	echo "v2ray=$(v2ray -version 2>&1 | head -1)"
-	echo "iperf3=$(iperf3 --version 2>&1 | head -1)"
-	echo "wrk=$(wrk --version 2>&1 | head -1 | sed 's/ Copyright.*//')"
+	meta_versions ss v2ray iperf3 wrk
 	echo "time=$TIME"
 	echo "rounds=$ROUNDS"
 	echo "pings=$PINGS"
@@ -295,34 +192,25 @@ done
 record() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
 
 run_iperf() { # CHAIN ROUND DIRECTION(fwd|rev)
-	local c0 c1 gbps rflag="" pids
+	local c0 c1 gbps pids
 	pids=$(pids_of "$1")
-	[ "$3" = rev ] && rflag=-R
-	c0=$(cpu_of $pids)
-	timeout $((TIME + 30)) iperf3 -c 127.0.0.1 -p "$(port_of "$1" iperf)" -t "$TIME" -O 1 -J $rflag \
-		>"$WORK/iperf.json" 2>&1
-	c1=$(cpu_of $pids)
-	gbps=$("$PY" -c '
-import json, sys
-try:
-    d = json.load(open(sys.argv[1]))
-    print("%.2f" % (d["end"]["sum_received"]["bits_per_second"] / 1e9))
-except Exception:
-    print("NA")' "$WORK/iperf.json")
+	c0=$(cpu_sum $pids)
+	iperf_client "$(port_of "$1" iperf)" "$3"
+	c1=$(cpu_sum $pids)
+	gbps=$(iperf_gbps)
 	log "iperf3 $3 via $1: $gbps Gbit/s"
-	record "iperf_$3" "$1" "$2" "$gbps" "$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')"
+	record "iperf_$3" "$1" "$2" "$gbps" "$(delta "$c0" "$c1")"
 }
 
 run_connrate() { # CHAIN ROUND
 	local c0 c1 rps pids
 	pids=$(pids_of "$1")
-	c0=$(cpu_of $pids)
-	timeout $((TIME + 30)) wrk -c 64 -t 2 -d "${TIME}s" -H "Connection: close" \
-		"http://127.0.0.1:$(port_of "$1" http)/small.html" >"$WORK/wrk.out" 2>&1
-	c1=$(cpu_of $pids)
-	rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk.out")
+	c0=$(cpu_sum $pids)
+	wrk_client "$(port_of "$1" http)" -H "Connection: close"
+	c1=$(cpu_sum $pids)
+	rps=$(wrk_rps)
 	log "wrk new connections via $1: ${rps:-NA}/s $(grep -E 'Socket errors|Non-2xx' "$WORK/wrk.out" | tr -s ' ')"
-	record connrate "$1" "$2" "${rps:-NA}" "$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')"
+	record connrate "$1" "$2" "${rps:-NA}" "$(delta "$c0" "$c1")"
 }
 
 cat >"$WORK/latency.py" <<'EOF'
@@ -378,17 +266,9 @@ run_latency() { # CHAIN ROUND
 	record conn_latency99 "$1" "$2" "$conn99" 0
 }
 
-order() { # rotate the chain order each round so no one always runs first
-	local r=$1 list=($CHAINS) n i
-	n=${#list[@]}
-	for i in $(seq 0 $((n - 1))); do
-		echo "${list[$(((i + r) % n))]}"
-	done
-}
-
 log "work directory $WORK; chains: $CHAINS; ${TIME}s runs, $ROUNDS rounds"
 for r in $(seq 1 "$ROUNDS"); do
-	for c in $(order "$r"); do
+	for c in $(rotate "$r" $CHAINS); do
 		run_iperf "$c" "$r" fwd
 		run_iperf "$c" "$r" rev
 		run_latency "$c" "$r"
@@ -396,7 +276,7 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 # last: it leaves sockets in TIME_WAIT
 for r in $(seq 1 "$ROUNDS"); do
-	for c in $(order "$r"); do
+	for c in $(rotate "$r" $CHAINS); do
 		run_connrate "$c" "$r"
 		sleep 2
 	done
@@ -405,9 +285,10 @@ done
 # ---- the report: replace the "## Relay" section of $OUT ----
 
 "$PY" - "$WORK/meta.env" "$RESULTS" "$OUT" <<'EOF'
-import os, re, statistics, sys
+import statistics, sys
+from benchlib import fmt as f, load_meta, ratio, splice
 
-meta = dict(l.rstrip("\n").split("=", 1) for l in open(sys.argv[1]) if "=" in l)
+meta = load_meta(sys.argv[1])
 rows = {}
 for line in open(sys.argv[2]):
     test, chain, rnd, value, cpu = line.rstrip("\n").split("\t")
@@ -429,16 +310,6 @@ def med(test, chain):
 def cpu(test, chain):
     v = [c for _, c in rows.get((test, chain), [])]
     return statistics.median(v) if v else None
-
-
-def f(v, d=2):
-    if v is None:
-        return "n/a"
-    return "{:,.0f}".format(v) if abs(v) >= 1000 else "%.*f" % (d, v)
-
-
-def ratio(a, b):
-    return "%.2f" % (a / b) if a is not None and b else "n/a"
 
 
 out = ["## Relay", "",
@@ -498,16 +369,7 @@ for c in chains:
 out.append("")
 section = "\n".join(out) + "\n"
 
-path = sys.argv[3]
-text = open(path).read() if os.path.exists(path) else "# Benchmarks\n\n"
-m = re.search(r"^## Relay\n.*?(?=^## |\Z)", text, re.S | re.M)
-if m:
-    text = text[:m.start()] + section + ("\n" if m.end() < len(text) else "") + text[m.end():]
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-open(path + ".tmp", "w").write(text)
-os.replace(path + ".tmp", path)
+splice(sys.argv[3], "## Relay", section)
 print(section)
 EOF
 log "wrote the Relay section of $OUT"
