@@ -67,16 +67,9 @@ done
 [ "$AGENT_PROCS" -gt "$AGENTS" ] && AGENT_PROCS=$AGENTS
 IDLE_WORKERS=$((AGENTS * AGENT_WORKERS))
 
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-PORTWAY=${PORTWAY:-$ROOT/build/src/portway}
+. bench/lib.sh
 PSTAT=$ROOT/bench/gateway/pstat.py
-for tool in "$PORTWAY" wrk nginx haproxy curl; do
-	if ! command -v "$tool" >/dev/null; then
-		echo "gateway.sh: $tool not found (scripts/setup.sh installs and builds everything)" >&2
-		exit 1
-	fi
-done
+need_tools "$PORTWAY" wrk nginx haproxy curl
 # The gateway holds one descriptor per idle worker, and so do the agents.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_WORKERS + 1000)) ]; then
@@ -84,85 +77,8 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_WORKERS + 100
 	exit 1
 fi
 
-WORK=$(mktemp -d /tmp/portway-gwbench.XXXXXX)
-chmod 755 "$WORK"
-RESULTS=$WORK/results.tsv
-: >"$RESULTS"
-PIDS=()
+bench_workdir portway-gwbench
 DOMAIN=bench.test
-
-log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
-
-alive() { # PID...: true while one of them runs
-	local pid
-	for pid in "$@"; do
-		kill -0 "$pid" 2>/dev/null && return 0
-	done
-	return 1
-}
-
-stop_pids() { # PID...: TERM, then KILL what is left after 3 s
-	local pid i
-	[ $# -gt 0 ] || return 0
-	for pid in "$@"; do
-		kill "$pid" 2>/dev/null
-	done
-	for i in $(seq 30); do
-		alive "$@" || return 0
-		sleep 0.1
-	done
-	for pid in "$@"; do
-		kill -9 "$pid" 2>/dev/null
-	done
-}
-
-cleanup() {
-	stop_pids "${PIDS[@]}"
-	wait 2>/dev/null
-	if [ -n "${KEEP_WORK:-}" ]; then
-		log "work directory kept: $WORK"
-	else
-		rm -rf "$WORK"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-LAST_PID=
-start() { # NAME CMD...: in the background, output in $WORK/NAME.log
-	local name=$1
-	shift
-	"$@" >"$WORK/$name.log" 2>&1 &
-	LAST_PID=$!
-	PIDS+=("$LAST_PID")
-}
-
-fail() {
-	echo "gateway.sh: $*; logs in $WORK" >&2
-	KEEP_WORK=1
-	exit 1
-}
-
-wait_port() {
-	local port=$1 i
-	for i in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	fail "nothing listens on 127.0.0.1:$port"
-}
-
-free_ports() { # N
-	"$PY" - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
 
 status_field() { # CONTROL_PORT FIELD: from the gateway's /status
 	timeout 5 curl -s "http://127.0.0.1:$1/status" |
@@ -195,30 +111,8 @@ read -r NGINX_PORT GW_CTL GW_WEB HA1_PORT HA2_PORT GW2_CTL GW2_WEB <<<"$(free_po
 
 # ---- the origin: nginx with a 1 KiB page ----
 
-mkdir -p "$WORK/www" "$WORK/nginx-tmp"
-"$PY" -c 'import sys; sys.stdout.write(("portway gateway benchmark " * 64)[:1023] + "\n")' >"$WORK/www/small.html"
-cat >"$WORK/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    sendfile on;
-    keepalive_requests 1000000;
-    client_body_temp_path $WORK/nginx-tmp;
-    proxy_temp_path $WORK/nginx-tmp;
-    fastcgi_temp_path $WORK/nginx-tmp;
-    uwsgi_temp_path $WORK/nginx-tmp;
-    scgi_temp_path $WORK/nginx-tmp;
-    server {
-        listen 127.0.0.1:$NGINX_PORT backlog=4096;
-        root $WORK/www;
-    }
-}
-EOF
-start nginx nginx -p "$WORK" -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf"
+small_page "portway gateway benchmark "
+start_nginx "$NGINX_PORT" "sendfile on;" "keepalive_requests 1000000;"
 
 # ---- HAProxy in front of nginx, 1 and 2 threads ----
 
@@ -243,7 +137,7 @@ backend be
     server origin 127.0.0.1:$NGINX_PORT
 EOF
 	start "haproxy-$t" haproxy -db -f "$WORK/haproxy-$t.cfg"
-	HA_PIDS+=("$LAST_PID")
+	HA_PIDS+=("$LASTPID")
 done
 
 # ---- gateway A (one tunnel "site") and its agent ----
@@ -285,12 +179,12 @@ SITE_SECRET_A=$(tunnel_add "$DB_A" site)
 gateway_config "$WORK/gateway-a.yaml" "$GW_CTL" "$GW_WEB" "$DB_A"
 "$PORTWAY" -t -C "$WORK/gateway-a.yaml" >/dev/null 2>&1 || fail "gateway-a.yaml does not load"
 start gateway-a "$PORTWAY" -C "$WORK/gateway-a.yaml"
-GW_A_PID=$LAST_PID
+GW_A_PID=$LASTPID
 agent_service site site "$SITE_SECRET_A" "$GW_CTL" "$RELAY_WORKERS" | agent_config "$WORK/agent-a.yaml"
 wait_port "$GW_CTL"
 wait_port "$GW_WEB"
 start agent-a "$PORTWAY" -C "$WORK/agent-a.yaml"
-AGENT_A_PID=$LAST_PID
+AGENT_A_PID=$LASTPID
 for p in "$NGINX_PORT" "$HA1_PORT" "$HA2_PORT"; do
 	wait_port "$p"
 done
@@ -311,16 +205,10 @@ for t in $TARGETS; do
 done
 
 {
-	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo "nproc=$(nproc)"
-	echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+	meta_machine
 	echo "mem=$(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
-	echo "kernel=$(uname -r)"
 	echo "load_start=$(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "portway=$("$PORTWAY" -V 2>&1 | head -1) ($(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'))"
-	echo "haproxy=$(haproxy -v 2>&1 | head -1 | sed 's/ - https.*//')"
-	echo "nginx=$(nginx -v 2>&1 | head -1 | sed 's/.*: //')"
-	echo "wrk=$(wrk --version 2>&1 | head -1 | sed 's/ Copyright.*//')"
+	meta_versions haproxy nginx wrk
 	echo "peer_note=Debian $(cut -d. -f1 /etc/debian_version 2>/dev/null) has no frp or chisel package (apt-cache policy frps frpc chisel: nothing), so HAProxy in front of nginx is the peer"
 	echo "time=$TIME"
 	echo "rounds=$ROUNDS"
@@ -332,16 +220,7 @@ done
 	echo "nofile=$(ulimit -Hn)"
 } >"$WORK/meta.env"
 
-ms() { # wrk latency ("1.23ms", "850.00us", "1.02s") -> milliseconds
-	awk -v v="$1" 'BEGIN {
-		if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-		else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-		else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
-		else print "NA" }'
-}
-
 cpu_of() { "$PY" "$PSTAT" "$@" | awk '{print $2}'; }
-minus() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; } # A B -> B - A
 
 # TARGET ROUND [GATEWAY_PID AGENT_PID CONTROL_PORT]: TARGET+close sends
 # "Connection: close", so every request is a new connection (and takes a new
@@ -355,16 +234,15 @@ run_wrk() {
 		a0=$(cpu_of "$4")
 		nw0=$(status_field "$5" no_worker)
 	fi
-	timeout $((TIME + 30)) wrk -c 64 -t 2 -d "${TIME}s" --latency -H "Host: site.$DOMAIN" "${args[@]}" \
-		"http://127.0.0.1:$port/small.html" >"$WORK/wrk.out" 2>&1
+	wrk_client "$port" --latency -H "Host: site.$DOMAIN" "${args[@]}"
 	{
 		echo "=== $1 round $2"
 		cat "$WORK/wrk.out"
 	} >>"$WORK/wrk-all.out"
-	rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk.out")
+	rps=$(wrk_rps)
 	reqs=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
-	p50=$(ms "$(awk '$1 == "50%" {print $2}' "$WORK/wrk.out")")
-	p99=$(ms "$(awk '$1 == "99%" {print $2}' "$WORK/wrk.out")")
+	p50=$(wrk_ms 50%)
+	p99=$(wrk_ms 99%)
 	non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$WORK/wrk.out")
 	sock=$(awk '/Socket errors:/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$WORK/wrk.out")
 	errs=$((${non2xx:-0} + ${sock:-0}))
@@ -381,27 +259,19 @@ run_wrk() {
 		c1=$(cpu_of "$3")
 		a1=$(cpu_of "$4")
 		nw1=$(status_field "$5" no_worker)
-		record gw_cpu "$1" "$2" "$(minus "$c0" "$c1")"
-		record agent_cpu "$1" "$2" "$(minus "$a0" "$a1")"
+		record gw_cpu "$1" "$2" "$(delta "$c0" "$c1")"
+		record agent_cpu "$1" "$2" "$(delta "$a0" "$a1")"
 		record no_worker "$1" "$2" "$((nw1 - nw0))"
 		[ -n "$reqs" ] && record gw_us_per_req "$1" "$2" \
 			"$(awk -v a="$c0" -v b="$c1" -v n="$reqs" 'BEGIN {printf "%.2f", (b - a) * 1e6 / n}')"
-		extra="; gateway CPU $(minus "$c0" "$c1") s, agent CPU $(minus "$a0" "$a1") s, 502 for want of a worker: $((nw1 - nw0))"
+		extra="; gateway CPU $(delta "$c0" "$c1") s, agent CPU $(delta "$a0" "$a1") s, 502 for want of a worker: $((nw1 - nw0))"
 	fi
 	log "wrk via $1: ${rps:-NA} req/s, p50 $p50 ms, p99 $p99 ms, errors $errs$extra"
 }
 
-rotate() { # ROUND: every target first once in a while
-	local list=($TARGETS) n i
-	n=${#list[@]}
-	for i in $(seq 0 $((n - 1))); do
-		echo "${list[$(((i + $1) % n))]}"
-	done
-}
-
 log "work directory $WORK; ${TIME}s runs, $ROUNDS rounds; targets: $TARGETS (keep-alive), direct gateway haproxy-1t (Connection: close)"
 for r in $(seq 1 "$ROUNDS"); do
-	for t in $(rotate "$r"); do
+	for t in $(rotate "$r" $TARGETS); do
 		if [ "$t" = gateway ]; then
 			run_wrk "$t" "$r" "$GW_A_PID" "$AGENT_A_PID" "$GW_CTL"
 		else
@@ -434,7 +304,7 @@ record tunnel_add_ms all 1 "$(awk -v a="$t0" -v b="$t1" -v n="$((AGENTS + 1))" '
 
 gateway_config "$WORK/gateway-b.yaml" "$GW2_CTL" "$GW2_WEB" "$DB_B"
 start gateway-b "$PORTWAY" -C "$WORK/gateway-b.yaml"
-GW_B_PID=$LAST_PID
+GW_B_PID=$LASTPID
 wait_port "$GW2_CTL"
 wait_port "$GW2_WEB"
 read -r rss _ fds thr <<<"$("$PY" "$PSTAT" "$GW_B_PID")"
@@ -445,7 +315,7 @@ record threads gateway 1 "$thr"
 # newest first, so "site" is the last of AGENTS + 1 pools (the worst case).
 agent_service site site "$SITE_SECRET_B" "$GW2_CTL" "$RELAY_WORKERS" | agent_config "$WORK/agent-b.yaml"
 start agent-b "$PORTWAY" -C "$WORK/agent-b.yaml"
-AGENT_B_SITE=$LAST_PID
+AGENT_B_SITE=$LASTPID
 wait_idle_workers "$GW2_CTL" "$RELAY_WORKERS" 20
 sleep 1
 read -r rss0 _ fds0 _ <<<"$("$PY" "$PSTAT" "$GW_B_PID")"
@@ -465,13 +335,13 @@ for p in $(seq 0 $((AGENT_PROCS - 1))); do
 		agent_service "t$i" "t$i" "$secret" "$GW2_CTL" "$AGENT_WORKERS"
 	done | agent_config "$WORK/agents-$p.yaml"
 	start "agents-$p" "$PORTWAY" -C "$WORK/agents-$p.yaml"
-	AGENT_B_PIDS+=("$LAST_PID")
+	AGENT_B_PIDS+=("$LASTPID")
 done
 ALL_B=$((IDLE_WORKERS + RELAY_WORKERS))
 log "${#AGENT_B_PIDS[@]} agent processes, $AGENTS agents, $AGENT_WORKERS relay workers each: waiting for $IDLE_WORKERS more workers"
 wait_idle_workers "$GW2_CTL" "$ALL_B" 120
 t1=$(date +%s.%N)
-record connect_all_s all 1 "$(minus "$t0" "$t1")"
+record connect_all_s all 1 "$(delta "$t0" "$t1")"
 sleep 3
 # Idle: nothing but the gateway's pings (every 30 s per worker) and their pongs.
 read -r rss1 c0 fds1 _ <<<"$("$PY" "$PSTAT" "$GW_B_PID")"
@@ -483,11 +353,11 @@ n=$(status_field "$GW2_CTL" idle_workers)
 record idle_workers gateway 1 "$n"
 record idle_rss gateway 1 "$rss2"
 record idle_fds gateway 1 "$fds2"
-record idle_cpu_s gateway 1 "$(minus "$c0" "$c1")"
+record idle_cpu_s gateway 1 "$(delta "$c0" "$c1")"
 record idle_rss agents 1 "$arss"
 record idle_fds agents 1 "$afds"
-record idle_cpu_s agents 1 "$(minus "$a0" "$a1")"
-log "gateway with $n idle workers: RSS $rss0 -> $rss2 KiB, descriptors $fds0 -> $fds2, CPU $(minus "$c0" "$c1") s in ${IDLE_TIME} s; agents: RSS $arss KiB, CPU $(minus "$a0" "$a1") s"
+record idle_cpu_s agents 1 "$(delta "$a0" "$a1")"
+log "gateway with $n idle workers: RSS $rss0 -> $rss2 KiB, descriptors $fds0 -> $fds2, CPU $(delta "$c0" "$c1") s in ${IDLE_TIME} s; agents: RSS $arss KiB, CPU $(delta "$a0" "$a1") s"
 [ "$n" = "$ALL_B" ] || log "WARNING: $n idle workers after the idle period, not $ALL_B"
 
 # The same HTTP load with all those workers held, in alternation with gateway

@@ -12,15 +12,14 @@ import os
 import statistics
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from benchlib import fmt, load_meta, ratio, splice  # noqa: E402
+
 HEADING = "## Gateway"
 
 
 def load(meta_path, tsv_path):
-    meta = {}
-    with open(meta_path) as f:
-        for line in f:
-            k, _, v = line.rstrip("\n").partition("=")
-            meta[k] = v
+    meta = load_meta(meta_path)
     rows = {}
     with open(tsv_path) as f:
         for line in f:
@@ -32,18 +31,6 @@ def load(meta_path, tsv_path):
             except ValueError:
                 pass
     return meta, rows
-
-
-def fmt(v, digits=2):
-    if v is None:
-        return "n/a"
-    if abs(v) >= 1000:
-        return "{:,.0f}".format(v)
-    return "%.*f" % (digits, v)
-
-
-def ratio(a, b):
-    return "%.2f" % (a / b) if a is not None and b else "n/a"
 
 
 def section(meta, rows):
@@ -211,35 +198,10 @@ def section(meta, rows):
     return "\n".join(out)
 
 
-def splice(doc_path, section_path):
-    with open(section_path) as f:
-        new = f.read().rstrip("\n") + "\n"
-    lines = []
-    if os.path.exists(doc_path):
-        with open(doc_path) as f:
-            lines = f.read().splitlines(keepends=True)
-    start = next((i for i, l in enumerate(lines) if l.rstrip("\n") == HEADING), None)
-    if start is None:
-        text = "".join(lines)
-        if text and not text.endswith("\n"):
-            text += "\n"
-        if text.strip():
-            text += "\n"
-        else:
-            text = "# Benchmarks\n\n"
-        text += new
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        text = "".join(lines[:start]) + new + ("\n" + tail if tail else "")
-    with open(doc_path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(doc_path + ".tmp", doc_path)
-
-
 def main(argv):
     if len(argv) == 4 and argv[1] == "--splice":
-        splice(argv[2], argv[3])
+        with open(argv[3]) as f:
+            splice(argv[2], HEADING, f.read().rstrip("\n") + "\n")
         return 0
     if len(argv) == 3:
         meta, rows = load(argv[1], argv[2])
