@@ -20,6 +20,10 @@ fi
 cd "$(dirname "$0")/../.." || exit 1
 out=${out:-$PWD/tests/fuzz/out}
 seconds=${FUZZ_SECONDS:-20}
+# FUZZ_RUNS and FUZZ_SEED make a run reproducible (CI): a fixed number of inputs from a fixed seed.
+limit="-max_total_time=$seconds"
+[ -n "${FUZZ_RUNS:-}" ] && limit="-runs=$FUZZ_RUNS -max_total_time=$((seconds * 4))"
+[ -n "${FUZZ_SEED:-}" ] && limit="$limit -seed=$FUZZ_SEED"
 clang=${CLANG:-clang}
 
 if ! command -v "$clang" >/dev/null 2>&1; then
@@ -64,7 +68,7 @@ for name in "${names[@]}"; do
 		mkdir -p "$corpus"
 		seeds=()
 		[ -d "tests/fuzz/corpus/$name" ] && seeds=("tests/fuzz/corpus/$name")
-		if ! "$out/$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+		if ! "$out/$name" $limit -timeout=10 -rss_limit_mb=2048 \
 			-print_final_stats=1 -artifact_prefix="$out/artifacts/$name-" \
 			"$corpus" "${seeds[@]}" >>"$log" 2>&1; then
 			ok=0
