@@ -29,7 +29,9 @@ static void accepted(const struct ws_upgrade_request *u)
 	const char *why;
 	char key[64];
 
-	in_buf(u->path);
+	/* An absolute-form target without a path gets the constant "/" (http_uri_parse), not a slice. */
+	if (!(u->path.len == 1 && u->path.p[0] == '/'))
+		in_buf(u->path);
 	in_buf(u->query);
 	in_buf(u->key);
 	in_buf(u->host);
