@@ -1,11 +1,11 @@
 /* The connectors' wait for a handshake reply; see handshake.h. */
-#include "handshake.h"
+#include "connectors/handshake.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
-#include "log.h"
-#include "util.h"
+#include "src/core/log.h"
+#include "src/core/util.h"
 
 static void hs_finish(struct handshake *h, int err)
 {
@@ -15,7 +15,7 @@ static void hs_finish(struct handshake *h, int err)
 	ev_timer_stop(s->w->loop, &h->timer);
 	if (!err && h->buf.len)
 		stream_unread(s, h->buf.p, h->buf.len); /* early bytes of the tunnel */
-	pbuf_free(&h->buf);
+	buf_free(&h->buf);
 	free(h);
 	if (err) {
 		stream_close(s);
@@ -36,7 +36,7 @@ static void hs_read(struct stream *s, const char *data, size_t len)
 		hs_finish(h, ECONNRESET);
 		return;
 	}
-	pbuf_append(&h->buf, data, len);
+	buf_append(&h->buf, data, len);
 	int st = h->proto->reply(h);
 	if (st != 0)
 		hs_finish(h, st < 0 ? -st : 0);

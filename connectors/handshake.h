@@ -11,8 +11,9 @@
 #define PORTWAY_CONNECTOR_HANDSHAKE_H
 #include <stddef.h>
 
-#include "handlers/proxy.h"
-#include "model.h"
+#include "src/conf/model.h"
+#include "src/core/stream.h"
+#include "src/core/buf.h"
 
 struct handshake;
 
@@ -33,7 +34,7 @@ struct handshake {
 	const struct handshake_proto *proto;
 	struct node *n;
 	struct stream *lower;
-	struct pbuf buf;            /* the reply so far */
+	struct buf buf;            /* the reply so far */
 	void *arg;                  /* the protocol's own state, owned by the caller */
 	stream_done_cb cb;
 	void *ctx;

@@ -11,10 +11,11 @@
 #include <string.h>
 
 #include "connectors/handshake.h"
-#include "http.h"
-#include "log.h"
-#include "model.h"
-#include "util.h"
+#include "proto/http.h"
+#include "src/core/log.h"
+#include "src/conf/model.h"
+#include "src/core/stream.h"
+#include "src/core/util.h"
 
 struct httpc_opts {
 	double timeout;             /* for the proxy's answer */
@@ -47,7 +48,7 @@ static int connect_reply(struct handshake *h)
 		return -status_errno(resp.status);
 	}
 	/* What follows the answer may already be the target's first bytes: it stays in the buffer. */
-	pbuf_consume(&h->buf, (size_t)hl);
+	buf_consume(&h->buf, (size_t)hl);
 	return 1;
 }
 

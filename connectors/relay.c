@@ -10,11 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "filter.h"
-#include "log.h"
-#include "model.h"
-#include "relay.h"
-#include "util.h"
+#include "src/core/filter.h"
+#include "src/core/log.h"
+#include "src/conf/model.h"
+#include "src/core/stream.h"
+#include "proto/relay.h"
+#include "src/core/util.h"
 
 struct relay_copts {
 	int nodelay;

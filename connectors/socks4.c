@@ -10,10 +10,11 @@
 #include <string.h>
 
 #include "connectors/handshake.h"
-#include "log.h"
-#include "model.h"
-#include "socks5.h"
-#include "util.h"
+#include "src/core/log.h"
+#include "src/conf/model.h"
+#include "src/core/stream.h"
+#include "proto/socks5.h"
+#include "src/core/util.h"
 
 struct s4c_opts {
 	double timeout;
@@ -26,7 +27,7 @@ static int s4_reply(struct handshake *h)
 	int n = socks4_reply_parse((const uint8_t *)h->buf.p, h->buf.len, &code, ip, &port);
 	if (n <= 0)
 		return n < 0 ? -EPROTO : 0;
-	pbuf_consume(&h->buf, (size_t)n);
+	buf_consume(&h->buf, (size_t)n);
 	if (code != SOCKS4_REP_GRANTED) {
 		log_info("node %s (%s): SOCKS4 request rejected (%u)", h->n->name, h->n->addr, code);
 		return code == SOCKS4_REP_REJECTED ? -ECONNREFUSED : -EACCES;

@@ -13,10 +13,11 @@
 #include <string.h>
 
 #include "connectors/handshake.h"
-#include "log.h"
-#include "model.h"
-#include "socks5.h"
-#include "util.h"
+#include "src/core/log.h"
+#include "src/conf/model.h"
+#include "src/core/stream.h"
+#include "proto/socks5.h"
+#include "src/core/util.h"
 
 #define S5_CMD_UDP_TUN 0xF3
 
@@ -45,7 +46,7 @@ struct s5_udp_stream {
 	struct stream base;         /* dgram */
 	struct stream *lower;       /* owned */
 	struct socks5_addr target;
-	struct pbuf in;             /* partial frame from the server */
+	struct buf in;             /* partial frame from the server */
 };
 
 static void udps_lower_read(struct stream *s, const char *data, size_t len)
@@ -55,7 +56,7 @@ static void udps_lower_read(struct stream *s, const char *data, size_t len)
 		stream_emit_event(&u->base, STREAM_EV_ERROR, ECONNRESET);
 		return;
 	}
-	pbuf_append(&u->in, data, len);
+	buf_append(&u->in, data, len);
 	while (u->in.len && !u->base.closed) {
 		struct socks5_udp_header h;
 		int hl = socks5_udp_header_parse((const uint8_t *)u->in.p, u->in.len, &h);
@@ -69,7 +70,7 @@ static void udps_lower_read(struct stream *s, const char *data, size_t len)
 		size_t n = h.rsv;
 		char *msg = xmalloc(n ? n : 1);
 		memcpy(msg, u->in.p + hl, n);
-		pbuf_consume(&u->in, (size_t)hl + n);
+		buf_consume(&u->in, (size_t)hl + n);
 		if (n)
 			stream_emit_read(&u->base, msg, n);
 		free(msg);
@@ -106,7 +107,7 @@ static void udps_close(struct stream *s)
 {
 	struct s5_udp_stream *u = (struct s5_udp_stream *)s;
 	stream_close(u->lower);
-	pbuf_free(&u->in);
+	buf_free(&u->in);
 }
 
 static int udps_fd(struct stream *s)
@@ -195,7 +196,7 @@ static int req_step(struct handshake *h)
 		uint8_t m;
 		if ((n = socks5_method_choice_parse(b, h->buf.len, &m)) <= 0)
 			return n < 0 ? -EPROTO : S5C_MORE;
-		pbuf_consume(&h->buf, (size_t)n);
+		buf_consume(&h->buf, (size_t)n);
 		if (m == SOCKS5_METHOD_USERPASS && h->n->connector.auth.username) {
 			uint8_t out[3 + 255 + 255];
 			const struct auth_cfg *a = &h->n->connector.auth;
@@ -219,7 +220,7 @@ static int req_step(struct handshake *h)
 		uint8_t st;
 		if ((n = socks5_auth_reply_parse(b, h->buf.len, &st)) <= 0)
 			return n < 0 ? -EPROTO : S5C_MORE;
-		pbuf_consume(&h->buf, (size_t)n);
+		buf_consume(&h->buf, (size_t)n);
 		if (st != SOCKS5_AUTH_SUCCESS) {
 			log_info("node %s (%s): SOCKS5 authentication failed", h->n->name, h->n->addr);
 			return -EACCES;
@@ -231,7 +232,7 @@ static int req_step(struct handshake *h)
 		struct socks5_reply rep;
 		if ((n = socks5_reply_parse(b, h->buf.len, &rep)) <= 0)
 			return n < 0 ? -EPROTO : S5C_MORE;
-		pbuf_consume(&h->buf, (size_t)n);
+		buf_consume(&h->buf, (size_t)n);
 		if (rep.rep != SOCKS5_REP_SUCCEEDED) {
 			log_info("node %s (%s): SOCKS5 request refused: %s", h->n->name, h->n->addr,
 				 socks5_reply_str(rep.rep));

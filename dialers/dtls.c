@@ -6,8 +6,9 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
-#include "dtls_stream.h"
-#include "model.h"
+#include "src/xprt/dtls_stream.h"
+#include "src/conf/model.h"
+#include "src/core/stream.h"
 
 static int dtls_dialer_init(struct node *n, struct cfg_err *e)
 {

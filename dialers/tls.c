@@ -6,8 +6,9 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
-#include "model.h"
-#include "tls_stream.h"
+#include "src/conf/model.h"
+#include "src/core/stream.h"
+#include "src/xprt/tls_stream.h"
 
 static int tls_dialer_init(struct node *n, struct cfg_err *e)
 {

@@ -7,9 +7,10 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
-#include "model.h"
-#include "util.h"
-#include "ws_stream.h"
+#include "src/conf/model.h"
+#include "src/core/stream.h"
+#include "src/core/util.h"
+#include "src/xprt/ws_stream.h"
 
 struct ws_dialer {
 	struct ws_opts ws;

@@ -6,10 +6,11 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
-#include "model.h"
-#include "tls_stream.h"
-#include "util.h"
-#include "ws_stream.h"
+#include "src/conf/model.h"
+#include "src/core/stream.h"
+#include "src/xprt/tls_stream.h"
+#include "src/core/util.h"
+#include "src/xprt/ws_stream.h"
 
 struct wss_dialer {
 	struct tls_conf *tls;        /* a reference */

@@ -5,10 +5,10 @@
  */
 #include <stdlib.h>
 
-#include "log.h"
-#include "proxy.h"
-#include "service.h"
-#include "util.h"
+#include "src/core/log.h"
+#include "handlers/proxy.h"
+#include "src/svc/service.h"
+#include "src/core/util.h"
 
 struct auto_state {
 	void *http, *socks5, *socks4;   /* each handler's parsed options; owned */

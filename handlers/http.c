@@ -17,12 +17,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http.h"
-#include "log.h"
-#include "pipe.h"
-#include "proxy.h"
-#include "service.h"
-#include "util.h"
+#include "proto/http.h"
+#include "src/core/log.h"
+#include "src/core/pipe.h"
+#include "handlers/proxy.h"
+#include "src/svc/service.h"
+#include "src/core/util.h"
 
 #define LINGER_SECONDS 2.0
 
@@ -58,9 +58,9 @@ struct http_conn {
 	uint16_t up_port;
 	int up_reusable;
 	struct proxy_dial *dial;    /* in flight, or NULL */
-	struct pbuf in;             /* client bytes not handled yet */
-	struct pbuf out;            /* the rewritten request head, until the dial completes */
-	struct pbuf resp;           /* upstream bytes of a response head */
+	struct buf in;             /* client bytes not handled yet */
+	struct buf out;            /* the rewritten request head, until the dial completes */
+	struct buf resp;           /* upstream bytes of a response head */
 	ev_timer timer;
 	double timer_secs;
 	/* the request in flight */
@@ -121,9 +121,9 @@ static void conn_free(struct http_conn *c, int close_client)
 	up_close(c);
 	if (close_client)
 		stream_close(c->client);
-	pbuf_free(&c->in);
-	pbuf_free(&c->out);
-	pbuf_free(&c->resp);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	buf_free(&c->resp);
 	free(c);
 }
 
@@ -194,8 +194,8 @@ static void slice_copy(char *out, size_t size, struct http_slice s)
 	out[n] = 0;
 }
 
-static void out_slice(struct pbuf *b, struct http_slice s) { pbuf_append(b, s.p, s.len); }
-static void out_str(struct pbuf *b, const char *s) { pbuf_append(b, s, strlen(s)); }
+static void out_slice(struct buf *b, struct http_slice s) { buf_append(b, s.p, s.len); }
+static void out_str(struct buf *b, const char *s) { buf_append(b, s, strlen(s)); }
 
 /* Header fields to pass on: end-to-end ones, plus the framing we relay as received. */
 static int keep_field(const struct http_header *f, const struct http_header *all, size_t n, int upgrade)
@@ -210,7 +210,7 @@ static int keep_field(const struct http_header *f, const struct http_header *all
 /* The request as the origin server must see it: origin-form target, Host from the URI. */
 static int build_forward_head(struct http_conn *c, const struct http_request *req, const struct http_uri *u)
 {
-	struct pbuf *b = &c->out;
+	struct buf *b = &c->out;
 	char line[64];
 	out_slice(b, req->method);
 	out_str(b, " ");
@@ -302,7 +302,7 @@ static void handle_request(struct http_conn *c, const struct http_request *req, 
 		return;
 	}
 	if (c->is_connect) {
-		pbuf_consume(&c->in, hl);
+		buf_consume(&c->in, hl);
 		up_close(c);
 		start_dial(c, dial_connect_done);
 		return;
@@ -321,7 +321,7 @@ static void handle_request(struct http_conn *c, const struct http_request *req, 
 	c->resp_started = 0;
 	c->out.len = 0;
 	build_forward_head(c, req, &u);
-	pbuf_consume(&c->in, hl);
+	buf_consume(&c->in, hl);
 	if (c->up && c->up_reusable && c->up_port == c->port && !strcasecmp(c->up_host, c->host)) {
 		start_forward(c);
 		return;
@@ -421,7 +421,7 @@ static void pump_request_body(struct http_conn *c)
 		}
 		if (n) {
 			stream_write(c->up, c->in.p, n);
-			pbuf_consume(&c->in, n);
+			buf_consume(&c->in, n);
 		}
 		if (!c->in.len)
 			break;
@@ -439,7 +439,7 @@ static void start_forward(struct http_conn *c)
 	c->rphase = RESP_HEAD;
 	c->resp.len = 0;
 	stream_write(c->up, c->out.p, c->out.len);
-	pbuf_free(&c->out);
+	buf_free(&c->out);
 	stream_read_start(c->up);
 	arm(c, c->o->p.read_timeout);
 	pump_request_body(c);
@@ -460,13 +460,13 @@ static void response_done(struct http_conn *c)
 		process_heads(c);
 		return;
 	}
-	pbuf_free(&c->in); /* an idle keep-alive connection holds no buffer */
+	buf_free(&c->in); /* an idle keep-alive connection holds no buffer */
 	stream_read_start(c->client);
 }
 
 /* Response body bytes; done when its framing says so. head, when given, is the response
  * head still to be sent: the first body bytes go out in the same write. */
-static void pump_response_body(struct http_conn *c, const char *data, size_t len, struct pbuf *head)
+static void pump_response_body(struct http_conn *c, const char *data, size_t len, struct buf *head)
 {
 	size_t n = len;
 	int done = 0;
@@ -495,7 +495,7 @@ static void pump_response_body(struct http_conn *c, const char *data, size_t len
 		done = 1;
 	}
 	if (head) {
-		pbuf_append(head, data, n);
+		buf_append(head, data, n);
 		stream_write(c->client, head->p, head->len);
 	} else if (n) {
 		stream_write(c->client, data, n);
@@ -511,7 +511,7 @@ static void pump_response_body(struct http_conn *c, const char *data, size_t len
 }
 
 /* The response head as the client must see it, into b. */
-static void build_response_head(struct http_conn *c, const struct http_response *r, int close_after, struct pbuf *b)
+static void build_response_head(struct http_conn *c, const struct http_response *r, int close_after, struct buf *b)
 {
 	char line[64];
 	int upgrade = r->status == 101;
@@ -571,11 +571,11 @@ static void parse_response(struct http_conn *c)
 			return;
 		}
 		if (r.status >= 100 && r.status < 200 && r.status != 101) {
-			struct pbuf b = { 0 };
+			struct buf b = { 0 };
 			build_response_head(c, &r, 0, &b); /* interim (100 Continue): more heads follow */
 			stream_write(c->client, b.p, b.len);
-			pbuf_free(&b);
-			pbuf_consume(&c->resp, (size_t)n);
+			buf_free(&b);
+			buf_consume(&c->resp, (size_t)n);
 			continue;
 		}
 		if (http_response_body(&r, method, &c->resp_body) < 0) {
@@ -590,24 +590,24 @@ static void parse_response(struct http_conn *c)
 		c->up_reusable = !until_close && http_keep_alive(r.version_minor, r.headers, r.nheaders);
 		if (until_close || !c->req_done)
 			c->client_ka = 0;
-		struct pbuf head = { 0 };
+		struct buf head = { 0 };
 		build_response_head(c, &r, !c->client_ka, &head);
 		c->resp_started = 1;
-		pbuf_consume(&c->resp, (size_t)n);
+		buf_consume(&c->resp, (size_t)n);
 		if (r.status == 101) {
 			stream_write(c->client, head.p, head.len);
-			pbuf_free(&head);
+			buf_free(&head);
 			start_upgrade_tunnel(c);
 			return;
 		}
 		c->rphase = RESP_BODY;
 		http_chunked_init(&c->resp_chunked);
 		arm(c, c->o->p.idle_timeout);
-		struct pbuf rest = c->resp;
+		struct buf rest = c->resp;
 		memset(&c->resp, 0, sizeof c->resp);
 		pump_response_body(c, rest.p ? rest.p : "", rest.len, &head);
-		pbuf_free(&rest);
-		pbuf_free(&head);
+		buf_free(&rest);
+		buf_free(&head);
 		return;
 	}
 }
@@ -648,7 +648,7 @@ static void up_read(struct stream *s, const char *data, size_t len)
 		bad_gateway(c, "response head too large");
 		return;
 	}
-	pbuf_append(&c->resp, data, len);
+	buf_append(&c->resp, data, len);
 	parse_response(c);
 }
 
@@ -694,16 +694,16 @@ static void client_read(struct stream *s, const char *data, size_t len)
 			send_error(c, 431, NULL);
 			return;
 		}
-		pbuf_append(&c->in, data, len);
+		buf_append(&c->in, data, len);
 		process_heads(c);
 		return;
 	case HC_DIAL:
-		pbuf_append(&c->in, data, len);
+		buf_append(&c->in, data, len);
 		stream_read_stop(s);
 		return;
 	case HC_FORWARD:
 		touch(c);
-		pbuf_append(&c->in, data, len);
+		buf_append(&c->in, data, len);
 		if (c->req_done) {
 			stream_read_stop(s); /* a pipelined request: it waits for this response */
 			return;

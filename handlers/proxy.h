@@ -1,6 +1,6 @@
 /*
  * What the proxy handlers (http, socks4, socks5, auto) share: their common
- * options, a dial with the handler's retries, a small growable buffer, and
+ * options, a dial with the handler's retries, and
  * the entry points the auto handler uses to hand a peeked stream on.
  */
 #ifndef PORTWAY_HANDLERS_PROXY_H
@@ -8,8 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model.h"
-#include "router.h"
+#include "src/conf/model.h"
+#include "src/core/stream.h"
+#include "src/core/buf.h"
+#include "src/svc/router.h"
 
 struct proxy_opts {
 	double dial_timeout;        /* the whole dial through the chain */
@@ -29,16 +31,6 @@ void proxy_dial_cancel(struct proxy_dial *pd);
 
 /* The service's bypass refuses host:port (GOST answers 403, SOCKS "not allowed"). */
 int proxy_refused(const struct service *svc, const char *host, uint16_t port);
-
-/* Bytes in arrival order; p is owned. */
-struct pbuf {
-	char *p;
-	size_t len, cap;
-};
-
-void pbuf_append(struct pbuf *b, const void *data, size_t len);
-void pbuf_consume(struct pbuf *b, size_t n);
-void pbuf_free(struct pbuf *b);
 
 /* Handler entry points for the auto handler: options parsed once, then one stream at a time. */
 int http_proxy_init(struct service *svc, void **state, struct cfg_err *e);

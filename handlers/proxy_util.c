@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "proxy.h"
-#include "util.h"
+#include "src/core/log.h"
+#include "handlers/proxy.h"
+#include "src/core/util.h"
 
 /* A handler key wins over the service-wide one, as the tcp handler does it. */
 static int md_duration2(struct service *svc, const char *key, double def, double *out, struct cfg_err *e)
@@ -90,36 +90,4 @@ void proxy_dial_cancel(struct proxy_dial *pd)
 int proxy_refused(const struct service *svc, const char *host, uint16_t port)
 {
 	return svc->bypass && bypass_match_port(svc->bypass, host, port);
-}
-
-void pbuf_append(struct pbuf *b, const void *data, size_t len)
-{
-	if (!len)
-		return;
-	if (b->len + len > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		while (cap < b->len + len)
-			cap *= 2;
-		b->p = xrealloc(b->p, cap);
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, len);
-	b->len += len;
-}
-
-void pbuf_consume(struct pbuf *b, size_t n)
-{
-	if (n >= b->len) {
-		b->len = 0;
-		return;
-	}
-	memmove(b->p, b->p + n, b->len - n);
-	b->len -= n;
-}
-
-void pbuf_free(struct pbuf *b)
-{
-	free(b->p);
-	b->p = NULL;
-	b->len = b->cap = 0;
 }

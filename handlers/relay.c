@@ -9,14 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "filter.h"
-#include "log.h"
-#include "pipe.h"
-#include "relay.h"
-#include "router.h"
-#include "service.h"
-#include "util.h"
-#include "handlers/relay_handler.h"
+#include "src/core/filter.h"
+#include "src/core/log.h"
+#include "src/core/pipe.h"
+#include "proto/relay.h"
+#include "src/svc/router.h"
+#include "src/svc/service.h"
+#include "src/core/util.h"
+#include "handlers/relay.h"
 
 #define RELAY_REQUEST_MAX (RELAY_HEADER_LEN + 65535)
 
@@ -51,7 +51,7 @@ static int relay_init(struct service *svc, struct cfg_err *e)
 		return -1;
 	if (o->read_timeout <= 0)
 		o->read_timeout = 15;
-	if (relay_bind_init && relay_bind_init(svc, o, e) < 0)
+	if (relay_bind_init(svc, o, e) < 0)
 		return -1;
 	return 0;
 }
@@ -59,7 +59,7 @@ static int relay_init(struct service *svc, struct cfg_err *e)
 static void relay_fini(struct service *svc)
 {
 	struct relay_opts *o = svc->handler.state;
-	if (o && relay_bind_fini)
+	if (o)
 		relay_bind_fini(o);
 	free(o);
 }
@@ -192,10 +192,6 @@ static void relay_process(struct relay_conn *c)
 	case RELAY_CMD_BIND:
 		if (!o->bind) {
 			conn_fail(c, RELAY_STATUS_FORBIDDEN);
-			return;
-		}
-		if (!relay_bind_start) {
-			conn_fail(c, RELAY_STATUS_BAD_REQUEST);
 			return;
 		}
 		{

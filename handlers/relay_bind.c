@@ -23,14 +23,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "pipe.h"
-#include "relay.h"
-#include "resolve.h"
-#include "service.h"
-#include "smux_session.h"
-#include "util.h"
-#include "handlers/relay_handler.h"
+#include "src/core/log.h"
+#include "src/core/pipe.h"
+#include "proto/relay.h"
+#include "src/core/resolve.h"
+#include "src/svc/service.h"
+#include "src/xprt/smux_session.h"
+#include "src/core/util.h"
+#include "handlers/relay.h"
 
 #define UDP_BIND_FRAME_MAX (RELAY_UDP_BIND_HEADER_MAX + RELAY_UDP_MAX_PAYLOAD)
 

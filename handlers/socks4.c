@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "pipe.h"
-#include "proxy.h"
-#include "service.h"
-#include "socks5.h"
-#include "util.h"
+#include "src/core/log.h"
+#include "src/core/pipe.h"
+#include "handlers/proxy.h"
+#include "src/svc/service.h"
+#include "proto/socks5.h"
+#include "src/core/util.h"
 
 #define LINGER_SECONDS 2.0
 
@@ -31,7 +31,7 @@ struct s4_conn {
 	const struct proxy_opts *o;
 	enum s4_state state;
 	struct stream *client;
-	struct pbuf in;
+	struct buf in;
 	struct proxy_dial *dial;
 	char host[SOCKS5_DOMAIN_MAX + 1];
 	uint16_t port;
@@ -44,7 +44,7 @@ static void s4_free(struct s4_conn *c, int close_client)
 	proxy_dial_cancel(c->dial);
 	if (close_client)
 		stream_close(c->client);
-	pbuf_free(&c->in);
+	buf_free(&c->in);
 	free(c);
 }
 
@@ -99,7 +99,7 @@ static void handle_request(struct s4_conn *c)
 		reject(c, SOCKS4_REP_REJECTED);
 		return;
 	}
-	pbuf_consume(&c->in, (size_t)n);
+	buf_consume(&c->in, (size_t)n);
 	if (service_auth_required(c->svc) && !service_auth_check(c->svc, req.userid, "")) {
 		log_info("service %s: %s: SOCKS4 user \"%s\" refused", c->svc->name, c->client->peer, req.userid);
 		reject(c, SOCKS4_REP_IDENTD_MISMATCH);
@@ -137,11 +137,11 @@ static void client_read(struct stream *s, const char *data, size_t len)
 	case S4_LINGER:
 		return;
 	case S4_DIAL:
-		pbuf_append(&c->in, data, len);
+		buf_append(&c->in, data, len);
 		stream_read_stop(s);
 		return;
 	case S4_REQUEST:
-		pbuf_append(&c->in, data, len);
+		buf_append(&c->in, data, len);
 		handle_request(c);
 		return;
 	}

@@ -20,12 +20,12 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "pipe.h"
-#include "proxy.h"
-#include "service.h"
-#include "socks5.h"
-#include "util.h"
+#include "src/core/log.h"
+#include "src/core/pipe.h"
+#include "handlers/proxy.h"
+#include "src/svc/service.h"
+#include "proto/socks5.h"
+#include "src/core/util.h"
 
 #define S5_CMD_UDP_TUN 0xF3     /* GOST extension: UDP datagrams framed on the TCP stream */
 #define S5_MAX_TARGETS 64       /* destinations per association; the least recently used goes */
@@ -57,7 +57,7 @@ struct s5_target {
 	char key[SOCKS5_ADDR_STRLEN];
 	struct stream *s;           /* datagram stream to the destination; owned */
 	struct proxy_dial *dial;    /* in flight, or NULL */
-	struct pbuf queue;          /* [len16][data] datagrams waiting for the dial */
+	struct buf queue;          /* [len16][data] datagrams waiting for the dial */
 	int nqueued;
 	ev_tstamp used;
 };
@@ -68,7 +68,7 @@ struct s5_conn {
 	const struct s5_opts *o;
 	enum s5_state state;
 	struct stream *client;
-	struct pbuf in;             /* client bytes not handled yet */
+	struct buf in;             /* client bytes not handled yet */
 	struct proxy_dial *dial;
 	char host[SOCKS5_DOMAIN_MAX + 1];
 	uint16_t port;
@@ -153,7 +153,7 @@ static void target_free(struct s5_target *t)
 {
 	proxy_dial_cancel(t->dial);
 	stream_close(t->s);
-	pbuf_free(&t->queue);
+	buf_free(&t->queue);
 	free(t);
 }
 
@@ -227,7 +227,7 @@ static void target_dialed(void *ctx, struct stream *s, int err)
 		stream_write(s, t->queue.p + off + 2, n);
 		off += 2 + n;
 	}
-	pbuf_free(&t->queue);
+	buf_free(&t->queue);
 	t->nqueued = 0;
 }
 
@@ -278,8 +278,8 @@ static void to_target(struct s5_conn *c, const struct socks5_addr *a, const uint
 	if (t->nqueued >= S5_MAX_QUEUED || len > 0xffff)
 		return;
 	uint8_t l[2] = { (uint8_t)(len >> 8), (uint8_t)len };
-	pbuf_append(&t->queue, l, 2);
-	pbuf_append(&t->queue, data, len);
+	buf_append(&t->queue, l, 2);
+	buf_append(&t->queue, data, len);
 	t->nqueued++;
 }
 
@@ -361,7 +361,7 @@ static int udp_tun_frames(struct s5_conn *c)
 			return 0;
 		if (h.rsv)
 			to_target(c, &h.addr, (const uint8_t *)c->in.p + hl, h.rsv);
-		pbuf_consume(&c->in, (size_t)hl + h.rsv);
+		buf_consume(&c->in, (size_t)hl + h.rsv);
 	}
 	return 0;
 }
@@ -420,7 +420,7 @@ static int step_greeting(struct s5_conn *c)
 	int n = socks5_greeting_parse((const uint8_t *)c->in.p, c->in.len, &g);
 	if (n <= 0)
 		return n < 0 ? -1 : 0;
-	pbuf_consume(&c->in, (size_t)n);
+	buf_consume(&c->in, (size_t)n);
 	uint8_t m = SOCKS5_METHOD_NO_ACCEPTABLE;
 	if (service_auth_required(c->svc)) {
 		if (socks5_greeting_has(&g, SOCKS5_METHOD_USERPASS))
@@ -446,7 +446,7 @@ static int step_auth(struct s5_conn *c)
 	int n = socks5_userpass_parse((const uint8_t *)c->in.p, c->in.len, &up);
 	if (n <= 0)
 		return n < 0 ? -1 : 0;
-	pbuf_consume(&c->in, (size_t)n);
+	buf_consume(&c->in, (size_t)n);
 	int ok = service_auth_check(c->svc, up.user, up.pass);
 	socks5_auth_reply_encode(out, sizeof out, ok ? SOCKS5_AUTH_SUCCESS : SOCKS5_AUTH_FAILURE);
 	stream_write(c->client, out, 2);
@@ -504,7 +504,7 @@ static int step_request(struct s5_conn *c)
 		}
 		return -1;
 	}
-	pbuf_consume(&c->in, (size_t)n);
+	buf_consume(&c->in, (size_t)n);
 	if (req.cmd == SOCKS5_CMD_UDP_ASSOCIATE || req.cmd == S5_CMD_UDP_TUN)
 		return start_udp(c, &req);
 	if (req.cmd != SOCKS5_CMD_CONNECT) {
@@ -571,7 +571,7 @@ static void client_read(struct stream *s, const char *data, size_t len)
 	case S5_UDP:
 		return; /* nothing more is expected on the TCP side */
 	case S5_DIAL:
-		pbuf_append(&c->in, data, len);
+		buf_append(&c->in, data, len);
 		stream_read_stop(s);
 		return;
 	default:
@@ -580,7 +580,7 @@ static void client_read(struct stream *s, const char *data, size_t len)
 			s5_free(c, 1);
 			return;
 		}
-		pbuf_append(&c->in, data, len);
+		buf_append(&c->in, data, len);
 		s5_process(c);
 	}
 }
@@ -616,7 +616,7 @@ static void s5_free(struct s5_conn *c, int close_client)
 	}
 	if (close_client)
 		stream_close(c->client);
-	pbuf_free(&c->in);
+	buf_free(&c->in);
 	free(c);
 }
 

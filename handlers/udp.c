@@ -2,10 +2,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "router.h"
-#include "service.h"
-#include "util.h"
+#include "src/core/log.h"
+#include "src/svc/router.h"
+#include "src/svc/service.h"
+#include "src/core/util.h"
 
 struct udp_opts {
 	double ttl;             /* a session with no datagram either way for this long ends */

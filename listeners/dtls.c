@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
-#include "dtls_stream.h"
-#include "log.h"
-#include "service.h"
+#include "src/xprt/dtls_stream.h"
+#include "src/core/log.h"
+#include "src/svc/service.h"
 
 extern const struct listener_type listener_udp;
 

@@ -17,9 +17,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "log.h"
-#include "router.h"
-#include "util.h"
+#include "src/core/log.h"
+#include "src/svc/router.h"
+#include "src/core/util.h"
 
 #define RBIND_BACKOFF_MAX 5.0
 

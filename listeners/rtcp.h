@@ -6,8 +6,8 @@
  */
 #ifndef PORTWAY_LISTENER_RTCP_H
 #define PORTWAY_LISTENER_RTCP_H
-#include "connectors/relay_bind.h"
-#include "service.h"
+#include "src/svc/relay_bind_client.h"
+#include "src/svc/service.h"
 
 struct rbind;
 

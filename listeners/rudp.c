@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "listeners/rtcp.h"
-#include "log.h"
-#include "util.h"
+#include "src/core/log.h"
+#include "src/core/util.h"
 
 #define RUDP_BUCKETS 256
 #define RUDP_QUEUE_MAX 64

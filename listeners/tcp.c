@@ -1,7 +1,7 @@
 /* listener tcp: plain TCP; the base that tls and ws listeners build on. */
 #include <sys/socket.h>
 
-#include "service.h"
+#include "src/svc/service.h"
 
 static int tcp_listener_start(struct listener_inst *li) { return stream_listener_start(li, NULL); }
 

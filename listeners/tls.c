@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
-#include "service.h"
-#include "tls_stream.h"
+#include "src/svc/service.h"
+#include "src/xprt/tls_stream.h"
 
 static int tls_listener_init(struct service *svc, struct cfg_err *e)
 {

@@ -10,9 +10,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "log.h"
-#include "service.h"
-#include "util.h"
+#include "src/core/log.h"
+#include "src/svc/service.h"
+#include "src/core/util.h"
 
 #define UDP_BUCKETS 256
 #define UDP_QUEUE_MAX 64

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
-#include "service.h"
-#include "util.h"
-#include "ws_stream.h"
+#include "src/svc/service.h"
+#include "src/core/util.h"
+#include "src/xprt/ws_stream.h"
 
 static int ws_listener_init(struct service *svc, struct cfg_err *e)
 {

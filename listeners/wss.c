@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
-#include "service.h"
-#include "tls_stream.h"
-#include "util.h"
-#include "ws_stream.h"
+#include "src/svc/service.h"
+#include "src/xprt/tls_stream.h"
+#include "src/core/util.h"
+#include "src/xprt/ws_stream.h"
 
 struct wss_listener {
 	struct tls_conf *tls;        /* a reference */

@@ -1,5 +1,5 @@
 /* HTTP/1.x heads and the helpers around them; see http.h. */
-#include "http.h"
+#include "proto/http.h"
 
 #include <arpa/inet.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-#include "json.h"
+#include "proto/json.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-#include "natrelay.h"
+#include "proto/natrelay.h"
 
 #include <stdio.h>
 #include <string.h>

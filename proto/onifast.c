@@ -1,4 +1,4 @@
-#include "onifast.h"
+#include "proto/onifast.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http.h"
+#include "proto/http.h"
 
 bool onifast_name_valid(const char *name)
 {

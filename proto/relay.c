@@ -1,11 +1,11 @@
 /* GOST relay protocol codec. */
-#include "relay.h"
+#include "proto/relay.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "bytes.h"
+#include "proto/bytes.h"
 
 static bool ip6_is_v4mapped(const uint8_t *ip)
 {

@@ -1,9 +1,9 @@
 /* xtaci/smux frame codec. */
-#include "smux.h"
+#include "proto/smux.h"
 
 #include <string.h>
 
-#include "bytes.h"
+#include "proto/bytes.h"
 
 static bool version_ok(uint8_t v)
 {

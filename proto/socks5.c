@@ -1,12 +1,12 @@
 /* SOCKS5 / RFC 1929 / SOCKS4(a) codecs; see socks5.h. */
-#include "socks5.h"
+#include "proto/socks5.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "bytes.h"
+#include "proto/bytes.h"
 
 /* ---- addresses ---- */
 

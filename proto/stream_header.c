@@ -1,10 +1,10 @@
 /* GoDoxy agent stream header codec (spec/godoxy-stream.md 1.2). */
-#include "stream_header.h"
+#include "proto/stream_header.h"
 
 #include <string.h>
 #include <zlib.h>
 
-#include "bytes.h"
+#include "proto/bytes.h"
 
 enum {
 	OFF_VERSION = 0,

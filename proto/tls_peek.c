@@ -1,11 +1,11 @@
 /* ClientHello / SNI peeking; see tls_peek.h. */
-#include "tls_peek.h"
+#include "proto/tls_peek.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "bytes.h"
+#include "proto/bytes.h"
 
 #define CT_HANDSHAKE 0x16
 #define HS_CLIENT_HELLO 0x01

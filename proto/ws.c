@@ -1,11 +1,11 @@
 /* WebSocket (RFC 6455) codec. */
-#include "ws.h"
+#include "proto/ws.h"
 
 #include <string.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
-#include "bytes.h"
+#include "proto/bytes.h"
 
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 

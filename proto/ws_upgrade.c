@@ -1,10 +1,10 @@
-#include "ws_upgrade.h"
+#include "proto/ws_upgrade.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "ws.h"
+#include "proto/ws.h"
 
 static bool is_tchar(unsigned char c)
 {

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "http.h"
+#include "proto/http.h"
 
 /* An extra header for a request or a 101 answer (from the configuration). */
 struct ws_extra_header {

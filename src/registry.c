@@ -1,28 +1,24 @@
 /*
  * Every type portway knows, by kind. Adding a type: one file, one line here.
- * The references are weak so that a type whose file is not built yet simply
- * is not offered; the binary links every object (--whole-archive).
+ * The references are strong: a type whose file is not built fails the link.
+ * This is the only file that names every type, so it sits above every layer;
+ * the model (src/conf) sees only the lookup functions (src/conf/model.h).
  */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "model.h"
+#include "src/conf/model.h"
+#include "src/core/stream.h"
 
-#define WEAK __attribute__((weak))
-
-extern const struct handler_type handler_tcp, handler_udp;
-extern const struct handler_type handler_auto WEAK, handler_http WEAK, handler_socks5 WEAK, handler_socks4 WEAK,
-	handler_relay WEAK, handler_rtcp WEAK, handler_rudp WEAK, handler_stream WEAK, handler_gateway WEAK,
-	handler_natrelay WEAK, handler_natrelay_server WEAK, handler_agent WEAK;
-extern const struct listener_type listener_tcp, listener_udp;
-extern const struct listener_type listener_tls WEAK, listener_ws WEAK, listener_wss WEAK, listener_dtls WEAK,
-	listener_rtcp WEAK, listener_rudp WEAK, listener_natrelay_server WEAK, listener_agent WEAK;
-extern const struct dialer_type dialer_tcp, dialer_udp;
-extern const struct dialer_type dialer_tls WEAK, dialer_ws WEAK, dialer_wss WEAK, dialer_dtls WEAK;
-extern const struct connector_type connector_forward;
-extern const struct connector_type connector_http WEAK, connector_socks5 WEAK, connector_socks4 WEAK,
-	connector_relay WEAK, connector_stream WEAK, connector_natrelay WEAK;
+extern const struct handler_type handler_tcp, handler_udp, handler_auto, handler_http, handler_socks5,
+	handler_socks4, handler_relay, handler_rtcp, handler_rudp, handler_stream, handler_gateway,
+	handler_natrelay, handler_natrelay_server, handler_agent;
+extern const struct listener_type listener_tcp, listener_udp, listener_tls, listener_ws, listener_wss,
+	listener_dtls, listener_rtcp, listener_rudp, listener_natrelay_server, listener_agent;
+extern const struct dialer_type dialer_tcp, dialer_udp, dialer_tls, dialer_ws, dialer_wss, dialer_dtls;
+extern const struct connector_type connector_forward, connector_http, connector_socks5, connector_socks4,
+	connector_relay, connector_stream, connector_natrelay;
 
 static const struct handler_type *const handlers[] = {
 	&handler_tcp,
@@ -86,7 +82,7 @@ static const struct { const char *alias, *name; } aliases[] = {
 	do {                                                                                        \
 		for (int pass = 0; pass < 2; pass++) {                                              \
 			for (size_t i = 0; i < sizeof table / sizeof *table; i++)                   \
-				if (table[i] && !strcasecmp(table[i]->name, name))                  \
+				if (!strcasecmp(table[i]->name, name))                  \
 					return table[i];                                            \
 			/* second pass: the alias's target, if that type exists in this table */   \
 			const char *target = NULL;                                                  \
@@ -107,8 +103,6 @@ const struct connector_type *registry_connector(const char *name) { LOOKUP(conne
 
 #define NAMES(table)                                                                                \
 	for (size_t i = 0; i < sizeof table / sizeof *table; i++) {                                 \
-		if (!table[i])                                                                      \
-			continue;                                                                   \
 		size_t l = strlen(out);                                                             \
 		snprintf(out + l, outlen - l, "%s%s", l ? ", " : "", table[i]->name);               \
 	}

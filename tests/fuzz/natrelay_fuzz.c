@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "natrelay.h"
+#include "proto/natrelay.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "relay.h"
+#include "proto/relay.h"
 
 static bool addr_equal(const struct relay_addr *a, const struct relay_addr *b)
 {

@@ -61,7 +61,7 @@ for name in "${names[@]}"; do
 	if [ ! -f "$src" ]; then
 		echo "run.sh: no $src" >"$log"
 		ok=0
-	elif ! "$clang" -g -O1 -fsanitize=fuzzer,address,undefined -Iproto -I. \
+	elif ! "$clang" -g -O1 -fsanitize=fuzzer,address,undefined -I. \
 		proto/*.c "$src" -lz -lcrypto -lm -o "$out/$name" >"$log" 2>&1; then
 		ok=0
 	else

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "smux.h"
+#include "proto/smux.h"
 
 #define MAX_FRAMES 4096
 

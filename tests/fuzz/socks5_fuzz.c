@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "socks5.h"
+#include "proto/socks5.h"
 
 static void exact(const uint8_t *want, int n, const uint8_t *got, int m)
 {

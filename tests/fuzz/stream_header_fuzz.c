@@ -9,7 +9,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "stream_header.h"
+#include "proto/stream_header.h"
 
 static int has_any(const char *s, size_t len, const char *set)
 {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tls_peek.h"
+#include "proto/tls_peek.h"
 
 static void check_host(const char *h)
 {

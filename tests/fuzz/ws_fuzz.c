@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ws.h"
+#include "proto/ws.h"
 
 static void check_close(const uint8_t *payload, size_t len)
 {

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ws_upgrade.h"
+#include "proto/ws_upgrade.h"
 
 static const uint8_t *g_buf;
 static size_t g_len;

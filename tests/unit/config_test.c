@@ -14,8 +14,8 @@
 
 #include <unistd.h>
 
-#include "log.h"
-#include "model.h"
+#include "src/core/log.h"
+#include "src/conf/model.h"
 
 static char dir[64];
 static char path[128];

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "http.h"
+#include "proto/http.h"
 
 static struct http_request req;
 static struct http_response resp;

@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "json.h"
+#include "proto/json.h"
 
 static int parse(const char *s, struct json_object *o) { return json_object_parse(s, strlen(s), o); }
 

@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "natrelay.h"
+#include "proto/natrelay.h"
 
 static void test_lines(void **state)
 {

@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "onifast.h"
+#include "proto/onifast.h"
 
 static const char *const domains[] = { "example.com", "example.org" };
 

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "model.h"
-#include "router.h"
+#include "src/conf/model.h"
+#include "src/svc/router.h"
 
 static void test_single_auth(void **state)
 {

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "relay.h"
+#include "proto/relay.h"
 
 /* Decode a hex string with optional spaces into out; returns the length. */
 static size_t unhex(const char *s, uint8_t *out)

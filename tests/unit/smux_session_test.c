@@ -13,13 +13,13 @@
 
 #include <cmocka.h>
 
-#include "cnode.h"
-#include "model.h"
-#include "smux.h"
-#include "smux_session.h"
-#include "stream.h"
-#include "util.h"
-#include "worker.h"
+#include "src/conf/cnode.h"
+#include "src/conf/model.h"
+#include "proto/smux.h"
+#include "src/xprt/smux_session.h"
+#include "src/core/stream.h"
+#include "src/core/util.h"
+#include "src/core/worker.h"
 
 static struct worker *W;
 

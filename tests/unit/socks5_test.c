@@ -8,7 +8,7 @@
 #include <netinet/in.h>
 #include <cmocka.h>
 
-#include "socks5.h"
+#include "proto/socks5.h"
 
 /* Every strict prefix of a valid message needs more bytes. */
 #define ASSERT_PREFIXES_NEED_MORE(fn, msg, out)                          \

@@ -7,7 +7,7 @@
 #include <cmocka.h>
 #include <zlib.h>
 
-#include "stream_header.h"
+#include "proto/stream_header.h"
 
 /* Lays out the expected wire image by hand, independent of the encoder. */
 static void expected_image(uint8_t out[STREAM_HEADER_SIZE], const char *host, const char *port,

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "tls_peek.h"
+#include "proto/tls_peek.h"
 
 /*
  * Captured from OpenSSL 3.0 s_client against a listening socket:

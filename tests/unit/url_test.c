@@ -11,8 +11,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "log.h"
-#include "model.h"
+#include "src/core/log.h"
+#include "src/conf/model.h"
 
 static struct cfg_err err;
 

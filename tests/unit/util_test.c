@@ -21,10 +21,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "pipe.h"
-#include "stream.h"
-#include "util.h"
-#include "worker.h"
+#include "src/core/pipe.h"
+#include "src/core/stream.h"
+#include "src/core/util.h"
+#include "src/core/worker.h"
 
 /* ---- durations ---- */
 

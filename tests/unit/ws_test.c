@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "ws.h"
+#include "proto/ws.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "ws_upgrade.h"
+#include "proto/ws_upgrade.h"
 
 /* RFC 6455 1.3 sample key and its accept value. */
 #define SAMPLE_KEY "dGhlIHNhbXBsZSBub25jZQ=="

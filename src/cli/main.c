@@ -1,0 +1,330 @@
+/*
+ * portway: command line, start-up, signals and reload. The main thread runs
+ * the control loop (signals, reload, shutdown); workers run the connections.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "src/core/log.h"
+#include "src/cli/main.h"
+#include "src/conf/model.h"
+#include "src/core/stream.h"
+#include "src/core/pipe.h"
+#include "src/svc/service.h"
+#include "src/core/util.h"
+
+static struct {
+	char *config_path;          /* -C; NULL in URL mode */
+	char **L, **F;
+	int nL, nF;
+	int test_only;
+	int debug;
+	double grace;               /* seconds open tunnels may drain on SIGTERM */
+} opts = { .grace = 10 };
+
+/* The services running now; each holds one reference on itself. */
+static struct service **running;
+static size_t n_running;
+static ev_timer drain_timer;
+static ev_tstamp drain_deadline;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: portway [-C FILE] [-L URL]... [-F URL]... [-t] [-D] [-V]\n"
+		"       portway SUBCOMMAND ... (see portway help)\n"
+		"  -C FILE   configuration file (GOST v3 YAML schema)\n"
+		"  -L URL    a service, e.g. tcp://:8080/127.0.0.1:80 or udp://:5353/127.0.0.1:53\n"
+		"  -F URL    a chain node (one hop per -F, in order), e.g. relay://server:8420\n"
+		"  -t        test the configuration and exit (0 valid, 2 invalid)\n"
+		"  -D        debug logging\n"
+		"  -V        print the version\n");
+}
+
+static void raise_nofile_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("cannot raise the open-file limit: %s", strerror(errno));
+	}
+}
+
+static struct config *load_config(struct cfg_err *e)
+{
+	if (opts.config_path)
+		return config_load_file(opts.config_path, e);
+	return config_from_urls(opts.L, opts.nL, opts.F, opts.nF, e);
+}
+
+static void apply_log_settings(const struct config *c)
+{
+	if (c->log_level && *c->log_level && !opts.debug)
+		log_set_level(c->log_level);
+	if (c->log_format && *c->log_format)
+		log_set_format(c->log_format);
+	if (c->log_output && *c->log_output && log_set_output(c->log_output) < 0)
+		log_error("log.output %s: %s", c->log_output, strerror(errno));
+}
+
+/* Release a config none of whose services was started: each holds its own reference too. */
+static void drop_unstarted(struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_services; i++)
+		service_unref(cfg->services[i]);
+	config_unref(cfg);
+}
+
+static struct service *find_running(const char *name)
+{
+	for (size_t i = 0; i < n_running; i++)
+		if (!strcmp(running[i]->name, name))
+			return running[i];
+	return NULL;
+}
+
+static void close_fds(struct service *s)
+{
+	for (int i = 0; s->fds && i < worker_count; i++)
+		if (s->fds[i] >= 0) {
+			close(s->fds[i]);
+			s->fds[i] = -1;
+		}
+}
+
+/*
+ * Make the running set match cfg. Unchanged services (same name, same
+ * fingerprint) keep their listeners and connections; new and changed ones
+ * are bound first, so a config that cannot bind changes nothing.
+ */
+static int reconcile(struct config *cfg)
+{
+	struct service **next = xcalloc(cfg->n_services + 1, sizeof *next);
+	int *is_new = xcalloc(cfg->n_services + 1, sizeof *is_new);
+	char err[512];
+	size_t i;
+
+	for (i = 0; i < cfg->n_services; i++) {
+		struct service *s = cfg->services[i], *old = find_running(s->name);
+		if (old && !strcmp(old->fingerprint, s->fingerprint)) {
+			next[i] = old;
+			continue;
+		}
+		/* Our own running service on the same address (a changed one) shares it during the switch. */
+		int ours = 0;
+		for (size_t r = 0; r < n_running; r++)
+			ours |= running[r]->port == s->port && !strcmp(running[r]->host, s->host) &&
+				running[r]->listener.type->socktype == s->listener.type->socktype;
+		if (service_bind(s, !ours, err, sizeof err) < 0) {
+			log_error("%s", err);
+			for (size_t k = 0; k < i; k++)
+				if (is_new[k])
+					close_fds(next[k]);
+			free(next);
+			free(is_new);
+			return -1;
+		}
+		next[i] = s;
+		is_new[i] = 1;
+	}
+	/* Stop what is gone or changed. */
+	for (size_t r = 0; r < n_running; r++) {
+		int kept = 0;
+		for (i = 0; i < cfg->n_services; i++)
+			kept |= next[i] == running[r];
+		if (!kept) {
+			service_stop(running[r]);
+			service_unref(running[r]);
+		}
+	}
+	/* Services of cfg not used (an unchanged twin keeps running) drop their reference. */
+	for (i = 0; i < cfg->n_services; i++) {
+		if (is_new[i])
+			service_start(next[i]);
+		else
+			service_unref(cfg->services[i]);
+	}
+	free(running);
+	running = next;
+	n_running = cfg->n_services;
+	free(is_new);
+	return 0;
+}
+
+static void reload(void)
+{
+	struct cfg_err e;
+	if (!opts.config_path) {
+		log_warn("SIGHUP: services come from the command line; nothing to reload");
+		return;
+	}
+	log_info("SIGHUP: reloading %s", opts.config_path);
+	struct config *cfg = load_config(&e);
+	if (!cfg) {
+		log_error("reload rejected, the running configuration stays: %s", e.msg);
+		return;
+	}
+	if (reconcile(cfg) < 0) {
+		log_error("reload rejected, the running configuration stays");
+		drop_unstarted(cfg);
+		return;
+	}
+	apply_log_settings(cfg);
+	config_unref(cfg); /* the loader's reference; services hold the rest */
+	log_info("reload done: %zu services", n_running);
+}
+
+static void drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)t;
+	(void)revents;
+	long open = workers_connection_total();
+	if (open == 0 || ev_now(loop) >= drain_deadline) {
+		if (open)
+			log_warn("grace period over, closing %ld connections", open);
+		ev_break(loop, EVBREAK_ALL);
+	}
+}
+
+static void shutdown_begin(struct ev_loop *loop)
+{
+	static int started;
+	if (started++) {
+		log_warn("second signal: exiting now");
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	log_info("shutting down: no new connections, %ld open, waiting up to %.0fs", workers_connection_total(),
+		 opts.grace);
+	for (size_t i = 0; i < n_running; i++)
+		service_stop(running[i]);
+	drain_deadline = ev_now(loop) + opts.grace;
+	ev_timer_init(&drain_timer, drain_cb, 0.05, 0.1);
+	ev_timer_start(loop, &drain_timer);
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)revents;
+	if (w->signum == SIGHUP)
+		reload();
+	else
+		shutdown_begin(loop);
+}
+
+static int parse_args(int argc, char **argv)
+{
+	int c;
+	opts.L = xcalloc((size_t)argc, sizeof *opts.L);
+	opts.F = xcalloc((size_t)argc, sizeof *opts.F);
+	while ((c = getopt(argc, argv, "C:L:F:tDVh")) != -1) {
+		switch (c) {
+		case 'C':
+			opts.config_path = optarg;
+			break;
+		case 'L':
+			opts.L[opts.nL++] = optarg;
+			break;
+		case 'F':
+			opts.F[opts.nF++] = optarg;
+			break;
+		case 't':
+			opts.test_only = 1;
+			break;
+		case 'D':
+			opts.debug = 1;
+			log_set_level("debug");
+			break;
+		case 'V':
+			printf("portway %s\n", PACKAGE_VERSION);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "portway: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return -1;
+	}
+	if (!opts.config_path && !opts.nL) {
+		fprintf(stderr, "portway: nothing to run: give -C FILE or at least one -L URL\n");
+		usage(stderr);
+		return -1;
+	}
+	if (opts.config_path && (opts.nL || opts.nF)) {
+		fprintf(stderr, "portway: -C cannot be combined with -L/-F\n");
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && argv[1][0] != '-')
+		return subcommand_run(argc - 1, argv + 1);
+	return portway_main(argc, argv);
+}
+
+int portway_main(int argc, char **argv)
+{
+	struct cfg_err e;
+	struct ev_loop *loop;
+	ev_signal sig_term, sig_int, sig_hup;
+
+	optind = 1;
+	if (parse_args(argc, argv) < 0)
+		return 2;
+	signal(SIGPIPE, SIG_IGN);
+	struct config *cfg = load_config(&e);
+	if (!cfg) {
+		fprintf(stderr, "portway: configuration error: %s\n", e.msg);
+		return 2;
+	}
+	if (opts.test_only) {
+		printf("configuration OK: %zu services, %zu chains\n", cfg->n_services, cfg->n_chains);
+		drop_unstarted(cfg);
+		return 0;
+	}
+	apply_log_settings(cfg);
+	raise_nofile_limit();
+	const char *grace = getenv("PORTWAY_GRACE");
+	if (grace && duration_parse(grace) >= 0)
+		opts.grace = duration_parse(grace);
+	int n = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	workers_init(n > 0 ? n : 1);
+
+	loop = ev_default_loop(0);
+	ev_signal_init(&sig_term, signal_cb, SIGTERM);
+	ev_signal_init(&sig_int, signal_cb, SIGINT);
+	ev_signal_init(&sig_hup, signal_cb, SIGHUP);
+	ev_signal_start(loop, &sig_term);
+	ev_signal_start(loop, &sig_int);
+	ev_signal_start(loop, &sig_hup);
+
+	workers_start_threads();
+	if (reconcile(cfg) < 0) {
+		drop_unstarted(cfg);
+		return 1;
+	}
+	config_unref(cfg);
+	log_info("portway %s running with %d workers", PACKAGE_VERSION, worker_count);
+	ev_run(loop, 0);
+	log_info("bye");
+	fflush(NULL);
+	/* Connections still open after the grace period die with the process. */
+	_exit(0);
+}

@@ -1,0 +1,13 @@
+/* Subcommands (portway probe, portway tunnel, ...): src/cli/subcommand.c. */
+#ifndef PORTWAY_MAIN_H
+#define PORTWAY_MAIN_H
+int subcommand_run(int argc, char **argv);
+/* Run services as `portway [-C FILE | -L URL... -F URL...]` would (argv[0] is the program name). */
+int portway_main(int argc, char **argv);
+
+/* One per subcommand, each in its file of src/cli/. */
+int probe_main(int argc, char **argv);
+int tunnel_main(int argc, char **argv);
+int gateway_main(int argc, char **argv);
+int cert_main(int argc, char **argv);
+#endif

@@ -1,0 +1,1032 @@
+/* YAML tree -> validated model. Every error names file, line, column and field. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "src/core/log.h"
+#include "src/conf/model.h"
+#include "src/core/util.h"
+
+int cfg_error(struct cfg_err *e, const struct cnode *where, const char *field, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (where && where->line)
+		snprintf(e->msg, sizeof e->msg, "%s:%d:%d: %s: %s", where->file, where->line, where->col, field, msg);
+	else if (where && where->file)
+		snprintf(e->msg, sizeof e->msg, "%s: %s: %s", where->file, field, msg);
+	else
+		snprintf(e->msg, sizeof e->msg, "%s: %s", field, msg);
+	return -1;
+}
+
+/* ---- metadata ---- */
+
+const char *md_str(const struct cnode *md, const char *key, const char *def)
+{
+	const char *v = cnode_str(md, key);
+	return v ? v : def;
+}
+
+int md_bool(const struct cnode *md, const char *key, int def, int *out, struct cfg_err *e)
+{
+	struct cnode *n = cnode_get(md, key);
+	*out = def;
+	if (!n)
+		return 0;
+	int b = n->kind == CN_SCALAR ? bool_parse(n->value) : -1;
+	if (b < 0)
+		return cfg_error(e, n, key, "expected true or false, got \"%s\"", n->value ? n->value : "(a collection)");
+	*out = b;
+	return 0;
+}
+
+int md_duration(const struct cnode *md, const char *key, double def, double *out, struct cfg_err *e)
+{
+	struct cnode *n = cnode_get(md, key);
+	*out = def;
+	if (!n)
+		return 0;
+	double d = n->kind == CN_SCALAR ? duration_parse(n->value) : -1;
+	if (d < 0)
+		return cfg_error(e, n, key, "expected a duration such as 10s, 500ms or 1m, got \"%s\"",
+				 n->value ? n->value : "(a collection)");
+	*out = d;
+	return 0;
+}
+
+int md_int(const struct cnode *md, const char *key, long def, long min, long max, long *out, struct cfg_err *e)
+{
+	struct cnode *n = cnode_get(md, key);
+	char *end;
+	*out = def;
+	if (!n)
+		return 0;
+	if (n->kind != CN_SCALAR || !*n->value)
+		return cfg_error(e, n, key, "expected a number");
+	errno = 0;
+	long v = strtol(n->value, &end, 10);
+	if (*end || errno || v < min || v > max)
+		return cfg_error(e, n, key, "expected a whole number from %ld to %ld, got \"%s\"", min, max, n->value);
+	*out = v;
+	return 0;
+}
+
+/* ---- field helpers ---- */
+
+struct ctx {
+	struct config *c;
+	struct cfg_err *e;
+};
+
+/* Also free what a failed parse built so far (types' fini accept a NULL state). */
+static void node_free(struct node *n);
+static void hop_free(struct hop *h);
+static void chain_free(struct chain *ch);
+static void auther_free(struct auther *a);
+static void bypass_free(struct bypass *b);
+static void service_free(struct service *s);
+
+static int check_keys(struct ctx *x, const struct cnode *map, const char *path, const char *const *known,
+		      const char *const *ignored)
+{
+	for (size_t i = 0; i < map->n; i++) {
+		const char *k = map->items[i]->key;
+		int ok = 0;
+		for (size_t j = 0; known[j] && !ok; j++)
+			ok = !strcasecmp(k, known[j]);
+		for (size_t j = 0; ignored && ignored[j] && !ok; j++)
+			if (!strcasecmp(k, ignored[j])) {
+				log_warn("%s:%d: %s.%s is not supported by portway and is ignored", map->items[i]->file,
+					 map->items[i]->key_line ? map->items[i]->key_line : map->items[i]->line, path, k);
+				ok = 1;
+			}
+		if (!ok) {
+			char field[512], list[512] = "";
+			for (size_t j = 0; known[j]; j++) {
+				size_t l = strlen(list);
+				snprintf(list + l, sizeof list - l, "%s%s", j ? ", " : "", known[j]);
+			}
+			snprintf(field, sizeof field, "%s.%s", path, k);
+			/* Point at the key itself: its value may start lines later. */
+			struct cnode at = *map->items[i];
+			if (at.key_line) {
+				at.line = at.key_line;
+				at.col = at.key_col;
+			}
+			return cfg_error(x->e, &at, field, "unknown key (expected one of: %s)", list);
+		}
+	}
+	return 0;
+}
+
+static int want_kind(struct ctx *x, const struct cnode *n, enum cnode_kind kind, const char *field)
+{
+	static const char *names[] = { "a string", "a mapping", "a list" };
+	if (n->kind != kind)
+		return cfg_error(x->e, n, field, "expected %s", names[kind]);
+	return 0;
+}
+
+static int get_scalar(struct ctx *x, const struct cnode *map, const char *key, const char *path, char **out)
+{
+	struct cnode *n = cnode_get(map, key);
+	char field[512];
+	*out = NULL;
+	if (!n)
+		return 0;
+	snprintf(field, sizeof field, "%s.%s", path, key);
+	if (want_kind(x, n, CN_SCALAR, field) < 0)
+		return -1;
+	*out = n->value;
+	return 0;
+}
+
+static int parse_auth(struct ctx *x, const struct cnode *parent, const char *path, struct auth_cfg *a)
+{
+	struct cnode *n = cnode_get(parent, "auth");
+	static const char *const keys[] = { "username", "password", NULL };
+	static const char *const ign[] = { "file", NULL };
+	char field[512];
+	memset(a, 0, sizeof *a);
+	if (!n)
+		return 0;
+	snprintf(field, sizeof field, "%s.auth", path);
+	if (want_kind(x, n, CN_MAP, field) < 0 || check_keys(x, n, field, keys, ign) < 0)
+		return -1;
+	if (get_scalar(x, n, "username", field, &a->username) < 0 || get_scalar(x, n, "password", field, &a->password) < 0)
+		return -1;
+	if (!a->username)
+		return cfg_error(x->e, n, field, "username is required");
+	if (!a->password)
+		a->password = "";
+	return 0;
+}
+
+static int parse_tls(struct ctx *x, const struct cnode *parent, const char *path, struct tls_cfg *t)
+{
+	struct cnode *n = cnode_get(parent, "tls");
+	static const char *const keys[] = { "certFile", "keyFile", "caFile", "secure", "serverName", "options", NULL };
+	static const char *const ign[] = { "validity", "commonName", "organization", "rejectUnknownSNI", "serverNames", NULL };
+	char field[512];
+	memset(t, 0, sizeof *t);
+	if (!n)
+		return 0;
+	snprintf(field, sizeof field, "%s.tls", path);
+	if (want_kind(x, n, CN_MAP, field) < 0 || check_keys(x, n, field, keys, ign) < 0)
+		return -1;
+	t->set = 1;
+	if (get_scalar(x, n, "certFile", field, &t->cert_file) < 0 || get_scalar(x, n, "keyFile", field, &t->key_file) < 0 ||
+	    get_scalar(x, n, "caFile", field, &t->ca_file) < 0 || get_scalar(x, n, "serverName", field, &t->server_name) < 0)
+		return -1;
+	if (md_bool(n, "secure", 0, &t->secure, x->e) < 0)
+		return -1;
+	struct cnode *opt = cnode_get(n, "options");
+	if (opt) {
+		struct cnode *alpn = cnode_get(opt, "alpn");
+		if (alpn && alpn->kind == CN_SEQ) {
+			t->alpn = xcalloc(alpn->n, sizeof *t->alpn);
+			for (size_t i = 0; i < alpn->n; i++)
+				if (alpn->items[i]->kind == CN_SCALAR)
+					t->alpn[t->n_alpn++] = alpn->items[i]->value;
+		}
+		t->min_version = (char *)cnode_str(opt, "minVersion");
+	}
+	return 0;
+}
+
+static int parse_md(struct ctx *x, const struct cnode *parent, const char *path, struct cnode **out)
+{
+	struct cnode *n = cnode_get(parent, "metadata");
+	char field[512];
+	*out = NULL;
+	if (!n)
+		return 0;
+	snprintf(field, sizeof field, "%s.metadata", path);
+	if (n->kind == CN_SCALAR && !*n->value)
+		return 0;
+	if (want_kind(x, n, CN_MAP, field) < 0)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+static int parse_hostport(struct ctx *x, const struct cnode *where, const char *field, const char *addr, char *host,
+			  size_t hostlen, uint16_t *port)
+{
+	if (hostport_split(addr, host, hostlen, port) < 0)
+		return cfg_error(x->e, where, field, "expected host:port (or :port, [v6]:port), got \"%s\"", addr);
+	return 0;
+}
+
+static struct bypass *find_bypass(struct ctx *x, const char *name)
+{
+	for (size_t i = 0; i < x->c->n_bypasses; i++)
+		if (!strcmp(x->c->bypasses[i]->name, name))
+			return x->c->bypasses[i];
+	return NULL;
+}
+
+static int parse_bypass_ref(struct ctx *x, const struct cnode *parent, const char *path, struct bypass **out)
+{
+	char *name;
+	*out = NULL;
+	if (get_scalar(x, parent, "bypass", path, &name) < 0)
+		return -1;
+	if (!name || !*name)
+		return 0;
+	if (!(*out = find_bypass(x, name)))
+		return cfg_error(x->e, cnode_get(parent, "bypass"), "bypass", "no bypass named \"%s\" in bypasses", name);
+	return 0;
+}
+
+/* ---- nodes, hops, chains ---- */
+
+static int parse_typed(struct ctx *x, const struct cnode *parent, const char *key, const char *path, const char *def,
+		       const char *kind, const void **type, struct auth_cfg *auth, struct tls_cfg *tls, struct cnode **md)
+{
+	static const char *const keys[] = { "type", "auth", "tls", "metadata", NULL };
+	char field[512], known[512];
+	struct cnode *n = cnode_get(parent, key);
+	const char *tname = def;
+
+	snprintf(field, sizeof field, "%s.%s", path, key);
+	memset(auth, 0, sizeof *auth);
+	memset(tls, 0, sizeof *tls);
+	*md = NULL;
+	if (n) {
+		/* handler and listener sections have more keys; parse_service checks those */
+		int own_keys = !strcmp(kind, "dialer") || !strcmp(kind, "connector");
+		if (want_kind(x, n, CN_MAP, field) < 0 || (own_keys && check_keys(x, n, field, keys, NULL) < 0))
+			return -1;
+		const char *t = cnode_str(n, "type");
+		if (t && *t)
+			tname = t;
+		if (parse_auth(x, n, field, auth) < 0 || parse_tls(x, n, field, tls) < 0 || parse_md(x, n, field, md) < 0)
+			return -1;
+	}
+	if (!strcmp(kind, "handler"))
+		*type = registry_handler(tname);
+	else if (!strcmp(kind, "listener"))
+		*type = registry_listener(tname);
+	else if (!strcmp(kind, "dialer"))
+		*type = registry_dialer(tname);
+	else
+		*type = registry_connector(tname);
+	if (!*type) {
+		registry_names(kind, known, sizeof known);
+		char tf[600];
+		snprintf(tf, sizeof tf, "%s.type", field);
+		const struct cnode *where = n && cnode_get(n, "type") ? cnode_get(n, "type") : (n ? n : parent);
+		return cfg_error(x->e, where, tf, "unknown %s \"%s\" (known: %s)", kind, tname, known);
+	}
+	return 0;
+}
+
+static struct node *parse_node(struct ctx *x, const struct cnode *n, const char *path, int forward_node)
+{
+	static const char *const keys[] = { "name", "addr", "connector", "dialer", "metadata", "bypass", "tls", "auth",
+					    "network", "host", "protocol", "path", NULL };
+	static const char *const ign[] = { "bypasses", "resolver", "hosts", "matcher", "http", "probe", "interface",
+					   "netns", "sockopts", "filter", NULL };
+	struct node *node = xcalloc(1, sizeof *node);
+	char *s;
+	char field[512];
+
+	if (want_kind(x, n, CN_MAP, path) < 0 || check_keys(x, n, path, keys, ign) < 0)
+		goto fail;
+	if (get_scalar(x, n, "name", path, &s) < 0)
+		goto fail;
+	node->name = s && *s ? xstrdup(s) : NULL;
+	if (get_scalar(x, n, "addr", path, &s) < 0)
+		goto fail;
+	snprintf(field, sizeof field, "%s.addr", path);
+	if (!s || !*s) {
+		cfg_error(x->e, n, field, "is required");
+		goto fail;
+	}
+	node->addr = s;
+	if (parse_hostport(x, cnode_get(n, "addr"), field, s, node->host, sizeof node->host, &node->port) < 0)
+		goto fail;
+	if (parse_md(x, n, path, &node->md) < 0 || parse_bypass_ref(x, n, path, &node->bypass) < 0)
+		goto fail;
+	if (!forward_node) {
+		if (parse_typed(x, n, "connector", path, "http", "connector", (const void **)&node->connector.type,
+				&node->connector.auth, &node->connector.tls, &node->connector.md) < 0 ||
+		    parse_typed(x, n, "dialer", path, "tcp", "dialer", (const void **)&node->dialer.type,
+				&node->dialer.auth, &node->dialer.tls, &node->dialer.md) < 0)
+			goto fail;
+	} else {
+		node->connector.type = registry_connector("forward");
+		node->dialer.type = registry_dialer("tcp");
+		if (parse_tls(x, n, path, &node->dialer.tls) < 0 || parse_auth(x, n, path, &node->connector.auth) < 0)
+			goto fail;
+	}
+	return node;
+fail:
+	node_free(node);
+	return NULL;
+}
+
+static int parse_selector(struct ctx *x, const struct cnode *parent, const char *path, struct selector_cfg *sel)
+{
+	static const char *const keys[] = { "strategy", "maxFails", "failTimeout", NULL };
+	static const char *const ign[] = { "maxLatency", NULL };
+	struct cnode *n = cnode_get(parent, "selector");
+	char field[512];
+	long mf;
+
+	sel->strategy = SEL_ROUND;
+	sel->max_fails = 1;
+	sel->fail_timeout = 10;
+	if (!n)
+		return 0;
+	snprintf(field, sizeof field, "%s.selector", path);
+	if (want_kind(x, n, CN_MAP, field) < 0 || check_keys(x, n, field, keys, ign) < 0)
+		return -1;
+	const char *st = cnode_str(n, "strategy");
+	if (st && *st) {
+		if (!strcasecmp(st, "round") || !strcasecmp(st, "rr"))
+			sel->strategy = SEL_ROUND;
+		else if (!strcasecmp(st, "random") || !strcasecmp(st, "rand"))
+			sel->strategy = SEL_RANDOM;
+		else if (!strcasecmp(st, "fifo") || !strcasecmp(st, "ha"))
+			sel->strategy = SEL_FIFO;
+		else
+			return cfg_error(x->e, cnode_get(n, "strategy"), "strategy",
+					 "unknown strategy \"%s\" (known: round, random, fifo)", st);
+	}
+	if (md_int(n, "maxFails", 1, 0, 1000000, &mf, x->e) < 0 ||
+	    md_duration(n, "failTimeout", 10, &sel->fail_timeout, x->e) < 0)
+		return -1;
+	sel->max_fails = (int)mf;
+	return 0;
+}
+
+static struct hop *parse_hop(struct ctx *x, const struct cnode *n, const char *path, int forward_nodes)
+{
+	static const char *const keys[] = { "name", "nodes", "selector", "bypass", "metadata", NULL };
+	static const char *const ign[] = { "bypasses", "resolver", "hosts", "reload", "file", "redis", "http", "plugin",
+					   "interface", "sockopts", "hop", "hopGroup", NULL };
+	struct hop *h = xcalloc(1, sizeof *h);
+	char field[512];
+	char *name;
+
+	if (want_kind(x, n, CN_MAP, path) < 0 || check_keys(x, n, path, keys, ign) < 0)
+		goto fail;
+	if (get_scalar(x, n, "name", path, &name) < 0)
+		goto fail;
+	h->name = name;
+	if (parse_selector(x, n, path, &h->sel) < 0 || parse_bypass_ref(x, n, path, &h->bypass) < 0)
+		goto fail;
+	struct cnode *nodes = cnode_get(n, "nodes");
+	snprintf(field, sizeof field, "%s.nodes", path);
+	if (!nodes || (nodes->kind == CN_SEQ && !nodes->n)) {
+		cfg_error(x->e, nodes ? nodes : n, field, "at least one node is required");
+		goto fail;
+	}
+	if (want_kind(x, nodes, CN_SEQ, field) < 0)
+		goto fail;
+	h->nodes = xcalloc(nodes->n, sizeof *h->nodes);
+	for (size_t i = 0; i < nodes->n; i++) {
+		char np[600];
+		snprintf(np, sizeof np, "%s[%zu]", field, i);
+		struct node *nd = parse_node(x, nodes->items[i], np, forward_nodes);
+		if (!nd)
+			goto fail;
+		if (!nd->name) {
+			char nm[32];
+			snprintf(nm, sizeof nm, "node-%zu", i);
+			nd->name = xstrdup(nm);
+		}
+		h->nodes[h->n_nodes++] = nd;
+	}
+	return h;
+fail:
+	hop_free(h);
+	return NULL;
+}
+
+static struct hop *find_hop(struct ctx *x, const char *name)
+{
+	for (size_t i = 0; i < x->c->n_hops; i++)
+		if (x->c->hops[i]->name && !strcmp(x->c->hops[i]->name, name))
+			return x->c->hops[i];
+	return NULL;
+}
+
+static struct chain *parse_chain(struct ctx *x, const struct cnode *n, const char *path)
+{
+	static const char *const keys[] = { "name", "hops", "metadata", NULL };
+	struct chain *ch = xcalloc(1, sizeof *ch);
+	char field[512];
+	char *name;
+
+	if (want_kind(x, n, CN_MAP, path) < 0 || check_keys(x, n, path, keys, NULL) < 0 ||
+	    get_scalar(x, n, "name", path, &name) < 0)
+		goto fail;
+	snprintf(field, sizeof field, "%s.name", path);
+	if (!name || !*name) {
+		cfg_error(x->e, n, field, "is required");
+		goto fail;
+	}
+	ch->name = name;
+	struct cnode *hops = cnode_get(n, "hops");
+	snprintf(field, sizeof field, "%s.hops", path);
+	if (!hops || hops->kind != CN_SEQ || !hops->n) {
+		cfg_error(x->e, hops ? hops : n, field, "expected a list of at least one hop");
+		goto fail;
+	}
+	if (hops->n > 16) {
+		/* The router keeps a node per hop in fixed arrays of 16. */
+		cfg_error(x->e, hops, field, "a chain has at most 16 hops, this one has %zu", hops->n);
+		goto fail;
+	}
+	ch->hops = xcalloc(hops->n, sizeof *ch->hops);
+	for (size_t i = 0; i < hops->n; i++) {
+		char hp[600];
+		struct cnode *hn = hops->items[i];
+		snprintf(hp, sizeof hp, "%s[%zu]", field, i);
+		if (hn->kind == CN_MAP && !cnode_get(hn, "nodes")) {
+			/* A hop with no nodes is a reference to a top-level hop. */
+			const char *ref = cnode_str(hn, "name");
+			struct hop *h = ref ? find_hop(x, ref) : NULL;
+			if (!h) {
+				cfg_error(x->e, hn, hp, "has no nodes and no top-level hop is named \"%s\"", ref ? ref : "");
+				goto fail;
+			}
+			ch->hops[ch->n_hops++] = h;
+			continue;
+		}
+		struct hop *h = parse_hop(x, hn, hp, 0);
+		if (!h)
+			goto fail;
+		/* Owned through the config's hop list so it is freed once. */
+		x->c->hops = xrealloc(x->c->hops, (x->c->n_hops + 1) * sizeof *x->c->hops);
+		x->c->hops[x->c->n_hops++] = h;
+		ch->hops[ch->n_hops++] = h;
+	}
+	return ch;
+fail:
+	chain_free(ch);
+	return NULL;
+}
+
+static struct chain *find_chain(struct ctx *x, const char *name)
+{
+	for (size_t i = 0; i < x->c->n_chains; i++)
+		if (!strcmp(x->c->chains[i]->name, name))
+			return x->c->chains[i];
+	return NULL;
+}
+
+static int parse_chain_ref(struct ctx *x, const struct cnode *parent, const char *path, struct chain **out)
+{
+	char *name;
+	*out = NULL;
+	if (get_scalar(x, parent, "chain", path, &name) < 0)
+		return -1;
+	if (!name || !*name)
+		return 0;
+	if (!(*out = find_chain(x, name))) {
+		char field[512];
+		snprintf(field, sizeof field, "%s.chain", path);
+		return cfg_error(x->e, cnode_get(parent, "chain"), field, "no chain named \"%s\" in chains", name);
+	}
+	return 0;
+}
+
+/* ---- authers and bypasses ---- */
+
+static struct auther *parse_auther(struct ctx *x, const struct cnode *n, const char *path)
+{
+	static const char *const keys[] = { "name", "auths", "file", NULL };
+	static const char *const ign[] = { "reload", "redis", "http", "plugin", NULL };
+	struct auther *a = xcalloc(1, sizeof *a);
+	char *s;
+	if (want_kind(x, n, CN_MAP, path) < 0 || check_keys(x, n, path, keys, ign) < 0 ||
+	    get_scalar(x, n, "name", path, &s) < 0)
+		goto fail;
+	if (!s || !*s) {
+		cfg_error(x->e, n, path, "name is required");
+		goto fail;
+	}
+	a->name = s;
+	struct cnode *auths = cnode_get(n, "auths");
+	if (auths) {
+		if (want_kind(x, auths, CN_SEQ, "auths") < 0)
+			goto fail;
+		a->users = xcalloc(auths->n, sizeof *a->users);
+		for (size_t i = 0; i < auths->n; i++) {
+			struct cnode *u = auths->items[i];
+			const char *un = cnode_str(u, "username");
+			if (!un) {
+				cfg_error(x->e, u, "auths", "each entry needs a username");
+				goto fail;
+			}
+			a->users[a->n_users].username = xstrdup(un);
+			a->users[a->n_users++].password = xstrdup(cnode_str(u, "password") ? cnode_str(u, "password") : "");
+		}
+	}
+	if (get_scalar(x, n, "file", path, &a->file) < 0)
+		goto fail;
+	if (a->file) {
+		FILE *f = fopen(a->file, "r");
+		char line[1024];
+		if (!f) {
+			cfg_error(x->e, cnode_get(n, "file"), "file", "cannot open users file %s: %s", a->file, strerror(errno));
+			goto fail;
+		}
+		/* As GOST reads it: "user password" per line, the password being the rest of the
+		 * line (trimmed); lines starting with # are comments. Strings are owned by the auther. */
+		while (fgets(line, sizeof line, f)) {
+			char *u = line + strspn(line, " \t\r\n"), *p, *end;
+			if (!*u || *u == '#')
+				continue;
+			p = u + strcspn(u, " \t\r\n");
+			if (*p)
+				*p++ = 0;
+			p += strspn(p, " \t");
+			end = p + strlen(p);
+			while (end > p && strchr(" \t\r\n", end[-1]))
+				*--end = 0;
+			a->users = xrealloc(a->users, (a->n_users + 1) * sizeof *a->users);
+			a->users[a->n_users].username = xstrdup(u);
+			a->users[a->n_users++].password = xstrdup(p);
+		}
+		fclose(f);
+	}
+	return a;
+fail:
+	auther_free(a);
+	return NULL;
+}
+
+static struct bypass *parse_bypass(struct ctx *x, const struct cnode *n, const char *path)
+{
+	static const char *const keys[] = { "name", "matchers", "whitelist", "reverse", NULL };
+	static const char *const ign[] = { "reload", "file", "redis", "http", "plugin", NULL };
+	struct bypass *b = xcalloc(1, sizeof *b);
+	char *s;
+	int wl = 0, rev = 0;
+	if (want_kind(x, n, CN_MAP, path) < 0 || check_keys(x, n, path, keys, ign) < 0 ||
+	    get_scalar(x, n, "name", path, &s) < 0)
+		goto fail;
+	if (!s || !*s) {
+		cfg_error(x->e, n, path, "name is required");
+		goto fail;
+	}
+	b->name = s;
+	if (md_bool(n, "whitelist", 0, &wl, x->e) < 0 || md_bool(n, "reverse", 0, &rev, x->e) < 0)
+		goto fail;
+	b->whitelist = wl || rev;
+	struct cnode *m = cnode_get(n, "matchers");
+	if (m) {
+		if (want_kind(x, m, CN_SEQ, "matchers") < 0)
+			goto fail;
+		b->patterns = xcalloc(m->n, sizeof *b->patterns);
+		for (size_t i = 0; i < m->n; i++)
+			if (m->items[i]->kind == CN_SCALAR)
+				b->patterns[b->n++] = m->items[i]->value;
+	}
+	return b;
+fail:
+	bypass_free(b);
+	return NULL;
+}
+
+/* ---- services ---- */
+
+static int parse_authers_ref(struct ctx *x, const struct cnode *h, struct service *svc)
+{
+	const char *one = cnode_str(h, "auther");
+	struct cnode *many = cnode_get(h, "authers");
+	const char *names[64];
+	const struct cnode *where[64];
+	size_t n = 0;
+	if (one && *one) {
+		names[n] = one;
+		where[n++] = cnode_get(h, "auther");
+	}
+	if (many && many->kind == CN_SEQ)
+		for (size_t i = 0; i < many->n && n < 64; i++) {
+			names[n] = many->items[i]->value ? many->items[i]->value : "";
+			where[n++] = many->items[i];
+		}
+	if (!n)
+		return 0;
+	svc->handler.authers = xcalloc(n, sizeof *svc->handler.authers);
+	for (size_t i = 0; i < n; i++) {
+		struct auther *a = NULL;
+		for (size_t j = 0; j < x->c->n_authers; j++)
+			if (!strcmp(x->c->authers[j]->name, names[i]))
+				a = x->c->authers[j];
+		if (!a)
+			return cfg_error(x->e, where[i], "handler.auther", "no auther named \"%s\" in authers", names[i]);
+		svc->handler.authers[svc->handler.n_authers++] = a;
+	}
+	return 0;
+}
+
+static struct service *parse_service(struct ctx *x, struct cnode *n, const char *path, size_t index)
+{
+	static const char *const keys[] = { "name", "addr", "handler", "listener", "forwarder", "metadata", "bypass", NULL };
+	static const char *const ign[] = { "interface", "sockopts", "admission", "admissions", "bypasses", "resolver",
+					   "hosts", "limiter", "climiter", "rlimiter", "logger", "loggers", "observer",
+					   "recorders", "status", "quotas", "rewriter", "cache", NULL };
+	static const char *const hkeys[] = { "type", "chain", "auth", "auther", "authers", "tls", "metadata", "retries",
+					     NULL };
+	static const char *const lkeys[] = { "type", "chain", "auth", "tls", "metadata", NULL };
+	static const char *const fkeys[] = { "nodes", "selector", "hop", "name", NULL };
+	struct service *svc = xcalloc(1, sizeof *svc);
+	char field[512], *s;
+
+	svc->cfg = n;
+	svc->owner = x->c;
+	if (want_kind(x, n, CN_MAP, path) < 0 || check_keys(x, n, path, keys, ign) < 0)
+		goto fail;
+	if (get_scalar(x, n, "name", path, &s) < 0)
+		goto fail;
+	if (s && *s) {
+		svc->name = xstrdup(s);
+	} else {
+		char nm[32];
+		snprintf(nm, sizeof nm, "service-%zu", index);
+		svc->name = xstrdup(nm);
+	}
+	if (get_scalar(x, n, "addr", path, &s) < 0)
+		goto fail;
+	snprintf(field, sizeof field, "%s.addr", path);
+	if (!s || !*s) {
+		cfg_error(x->e, n, field, "is required (for example \":8080\" or \"127.0.0.1:8080\")");
+		goto fail;
+	}
+	svc->addr = s;
+	if (parse_hostport(x, cnode_get(n, "addr"), field, s, svc->host, sizeof svc->host, &svc->port) < 0)
+		goto fail;
+	if (parse_md(x, n, path, &svc->md) < 0 || parse_bypass_ref(x, n, path, &svc->bypass) < 0)
+		goto fail;
+
+	struct cnode *h = cnode_get(n, "handler"), *l = cnode_get(n, "listener"), *f = cnode_get(n, "forwarder");
+	snprintf(field, sizeof field, "%s.handler", path);
+	if (h && (want_kind(x, h, CN_MAP, field) < 0 || check_keys(x, h, field, hkeys, NULL) < 0))
+		goto fail;
+	if (parse_typed(x, n, "handler", path, "auto", "handler", (const void **)&svc->handler.type,
+			&svc->handler.auth, &svc->handler.tls, &svc->handler.md) < 0)
+		goto fail;
+	if (h && (parse_chain_ref(x, h, field, &svc->handler.chain) < 0 || parse_authers_ref(x, h, svc) < 0))
+		goto fail;
+	snprintf(field, sizeof field, "%s.listener", path);
+	if (l && (want_kind(x, l, CN_MAP, field) < 0 || check_keys(x, l, field, lkeys, NULL) < 0))
+		goto fail;
+	if (parse_typed(x, n, "listener", path, "tcp", "listener", (const void **)&svc->listener.type,
+			&svc->listener.auth, &svc->listener.tls, &svc->listener.md) < 0)
+		goto fail;
+	if (l && parse_chain_ref(x, l, field, &svc->listener.chain) < 0)
+		goto fail;
+	if (f) {
+		snprintf(field, sizeof field, "%s.forwarder", path);
+		if (want_kind(x, f, CN_MAP, field) < 0 || check_keys(x, f, field, fkeys, NULL) < 0)
+			goto fail;
+		const char *hopname = cnode_str(f, "hop");
+		if (hopname && *hopname) {
+			struct hop *hp = find_hop(x, hopname);
+			if (!hp) {
+				cfg_error(x->e, cnode_get(f, "hop"), "forwarder.hop", "no hop named \"%s\" in hops", hopname);
+				goto fail;
+			}
+			svc->forwarder = hp;
+		} else if (!(svc->forwarder = parse_hop(x, f, field, 1))) {
+			goto fail;
+		} else {
+			x->c->hops = xrealloc(x->c->hops, (x->c->n_hops + 1) * sizeof *x->c->hops);
+			x->c->hops[x->c->n_hops++] = svc->forwarder;
+		}
+	}
+	return svc;
+fail:
+	service_free(svc);
+	return NULL;
+}
+
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+	do
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	while (*s++);
+	return h;
+}
+
+/* The fingerprint covers what a service's behaviour depends on: its own
+ * subtree and every chain, hop, auther and bypass it names. */
+static void service_fingerprint(struct ctx *x, struct service *svc)
+{
+	char *own = cnode_fingerprint(svc->cfg), *all;
+	size_t len = strlen(own) + 1;
+	all = xstrdup(own);
+	free(own);
+	const struct cnode *refs[] = { cnode_get(x->c->root, "chains"), cnode_get(x->c->root, "hops"),
+				       cnode_get(x->c->root, "authers"), cnode_get(x->c->root, "bypasses") };
+	for (size_t i = 0; i < sizeof refs / sizeof *refs; i++) {
+		if (!refs[i])
+			continue;
+		char *fp = cnode_fingerprint(refs[i]);
+		len += strlen(fp);
+		all = xrealloc(all, len + 1);
+		strcat(all, fp);
+		free(fp);
+	}
+	/* A users file changes the service as much as its YAML does (reload on SIGHUP). */
+	uint64_t h = 14695981039346656037u;
+	for (size_t i = 0; i < x->c->n_authers; i++) {
+		const struct auther *a = x->c->authers[i];
+		for (size_t j = 0; a->file && j < a->n_users; j++)
+			h = fnv1a(fnv1a(h, a->users[j].username), a->users[j].password);
+	}
+	all = xrealloc(all, len + 32);
+	snprintf(all + len - 1, 32, "users:%016llx", (unsigned long long)h);
+	svc->fingerprint = all;
+}
+
+static int init_types(struct ctx *x)
+{
+	for (size_t i = 0; i < x->c->n_hops; i++)
+		for (size_t j = 0; j < x->c->hops[i]->n_nodes; j++) {
+			struct node *nd = x->c->hops[i]->nodes[j];
+			if (nd->dialer.type->init && nd->dialer.type->init(nd, x->e) < 0)
+				return -1;
+			if (nd->connector.type->init && nd->connector.type->init(nd, x->e) < 0)
+				return -1;
+		}
+	for (size_t i = 0; i < x->c->n_services; i++) {
+		struct service *svc = x->c->services[i];
+		if (svc->listener.type->init && svc->listener.type->init(svc, x->e) < 0)
+			return -1;
+		if (svc->handler.type->init && svc->handler.type->init(svc, x->e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int parse_list(struct ctx *x, const char *key, void (*each)(struct ctx *, struct cnode *, const char *, int *))
+{
+	struct cnode *l = cnode_get(x->c->root, key);
+	int failed = 0;
+	if (!l || (l->kind == CN_SCALAR && !*l->value))
+		return 0;
+	if (want_kind(x, l, CN_SEQ, key) < 0)
+		return -1;
+	for (size_t i = 0; i < l->n && !failed; i++) {
+		char path[64];
+		snprintf(path, sizeof path, "%s[%zu]", key, i);
+		each(x, l->items[i], path, &failed);
+	}
+	return failed ? -1 : 0;
+}
+
+#define APPEND(arr, cnt, item) do { arr = xrealloc(arr, (cnt + 1) * sizeof *arr); arr[cnt++] = item; } while (0)
+
+static void each_bypass(struct ctx *x, struct cnode *n, const char *p, int *failed)
+{
+	struct bypass *b = parse_bypass(x, n, p);
+	if (!b)
+		*failed = 1;
+	else
+		APPEND(x->c->bypasses, x->c->n_bypasses, b);
+}
+
+static void each_auther(struct ctx *x, struct cnode *n, const char *p, int *failed)
+{
+	struct auther *a = parse_auther(x, n, p);
+	if (!a)
+		*failed = 1;
+	else
+		APPEND(x->c->authers, x->c->n_authers, a);
+}
+
+static void each_hop(struct ctx *x, struct cnode *n, const char *p, int *failed)
+{
+	struct hop *h = parse_hop(x, n, p, 0);
+	if (!h)
+		*failed = 1;
+	else
+		APPEND(x->c->hops, x->c->n_hops, h);
+}
+
+static void each_chain(struct ctx *x, struct cnode *n, const char *p, int *failed)
+{
+	struct chain *ch = parse_chain(x, n, p);
+	if (!ch) {
+		*failed = 1;
+		return;
+	}
+	if (find_chain(x, ch->name)) {
+		cfg_error(x->e, n, p, "a chain named \"%s\" is already defined", ch->name);
+		*failed = 1;
+		chain_free(ch);
+		return;
+	}
+	APPEND(x->c->chains, x->c->n_chains, ch);
+}
+
+static void each_service(struct ctx *x, struct cnode *n, const char *p, int *failed)
+{
+	struct service *s = parse_service(x, n, p, x->c->n_services);
+	if (!s) {
+		*failed = 1;
+		return;
+	}
+	for (size_t i = 0; i < x->c->n_services; i++)
+		if (!strcmp(x->c->services[i]->name, s->name)) {
+			cfg_error(x->e, n, p, "a service named \"%s\" is already defined", s->name);
+			*failed = 1;
+			service_free(s);
+			return;
+		}
+	APPEND(x->c->services, x->c->n_services, s);
+}
+
+/* Listeners bind with SO_REUSEPORT (one socket per worker), so a second service on the same
+ * address would bind too and silently take a share of the first one's connections. */
+static int check_addrs(struct ctx *x)
+{
+	for (size_t j = 0; j < x->c->n_services; j++) {
+		const struct service *b = x->c->services[j];
+		for (size_t i = 0; i < j && b->port && b->listener.type->socktype; i++) {
+			const struct service *a = x->c->services[i];
+			if (a->port != b->port || a->listener.type->socktype != b->listener.type->socktype ||
+			    strcmp(a->host, b->host))
+				continue;
+			char field[64];
+			snprintf(field, sizeof field, "services[%zu].addr", j);
+			return cfg_error(x->e, cnode_get(b->cfg, "addr"), field, "%s is already the address of service \"%s\"",
+					 b->addr, a->name);
+		}
+	}
+	return 0;
+}
+
+static int parse_log(struct ctx *x)
+{
+	static const char *const keys[] = { "level", "format", "output", NULL };
+	static const char *const ign[] = { "rotation", NULL };
+	struct cnode *l = cnode_get(x->c->root, "log");
+	if (!l)
+		return 0;
+	if (want_kind(x, l, CN_MAP, "log") < 0 || check_keys(x, l, "log", keys, ign) < 0)
+		return -1;
+	x->c->log_level = (char *)cnode_str(l, "level");
+	x->c->log_format = (char *)cnode_str(l, "format");
+	x->c->log_output = (char *)cnode_str(l, "output");
+	if (x->c->log_level && log_set_level(x->c->log_level) < 0 && strcmp(x->c->log_level, ""))
+		return cfg_error(x->e, cnode_get(l, "level"), "log.level",
+				 "unknown level \"%s\" (known: trace, debug, info, warn, error, fatal)", x->c->log_level);
+	if (x->c->log_format && strcasecmp(x->c->log_format, "text") && strcasecmp(x->c->log_format, "json"))
+		return cfg_error(x->e, cnode_get(l, "format"), "log.format", "expected text or json, got \"%s\"",
+				 x->c->log_format);
+	return 0;
+}
+
+struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *e)
+{
+	static const char *const keys[] = { "services", "chains", "hops", "authers", "bypasses", "log", "workers", NULL };
+	static const char *const ign[] = { "admissions", "resolvers", "hosts", "ingresses", "routers", "sds",
+					   "recorders", "rewriters", "caches", "limiters", "quotas", "climiters",
+					   "rlimiters", "observers", "loggers", "tls", "profiling", "api", "metrics", NULL };
+	struct config *c = xcalloc(1, sizeof *c);
+	struct ctx x = { c, e };
+	long workers;
+
+	c->root = root;
+	c->path = path;
+	c->refs = 1;
+	if (check_keys(&x, root, "(top level)", keys, ign) < 0 || parse_log(&x) < 0)
+		goto fail;
+	if (md_int(root, "workers", 0, 0, 256, &workers, e) < 0)
+		goto fail;
+	c->workers = (int)workers;
+	if (parse_list(&x, "bypasses", each_bypass) < 0 || parse_list(&x, "authers", each_auther) < 0 ||
+	    parse_list(&x, "hops", each_hop) < 0 || parse_list(&x, "chains", each_chain) < 0 ||
+	    parse_list(&x, "services", each_service) < 0 || check_addrs(&x) < 0)
+		goto fail;
+	for (size_t i = 0; i < c->n_services; i++)
+		service_fingerprint(&x, c->services[i]);
+	if (init_types(&x) < 0)
+		goto fail;
+	for (size_t i = 0; i < c->n_services; i++)
+		c->services[i]->refs = 1;
+	c->refs += (int)c->n_services;
+	return c;
+fail:
+	config_unref(c);
+	return NULL;
+}
+
+struct config *config_load_file(const char *path, struct cfg_err *e)
+{
+	char *p = xstrdup(path);
+	struct cnode *root = cnode_load_yaml(p, e->msg, sizeof e->msg);
+	if (!root) {
+		free(p);
+		return NULL;
+	}
+	return config_from_tree(root, p, e);
+}
+
+static void node_free(struct node *n)
+{
+	if (n->dialer.type && n->dialer.type->fini)
+		n->dialer.type->fini(n);
+	if (n->connector.type && n->connector.type->fini)
+		n->connector.type->fini(n);
+	free(n->dialer.tls.alpn);
+	free(n->connector.tls.alpn);
+	free(n->name);
+	free(n);
+}
+
+/* A hop owns its nodes; a chain's hops are owned by the config's hop list. */
+static void hop_free(struct hop *h)
+{
+	for (size_t i = 0; i < h->n_nodes; i++)
+		node_free(h->nodes[i]);
+	free(h->nodes);
+	free(h);
+}
+
+static void chain_free(struct chain *ch)
+{
+	free(ch->hops);
+	free(ch);
+}
+
+static void auther_free(struct auther *a)
+{
+	for (size_t i = 0; i < a->n_users; i++) {
+		free(a->users[i].username);
+		free(a->users[i].password);
+	}
+	free(a->users);
+	free(a);
+}
+
+static void bypass_free(struct bypass *b)
+{
+	free(b->patterns);
+	free(b);
+}
+
+static void service_free(struct service *s)
+{
+	if (s->handler.type && s->handler.type->fini)
+		s->handler.type->fini(s);
+	if (s->listener.type && s->listener.type->fini)
+		s->listener.type->fini(s);
+	free(s->handler.authers);
+	free(s->handler.tls.alpn);
+	free(s->listener.tls.alpn);
+	free(s->fingerprint);
+	free(s->fds);
+	free(s->inst);
+	free(s->name);
+	free(s);
+}
+
+void config_unref(struct config *c)
+{
+	if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	for (size_t i = 0; i < c->n_services; i++)
+		service_free(c->services[i]);
+	for (size_t i = 0; i < c->n_hops; i++)
+		hop_free(c->hops[i]);
+	for (size_t i = 0; i < c->n_chains; i++)
+		chain_free(c->chains[i]);
+	for (size_t i = 0; i < c->n_authers; i++)
+		auther_free(c->authers[i]);
+	for (size_t i = 0; i < c->n_bypasses; i++)
+		bypass_free(c->bypasses[i]);
+	free(c->services);
+	free(c->hops);
+	free(c->chains);
+	free(c->authers);
+	free(c->bypasses);
+	cnode_free(c->root);
+	free(c->path);
+	free(c);
+}
+
+void service_ref(struct service *s) { __atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED); }
+
+void service_unref(struct service *s)
+{
+	if (__atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		config_unref(s->owner);
+}

@@ -1,0 +1,242 @@
+/*
+ * The internal model: services, chains, hops and nodes, built once from
+ * YAML or from -L/-F URLs and validated before anything starts. A model is
+ * immutable once built, except the node health counters (atomics).
+ */
+#ifndef PORTWAY_MODEL_H
+#define PORTWAY_MODEL_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "src/conf/cnode.h"
+
+/* The model names the runtime's types without needing it (no event loop here). */
+struct stream;
+struct worker;
+typedef void (*stream_done_cb)(void *ctx, struct stream *s, int err);
+
+struct service;
+struct node;
+struct cfg_err;
+struct listener_inst;
+
+struct auth_cfg {
+	char *username, *password;  /* NULL when not set */
+};
+
+struct tls_cfg {
+	int set;
+	char *cert_file, *key_file, *ca_file, *server_name;
+	int secure;                 /* verify the peer (dialer side) */
+	char **alpn;
+	size_t n_alpn;
+	char *min_version;
+};
+
+struct user {
+	char *username, *password;
+};
+
+/* A named list of users (top-level `authers`) or a service's single `auth`. */
+struct auther {
+	char *name;
+	struct user *users;
+	size_t n_users;
+	char *file;                 /* users file, "user pass" per line; reloaded with the config */
+};
+
+struct bypass {
+	char *name;
+	int whitelist;
+	char **patterns;            /* address, CIDR, or domain wildcard (*.example.com, .example.com) */
+	size_t n;
+};
+
+/* ---- registered types: one file each, one line in src/registry.c ---- */
+
+struct handler_type {
+	const char *name;
+	int (*init)(struct service *svc, struct cfg_err *err);   /* parse options into svc->handler.state */
+	void (*fini)(struct service *svc);
+	/* A new client stream (owned by the handler from now on). */
+	void (*handle)(struct service *svc, struct stream *client);
+	/* Optional, on each worker the service runs on: open or close what the handler keeps itself
+	 * (extra listeners, timers). Called after the listener started / before it stops. */
+	void (*start)(struct service *svc, struct worker *w);
+	void (*stop)(struct service *svc, struct worker *w);
+	/* The handler's state lives on one worker (worker 0): the service listens there only. */
+	int single_worker;
+};
+
+struct listener_type {
+	const char *name;
+	int socktype;               /* SOCK_STREAM, SOCK_DGRAM: the socket main binds; 0: none (rtcp) */
+	int (*init)(struct service *svc, struct cfg_err *err);
+	void (*fini)(struct service *svc);
+	/* Per worker: begin accepting on li (li->fd is bound when socktype != 0). */
+	int (*start)(struct listener_inst *li);
+	void (*stop)(struct listener_inst *li);
+};
+
+struct dialer_type {
+	const char *name;
+	int socktype;               /* what the first hop's socket is: SOCK_STREAM or SOCK_DGRAM */
+	int (*init)(struct node *n, struct cfg_err *err);
+	void (*fini)(struct node *n);
+	/* Run the transport handshake over lower (already reaching the node). NULL: use lower as is. */
+	void (*handshake)(struct node *n, struct stream *lower, stream_done_cb cb, void *ctx);
+};
+
+struct connector_type {
+	const char *name;
+	int (*init)(struct node *n, struct cfg_err *err);
+	void (*fini)(struct node *n);
+	/* Ask the node, reached through lower, for a connection to host:port. */
+	void (*connect)(struct node *n, struct stream *lower, int dgram, const char *host, uint16_t port,
+			stream_done_cb cb, void *ctx);
+};
+
+/* By name or GOST alias, NULL if unknown. Defined in src/registry.c, the one file that names
+ * every type: the model sees the lookups, never the types themselves. */
+const struct handler_type *registry_handler(const char *name);
+const struct listener_type *registry_listener(const char *name);
+const struct dialer_type *registry_dialer(const char *name);
+const struct connector_type *registry_connector(const char *name);
+/* "a, b, c" of every registered name of a kind, for error messages. */
+void registry_names(const char *kind, char *out, size_t outlen);
+
+/* ---- the model ---- */
+
+enum selector_strategy { SEL_ROUND, SEL_RANDOM, SEL_FIFO };
+
+struct selector_cfg {
+	enum selector_strategy strategy;
+	int max_fails;              /* failures before a node is marked down; default 1 */
+	double fail_timeout;        /* how long it stays down; default 10 s */
+};
+
+struct node {
+	char *name, *addr;
+	char host[256];
+	uint16_t port;
+	struct {
+		const struct connector_type *type;
+		struct auth_cfg auth;
+		struct tls_cfg tls;
+		struct cnode *md;
+		void *state;
+	} connector;
+	struct {
+		const struct dialer_type *type;
+		struct auth_cfg auth;
+		struct tls_cfg tls;
+		struct cnode *md;
+		void *state;
+	} dialer;
+	struct cnode *md;
+	struct bypass *bypass;
+	/* health, shared by all workers */
+	int fails;
+	double down_until;
+};
+
+struct hop {
+	char *name;
+	struct node **nodes;
+	size_t n_nodes;
+	struct selector_cfg sel;
+	struct bypass *bypass;
+	unsigned rr;                /* round-robin cursor (atomic) */
+};
+
+struct chain {
+	char *name;
+	struct hop **hops;
+	size_t n_hops;
+};
+
+struct service {
+	char *name, *addr;
+	char host[256];
+	uint16_t port;
+	struct {
+		const struct handler_type *type;
+		struct chain *chain;
+		struct auth_cfg auth;
+		struct auther **authers;
+		size_t n_authers;
+		struct tls_cfg tls;
+		struct cnode *md;
+		void *state;
+	} handler;
+	struct {
+		const struct listener_type *type;
+		struct chain *chain;
+		struct auth_cfg auth;
+		struct tls_cfg tls;
+		struct cnode *md;
+		void *state;
+	} listener;
+	struct hop *forwarder;      /* owned; NULL when no forwarder */
+	struct bypass *bypass;
+	struct cnode *md;
+	struct cnode *cfg;          /* this service's own subtree */
+	char *fingerprint;          /* service subtree plus what it references */
+	int *fds;                   /* one bound socket per worker, owned */
+	struct listener_inst **inst;/* per worker */
+	int running;
+	int refs;                   /* atomic: the running set and each live connection */
+	struct config *owner;       /* the config this service was built from */
+};
+
+struct config {
+	char *path;                 /* owned; cnode file pointers point here */
+	struct cnode *root;         /* owned */
+	struct service **services;
+	size_t n_services;
+	struct chain **chains;
+	size_t n_chains;
+	struct hop **hops;
+	size_t n_hops;
+	struct auther **authers;
+	size_t n_authers;
+	struct bypass **bypasses;
+	size_t n_bypasses;
+	int workers;                /* 0: number of cores */
+	int refs;                   /* atomic: the loader's reference plus one per live service */
+	char *log_level, *log_format, *log_output;
+};
+
+/* ---- configuration errors ---- */
+
+struct cfg_err {
+	char msg[1024];
+};
+
+/* "file:line:col: field: message". Always returns -1. */
+int cfg_error(struct cfg_err *e, const struct cnode *where, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Metadata lookups with validation; def when absent; -1 with cfg_err when malformed. */
+const char *md_str(const struct cnode *md, const char *key, const char *def);
+int md_bool(const struct cnode *md, const char *key, int def, int *out, struct cfg_err *e);
+int md_duration(const struct cnode *md, const char *key, double def, double *out, struct cfg_err *e);
+int md_int(const struct cnode *md, const char *key, long def, long min, long max, long *out, struct cfg_err *e);
+
+struct config *config_load_file(const char *path, struct cfg_err *e);
+/* Build from -L and -F URLs (src/url.c makes the tree). */
+struct config *config_from_urls(char **L, int nL, char **F, int nF, struct cfg_err *e);
+struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *e);
+void config_unref(struct config *c);
+
+/* Services keep the model alive while connections use them. */
+void service_ref(struct service *s);
+void service_unref(struct service *s);
+
+/* Authentication: no auth configured => ok. Constant-time password comparison. */
+int service_auth_required(const struct service *s);
+int service_auth_check(const struct service *s, const char *user, const char *pass);
+int bypass_match(const struct bypass *b, const char *host);
+int bypass_match_port(const struct bypass *b, const char *host, uint16_t port);
+
+#endif

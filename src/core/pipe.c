@@ -1,0 +1,285 @@
+#include "src/core/pipe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "src/core/log.h"
+#include "src/core/splice.h"
+#include "src/core/util.h"
+
+#define SPLICE_CHUNK (256 * 1024)
+
+int pipe_splice_enabled = 1;
+
+enum pipe_mode { PIPE_COPY, PIPE_SPLICE };
+
+struct pipe {
+	struct worker *w;
+	struct stream *side[2];         /* owned */
+	int eof[2];                     /* side i has no more to read */
+	enum pipe_mode mode;
+	ev_timer idle;
+	double idle_timeout;
+	ev_tstamp last_activity;
+	uint64_t bytes[2];              /* bytes read from side i */
+	pipe_done_cb done;
+	void *done_ctx;
+	int finished;
+	int counted;                    /* in w->connections: a stream connection, which SIGTERM lets drain */
+	/* splice mode: kp[i] holds bytes read from side i not yet written to the other */
+	ev_io rio[2], wio[2];
+	struct splice_pipe kp[2];
+};
+
+static void pipe_finish(struct pipe *p)
+{
+	if (p->finished)
+		return;
+	p->finished = 1;
+	ev_timer_stop(p->w->loop, &p->idle);
+	for (int i = 0; i < 2; i++) {
+		ev_io_stop(p->w->loop, &p->rio[i]);
+		ev_io_stop(p->w->loop, &p->wio[i]);
+		/* A pipe still holding bytes is closed, never pooled: they must not reach another connection. */
+		splice_pipe_put(p->w->splice, &p->kp[i]);
+		stream_close(p->side[i]);
+	}
+	if (p->counted)
+		__atomic_sub_fetch(&p->w->connections, 1, __ATOMIC_RELAXED);
+	if (p->done) {
+		struct pipe_stats st = { p->bytes[0], p->bytes[1] };
+		p->done(p->done_ctx, &st);
+	}
+	free(p);
+}
+
+static int pipe_side(struct pipe *p, struct stream *s) { return p->side[0] == s ? 0 : 1; }
+
+static void pipe_touch(struct pipe *p) { p->last_activity = ev_now(p->w->loop); }
+
+static int pipe_all_done(struct pipe *p)
+{
+	return p->eof[0] && p->eof[1] && !p->side[0]->wqueued && !p->side[1]->wqueued && !p->kp[0].held &&
+	       !p->kp[1].held;
+}
+
+/* ---- copy mode ---- */
+
+static int pipe_can_splice(struct stream *a, struct stream *b);
+static void pipe_enter_splice(struct pipe *p);
+
+/*
+ * A filter that has done its work (the relay's first reply, a lazy connector's
+ * handshake) becomes transparent and shows its socket: from then on the two
+ * sockets are joined with splice, as if no filter had been there.
+ */
+static void pipe_try_splice(struct pipe *p)
+{
+	if (p->mode == PIPE_COPY && !p->finished && !p->eof[0] && !p->eof[1] &&
+	    pipe_can_splice(p->side[0], p->side[1]))
+		pipe_enter_splice(p);
+}
+
+static void copy_read_cb(struct stream *s, const char *data, size_t len)
+{
+	struct pipe *p = s->ud;
+	int i = pipe_side(p, s), o = 1 - i;
+
+	pipe_touch(p);
+	if (!len) {
+		p->eof[i] = 1;
+		stream_shutdown(p->side[o]);
+		if (pipe_all_done(p))
+			pipe_finish(p);
+		return;
+	}
+	p->bytes[i] += len;
+	if (stream_write(p->side[o], data, len) < 0) {
+		pipe_finish(p);
+		return;
+	}
+	if (p->side[o]->wqueued > STREAM_HIGH_WATER)
+		stream_read_stop(s);
+	else
+		pipe_try_splice(p);
+}
+
+static void copy_event_cb(struct stream *s, enum stream_event ev, int err)
+{
+	struct pipe *p = s->ud;
+	int i = pipe_side(p, s), o = 1 - i;
+
+	if (ev == STREAM_EV_ERROR) {
+		log_debug("pipe: %s: %s", s->peer, strerror(err));
+		pipe_finish(p);
+		return;
+	}
+	/* s drained: resume reading the side that feeds it. */
+	pipe_touch(p);
+	if (pipe_all_done(p)) {
+		pipe_finish(p);
+		return;
+	}
+	if (!p->eof[o] && !p->side[o]->reading)
+		stream_read_start(p->side[o]);
+	pipe_try_splice(p);
+}
+
+/* ---- splice mode ---- */
+
+enum flush_result {
+	FLUSH_MORE,     /* all moved on: the reading side may go on */
+	FLUSH_BLOCKED,  /* the writing side is full: wait for it */
+	FLUSH_ENDED,    /* EOF passed on or the pipe finished: p may be gone */
+};
+
+static enum flush_result splice_flush(struct pipe *p, int i)
+{
+	int o = 1 - i, out = stream_fd(p->side[o]);
+	while (p->kp[i].held) {
+		ssize_t m = splice(p->kp[i].rfd, NULL, out, NULL, p->kp[i].held, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (m < 0) {
+			if (errno == EAGAIN || errno == EINTR) {
+				ev_io_stop(p->w->loop, &p->rio[i]);
+				ev_io_start(p->w->loop, &p->wio[o]);
+				return FLUSH_BLOCKED;
+			}
+			pipe_finish(p);
+			return FLUSH_ENDED;
+		}
+		p->kp[i].held -= (size_t)m;
+	}
+	ev_io_stop(p->w->loop, &p->wio[o]);
+	splice_pipe_put(p->w->splice, &p->kp[i]);
+	if (p->eof[i]) {
+		shutdown(out, SHUT_WR);
+		if (pipe_all_done(p))
+			pipe_finish(p);
+		return FLUSH_ENDED;
+	}
+	ev_io_start(p->w->loop, &p->rio[i]);
+	return FLUSH_MORE;
+}
+
+/* Rounds per wake-up: fewer trips through the loop for a bulk transfer, still fair to other connections. */
+#define SPLICE_ROUNDS 8
+
+static void splice_read_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct pipe *p = io->data;
+	int i = io == &p->rio[0] ? 0 : 1;
+	(void)loop;
+	(void)revents;
+
+	pipe_touch(p);
+	for (int round = 0; round < SPLICE_ROUNDS; round++) {
+		if (p->kp[i].rfd < 0 && splice_pipe_get(p->w->splice, &p->kp[i]) < 0) {
+			log_warn("pipe: no descriptor for a kernel pipe: %s", strerror(errno));
+			pipe_finish(p);
+			return;
+		}
+		ssize_t n = splice(stream_fd(p->side[i]), NULL, p->kp[i].wfd, NULL, SPLICE_CHUNK,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR) {
+				splice_pipe_put(p->w->splice, &p->kp[i]);
+				return;
+			}
+			pipe_finish(p);
+			return;
+		}
+		if (n == 0) {
+			p->eof[i] = 1;
+			ev_io_stop(p->w->loop, &p->rio[i]);
+		}
+		p->kp[i].held += (size_t)n;
+		p->bytes[i] += (size_t)n;
+		if (splice_flush(p, i) != FLUSH_MORE)
+			return;
+	}
+}
+
+static void splice_write_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct pipe *p = io->data;
+	int o = io == &p->wio[0] ? 0 : 1;
+	(void)loop;
+	(void)revents;
+	pipe_touch(p);
+	splice_flush(p, 1 - o);
+}
+
+static int pipe_can_splice(struct stream *a, struct stream *b)
+{
+	return pipe_splice_enabled && !a->dgram && !b->dgram && stream_fd(a) >= 0 && stream_fd(b) >= 0 &&
+	       !a->pending.len && !b->pending.len && !a->wqueued && !b->wqueued && !a->shut_wr && !b->shut_wr;
+}
+
+static void pipe_enter_splice(struct pipe *p)
+{
+	p->mode = PIPE_SPLICE;
+	for (int i = 0; i < 2; i++) {
+		stream_read_stop(p->side[i]);
+		stream_set_callbacks(p->side[i], NULL, NULL, p);
+		ev_io_set(&p->rio[i], stream_fd(p->side[i]), EV_READ);
+		ev_io_set(&p->wio[i], stream_fd(p->side[i]), EV_WRITE);
+		ev_io_start(p->w->loop, &p->rio[i]);
+	}
+}
+
+/* ---- common ---- */
+
+static void idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct pipe *p = t->data;
+	(void)revents;
+	ev_tstamp left = p->last_activity + p->idle_timeout - ev_now(loop);
+	if (left <= 0) {
+		log_debug("pipe %s <-> %s: idle timeout", p->side[0]->peer, p->side[1]->peer);
+		pipe_finish(p);
+		return;
+	}
+	t->repeat = left;
+	ev_timer_again(loop, t);
+}
+
+void pipe_start(struct stream *a, struct stream *b, double idle_timeout, pipe_done_cb done, void *ctx)
+{
+	struct pipe *p = xcalloc(1, sizeof *p);
+	p->w = a->w;
+	p->side[0] = a;
+	p->side[1] = b;
+	p->done = done;
+	p->done_ctx = ctx;
+	p->idle_timeout = idle_timeout;
+	p->kp[0].rfd = p->kp[0].wfd = p->kp[1].rfd = p->kp[1].wfd = -1;
+	/* Shutdown waits for connections to drain; UDP sessions only ever end by timing out, so they do not count. */
+	p->counted = !a->dgram && !b->dgram;
+	if (p->counted)
+		__atomic_add_fetch(&p->w->connections, 1, __ATOMIC_RELAXED);
+	pipe_touch(p);
+	ev_init(&p->idle, idle_cb);
+	p->idle.data = p;
+	if (idle_timeout > 0) {
+		p->idle.repeat = idle_timeout;
+		ev_timer_again(p->w->loop, &p->idle);
+	}
+	for (int i = 0; i < 2; i++) {
+		ev_init(&p->rio[i], splice_read_cb);
+		ev_init(&p->wio[i], splice_write_cb);
+		p->rio[i].data = p->wio[i].data = p;
+	}
+	if (pipe_can_splice(a, b)) {
+		pipe_enter_splice(p);
+		return;
+	}
+	p->mode = PIPE_COPY;
+	for (int i = 0; i < 2; i++) {
+		stream_set_callbacks(p->side[i], copy_read_cb, copy_event_cb, p);
+		stream_read_start(p->side[i]);
+	}
+}

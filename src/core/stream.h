@@ -1,0 +1,101 @@
+/*
+ * The stream: every endpoint of a connection (a TCP socket, a TLS session, a
+ * WebSocket, an smux stream, a UDP session) has this shape, so handlers and
+ * the pipe never know what lies below. Filter streams own the stream below
+ * them and install their own callbacks on it (nginx's recv/send swap).
+ *
+ * Reading: after stream_read_start() the stream calls on_read(s, data, len)
+ * with bytes it owns for the duration of the call; len == 0 means EOF.
+ * Datagram streams (s->dgram) deliver one message per call and write one
+ * message per stream_write().
+ *
+ * Writing: stream_write() always takes all bytes (or fails with -1); what the
+ * layer below cannot take yet is queued and counted in s->wqueued. When the
+ * queue becomes empty the stream raises STREAM_EV_DRAINED. Callers stop
+ * reading their source while the destination's wqueued is over
+ * STREAM_HIGH_WATER: that is the back-pressure.
+ *
+ * Closing: stream_close() releases everything; no callback fires after it,
+ * and the memory itself is freed later on the worker, so code still on the
+ * stack may test s->closed.
+ */
+#ifndef PORTWAY_STREAM_H
+#define PORTWAY_STREAM_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "src/core/worker.h"
+
+#define STREAM_HIGH_WATER (256 * 1024)
+
+enum stream_event {
+	STREAM_EV_DRAINED,  /* the write queue became empty */
+	STREAM_EV_ERROR,    /* broken; err holds an errno value */
+};
+
+struct stream;
+struct service;
+typedef void (*stream_read_cb)(struct stream *s, const char *data, size_t len);
+typedef void (*stream_event_cb)(struct stream *s, enum stream_event ev, int err);
+/* Completion of an asynchronous step that produces a stream (dial, handshake). */
+typedef void (*stream_done_cb)(void *ctx, struct stream *s, int err);
+
+struct stream_ops {
+	const char *name;
+	void (*read_start)(struct stream *s);
+	void (*read_stop)(struct stream *s);
+	int (*write)(struct stream *s, const char *data, size_t len);
+	void (*shutdown)(struct stream *s);   /* half close: no more writes */
+	void (*close)(struct stream *s);      /* release resources; memory freed by stream_close */
+	int (*fd)(struct stream *s);          /* plain socket fd for splice, or -1 */
+};
+
+struct readahead {
+	char *data;
+	size_t len;
+};
+
+struct stream {
+	const struct stream_ops *ops;
+	struct worker *w;
+	stream_read_cb on_read;
+	stream_event_cb on_event;
+	void *ud;                       /* owner's context */
+	struct service *svc;            /* a reference held while the connection lives, or NULL */
+	size_t wqueued;
+	struct readahead pending;       /* bytes pushed back by stream_unread, delivered first */
+	unsigned dgram : 1, reading : 1, closed : 1, shut_wr : 1, delivering : 1;
+	char peer[64];                  /* printable peer address */
+	char alpn[32];                  /* negotiated ALPN protocol, "" if none */
+};
+
+void stream_init(struct stream *s, const struct stream_ops *ops, struct worker *w);
+void stream_set_callbacks(struct stream *s, stream_read_cb r, stream_event_cb e, void *ud);
+void stream_read_start(struct stream *s);
+void stream_read_stop(struct stream *s);
+int stream_write(struct stream *s, const void *data, size_t len);
+void stream_shutdown(struct stream *s);
+void stream_close(struct stream *s);
+int stream_fd(struct stream *s);
+/* Stop reading, send what is queued, then close (an error reply, the end of an HTTP answer).
+ * Gives up after a few seconds if the peer does not take the bytes. */
+void stream_close_after_flush(struct stream *s);
+/* Push bytes back in front of the stream: they are read again first (peeking, hand-off). */
+void stream_unread(struct stream *s, const void *data, size_t len);
+
+/* s->svc is a reference on the connection's service, released at close; the runtime does not
+ * know services, so the services layer says once how to release one (service_unref). */
+void stream_set_svc_release(void (*release)(struct service *svc));
+
+/* For stream implementations: raise events to the owner. */
+void stream_emit_read(struct stream *s, const char *data, size_t len);
+void stream_emit_event(struct stream *s, enum stream_event ev, int err);
+
+/* Socket streams (src/sock.c). */
+struct stream *sock_stream_new(struct worker *w, int fd, int dgram);
+/* Asynchronous connect to host:port (DNS through c-ares), each address in turn. */
+void sock_connect(struct worker *w, const char *host, uint16_t port, int dgram, double timeout,
+		  stream_done_cb cb, void *ctx);
+
+#endif

@@ -1,0 +1,378 @@
+#include "src/svc/router.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "src/core/log.h"
+#include "src/core/pipe.h"
+#include "src/core/util.h"
+
+static int node_is_up(const struct hop *h, struct node *n, double now)
+{
+	int fails = __atomic_load_n(&n->fails, __ATOMIC_RELAXED);
+	double until;
+	__atomic_load(&n->down_until, &until, __ATOMIC_RELAXED);
+	return h->sel.max_fails <= 0 || fails < h->sel.max_fails || now >= until;
+}
+
+static int excluded(struct node *n, struct node *const *ex, size_t nex)
+{
+	for (size_t i = 0; i < nex; i++)
+		if (ex[i] == n)
+			return 1;
+	return 0;
+}
+
+struct node *hop_select(struct hop *h, struct node *const *exclude, size_t n_exclude)
+{
+	double now = mono_now();
+	size_t n = h->n_nodes, start;
+	if (!n)
+		return NULL;
+	switch (h->sel.strategy) {
+	case SEL_RANDOM:
+		start = (size_t)rand() % n;
+		break;
+	case SEL_FIFO:
+		start = 0;
+		break;
+	default:
+		start = __atomic_fetch_add(&h->rr, 1, __ATOMIC_RELAXED) % n;
+	}
+	/* First a healthy node, then any node not yet tried: never refuse only because all look down. */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t k = 0; k < n; k++) {
+			struct node *nd = h->nodes[(start + k) % n];
+			if (excluded(nd, exclude, n_exclude))
+				continue;
+			if (pass == 1 || node_is_up(h, nd, now))
+				return nd;
+		}
+	return NULL;
+}
+
+void node_mark_failed(struct hop *h, struct node *n)
+{
+	int fails = __atomic_add_fetch(&n->fails, 1, __ATOMIC_RELAXED);
+	if (h && h->sel.max_fails > 0 && fails >= h->sel.max_fails) {
+		double until = mono_now() + h->sel.fail_timeout;
+		__atomic_store(&n->down_until, &until, __ATOMIC_RELAXED);
+		if (fails == h->sel.max_fails)
+			log_warn("node %s (%s) marked down for %.0fs", n->name, n->addr, h->sel.fail_timeout);
+	}
+}
+
+void node_mark_ok(struct node *n) { __atomic_store_n(&n->fails, 0, __ATOMIC_RELAXED); }
+
+/* Nodes of h whose own bypass matches host:port: never selected for it (GOST). */
+static size_t hop_bypassed_nodes(const struct hop *h, const char *host, uint16_t port, struct node **out, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < h->n_nodes && n < max; i++)
+		if (h->nodes[i]->bypass && bypass_match_port(h->nodes[i]->bypass, host, port))
+			out[n++] = h->nodes[i];
+	return n;
+}
+
+size_t chain_hops_for(const struct chain *c, const char *host, uint16_t port)
+{
+	struct node *skip[16];
+	if (!c)
+		return 0;
+	/* The route ends before a hop whose bypass matches or whose every node is bypassed. */
+	for (size_t i = 0; i < c->n_hops; i++)
+		if ((c->hops[i]->bypass && bypass_match_port(c->hops[i]->bypass, host, port)) ||
+		    hop_bypassed_nodes(c->hops[i], host, port, skip, 16) == c->hops[i]->n_nodes)
+			return i;
+	return c->n_hops;
+}
+
+/* ---- the dial state machine ---- */
+
+enum dial_state {
+	DIAL_TRANSPORT,   /* opening the socket to hop 0, or CONNECTing through hop i-1 to hop i */
+	DIAL_HANDSHAKE,   /* hop i's dialer handshake */
+	DIAL_CONNECT,     /* the last connector CONNECTs to the target */
+	DIAL_DONE,
+};
+
+struct dial {
+	struct worker *w;
+	struct dial_opts o;
+	enum dial_state state;
+	char host[256];
+	uint16_t port;
+	size_t n_hops, hop;        /* hops in use; current hop */
+	struct node *node[16];     /* node chosen per hop */
+	struct hop *fwd;           /* forward mode: pick the target from here */
+	struct node *tried[16];
+	size_t n_tried;
+	stream_done_cb cb;
+	void *ctx;
+	int abandoned;             /* timed out or cancelled: the in-flight step's result is discarded */
+	int reported;
+	int no_target;             /* forward mode found no node: nothing is in flight */
+	ev_timer timer;
+};
+
+static void dial_step(struct dial *d, struct stream *s);
+
+static void dial_report(struct dial *d, struct stream *s, int err)
+{
+	ev_timer_stop(d->w->loop, &d->timer);
+	d->reported = 1;
+	if (d->abandoned) {
+		stream_close(s);
+		return;
+	}
+	d->cb(d->ctx, s, err);
+}
+
+static void dial_free_later(struct dial *d)
+{
+	ev_timer_stop(d->w->loop, &d->timer);
+	free(d);
+}
+
+static void dial_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct dial *d = t->data;
+	(void)loop;
+	(void)revents;
+	if (d->no_target) {
+		d->reported = 1;
+		d->cb(d->ctx, NULL, EHOSTUNREACH);
+		free(d);
+		return;
+	}
+	if (d->reported || d->abandoned)
+		return;
+	/* Forwarding straight to a target: the connect's own timeout (the same dialTimeout) ends the
+	 * attempt, marks that node failed and fails over; abandoning here would stop at the first
+	 * silent node. */
+	if (d->fwd && d->n_hops == 0 && d->state == DIAL_CONNECT)
+		return;
+	d->abandoned = 1;
+	d->reported = 1;
+	d->cb(d->ctx, NULL, ETIMEDOUT);
+}
+
+/* Out of descriptors or memory on this side: no fault of the node, its health stays. */
+static int local_shortage(int err) { return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM; }
+
+static void dial_fail(struct dial *d, struct node *failed, struct hop *hop, int err)
+{
+	if (failed && !local_shortage(err))
+		node_mark_failed(hop, failed);
+	if (!d->reported && !d->abandoned)
+		dial_report(d, NULL, err);
+	dial_free_later(d);
+}
+
+static void dial_start_transport(struct dial *d, struct stream *lower);
+
+/* Forward mode: the target is a node of the forwarder; on failure try the next one. */
+static int dial_pick_target(struct dial *d)
+{
+	struct node *n = hop_select(d->fwd, d->tried, d->n_tried);
+	if (!n || d->n_tried >= sizeof d->tried / sizeof *d->tried)
+		return -1;
+	d->tried[d->n_tried++] = n;
+	snprintf(d->host, sizeof d->host, "%s", n->host);
+	d->port = n->port;
+	return 0;
+}
+
+static void dial_restart(struct dial *d)
+{
+	d->hop = 0;
+	d->n_hops = chain_hops_for(d->o.chain, d->host, d->port);
+	dial_start_transport(d, NULL);
+}
+
+static void dial_on_stream(void *ctx, struct stream *s, int err)
+{
+	struct dial *d = ctx;
+	struct node *cur = d->hop < d->n_hops ? d->node[d->hop] : NULL;
+
+	if (d->abandoned) {
+		stream_close(s);
+		dial_free_later(d);
+		return;
+	}
+	if (err || !s) {
+		if (d->state == DIAL_CONNECT || d->n_hops == 0) {
+			/* The target itself failed. In forward mode try the next forwarder node. */
+			if (d->fwd) {
+				if (!local_shortage(err))
+					node_mark_failed(d->fwd, d->tried[d->n_tried - 1]);
+				log_debug("forward target %s:%u failed: %s", d->host, d->port, strerror(err));
+				if (dial_pick_target(d) == 0) {
+					dial_restart(d);
+					return;
+				}
+			}
+			dial_fail(d, NULL, NULL, err ? err : ECONNREFUSED);
+			return;
+		}
+		log_debug("chain hop %zu node %s failed: %s", d->hop, cur ? cur->addr : "?", strerror(err));
+		dial_fail(d, cur, d->o.chain->hops[d->hop], err ? err : ECONNREFUSED);
+		return;
+	}
+	dial_step(d, s);
+}
+
+static void dial_start_transport(struct dial *d, struct stream *lower)
+{
+	d->state = DIAL_TRANSPORT;
+	if (d->hop >= d->n_hops) {
+		/* No (more) chain: the target directly. */
+		d->state = DIAL_CONNECT;
+		if (lower) {
+			struct node *last = d->node[d->hop - 1];
+			last->connector.type->connect(last, lower, d->o.dgram, d->host, d->port, dial_on_stream, d);
+		} else {
+			sock_connect(d->w, d->host, d->port, d->o.dgram, d->o.timeout, dial_on_stream, d);
+		}
+		return;
+	}
+	struct hop *h = d->o.chain->hops[d->hop];
+	struct node *skip[16];
+	struct node *n = hop_select(h, skip, hop_bypassed_nodes(h, d->host, d->port, skip, 16));
+	d->node[d->hop] = n;
+	int dgram = n->dialer.type->socktype == SOCK_DGRAM;
+	if (!lower) {
+		sock_connect(d->w, n->host, n->port, dgram, d->o.timeout, dial_on_stream, d);
+	} else {
+		struct node *prev = d->node[d->hop - 1];
+		prev->connector.type->connect(prev, lower, dgram, n->host, n->port, dial_on_stream, d);
+	}
+}
+
+static void dial_step(struct dial *d, struct stream *s)
+{
+	switch (d->state) {
+	case DIAL_TRANSPORT: {
+		struct node *n = d->node[d->hop];
+		d->state = DIAL_HANDSHAKE;
+		if (n->dialer.type->handshake) {
+			n->dialer.type->handshake(n, s, dial_on_stream, d);
+			return;
+		}
+		/* no handshake: the transport is the stream */
+	}
+		/* fall through */
+	case DIAL_HANDSHAKE:
+		node_mark_ok(d->node[d->hop]);
+		d->hop++;
+		dial_start_transport(d, s);
+		return;
+	case DIAL_CONNECT:
+		if (d->fwd)
+			node_mark_ok(d->tried[d->n_tried - 1]);
+		d->state = DIAL_DONE;
+		dial_report(d, s, 0);
+		dial_free_later(d);
+		return;
+	case DIAL_DONE:
+		stream_close(s);
+		return;
+	}
+}
+
+static struct dial *dial_new(struct worker *w, const struct dial_opts *o, stream_done_cb cb, void *ctx)
+{
+	struct dial *d = xcalloc(1, sizeof *d);
+	d->w = w;
+	d->o = *o;
+	if (d->o.timeout <= 0)
+		d->o.timeout = 15;
+	d->cb = cb;
+	d->ctx = ctx;
+	ev_timer_init(&d->timer, dial_timeout_cb, d->o.timeout, 0);
+	d->timer.data = d;
+	ev_timer_start(w->loop, &d->timer);
+	return d;
+}
+
+struct dial *router_dial(struct worker *w, const struct dial_opts *o, const char *host, uint16_t port,
+			 stream_done_cb cb, void *ctx)
+{
+	struct dial *d = dial_new(w, o, cb, ctx);
+	snprintf(d->host, sizeof d->host, "%s", host);
+	d->port = port;
+	if (d->o.chain && d->o.chain->n_hops > 16) {
+		d->o.chain = NULL;
+		log_error("chain has more than 16 hops");
+	}
+	dial_restart(d);
+	return d;
+}
+
+struct dial *router_dial_forward(struct worker *w, const struct dial_opts *o, struct hop *forwarder,
+				 stream_done_cb cb, void *ctx)
+{
+	struct dial *d = dial_new(w, o, cb, ctx);
+	d->fwd = forwarder;
+	if (dial_pick_target(d) < 0) {
+		/* Report from the loop, never from inside the caller. */
+		d->no_target = 1;
+		ev_timer_stop(w->loop, &d->timer);
+		ev_timer_set(&d->timer, 0, 0);
+		ev_timer_start(w->loop, &d->timer);
+		return d;
+	}
+	dial_restart(d);
+	return d;
+}
+
+void router_dial_cancel(struct dial *d)
+{
+	if (!d || d->reported)
+		return;
+	if (d->no_target) {
+		ev_timer_stop(d->w->loop, &d->timer);
+		free(d);
+		return;
+	}
+	d->abandoned = 1;
+	d->reported = 1;
+	ev_timer_stop(d->w->loop, &d->timer);
+}
+
+/* One router_dial_pipe in flight. */
+struct dial_pipe_conn {
+	struct stream *client;      /* owned until piped or closed */
+	double idle_timeout;
+	void (*report)(void *ctx, struct stream *client, struct stream *remote, int err);
+	void *ctx;
+};
+
+static void dial_pipe_dialed(void *ctx, struct stream *remote, int err)
+{
+	struct dial_pipe_conn *c = ctx;
+	if (c->report)
+		c->report(c->ctx, c->client, err ? NULL : remote, err);
+	if (err)
+		stream_close(c->client);
+	else
+		pipe_start(c->client, remote, c->idle_timeout, NULL, NULL);
+	free(c);
+}
+
+void router_dial_pipe(struct stream *client, const struct dial_pipe *o)
+{
+	struct dial_pipe_conn *c = xcalloc(1, sizeof *c);
+	c->client = client;
+	c->idle_timeout = o->idle_timeout;
+	c->report = o->report;
+	c->ctx = o->ctx;
+	if (o->forwarder)
+		router_dial_forward(client->w, &o->dial, o->forwarder, dial_pipe_dialed, c);
+	else
+		router_dial(client->w, &o->dial, o->host, o->port, dial_pipe_dialed, c);
+}

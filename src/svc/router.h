@@ -1,0 +1,51 @@
+/*
+ * The router: a connection to host:port, directly or through a chain.
+ * Hop i's node is reached through hop i-1's connector; its dialer then runs
+ * its handshake (TLS, WebSocket) over that tunnelled stream. Every step is
+ * asynchronous and the whole dial has one timeout.
+ */
+#ifndef PORTWAY_ROUTER_H
+#define PORTWAY_ROUTER_H
+#include "src/conf/model.h"
+#include "src/core/stream.h"
+
+struct dial;
+
+struct dial_opts {
+	struct chain *chain;        /* NULL: direct */
+	int dgram;                  /* UDP at the far end */
+	double timeout;             /* whole dial; <= 0: 15 s */
+};
+
+/* cb runs exactly once unless the dial is cancelled first. err: errno value. */
+struct dial *router_dial(struct worker *w, const struct dial_opts *o, const char *host, uint16_t port,
+			 stream_done_cb cb, void *ctx);
+/* Dial one of the hop's nodes (port forwarding), failing over to the next node. */
+struct dial *router_dial_forward(struct worker *w, const struct dial_opts *o, struct hop *forwarder,
+				 stream_done_cb cb, void *ctx);
+void router_dial_cancel(struct dial *d);
+
+/* What a forwarding handler does with a connection: dial, then pipe. */
+struct dial_pipe {
+	struct dial_opts dial;
+	struct hop *forwarder;      /* dial one of its nodes, failing over; NULL: host:port */
+	const char *host;           /* copied by the dial */
+	uint16_t port;
+	double idle_timeout;        /* the pipe's; <= 0: none */
+	/* Logs the outcome (may be NULL): remote is what the dial reached, or NULL and err is set. */
+	void (*report)(void *ctx, struct stream *client, struct stream *remote, int err);
+	void *ctx;
+};
+
+/* Owns client from the call on: piped to what the dial reaches, or closed when it fails. */
+void router_dial_pipe(struct stream *client, const struct dial_pipe *o);
+
+/* Node selection honouring maxFails/failTimeout. exclude: nodes already tried. */
+struct node *hop_select(struct hop *h, struct node *const *exclude, size_t n_exclude);
+void node_mark_failed(struct hop *h, struct node *n);
+void node_mark_ok(struct node *n);
+/* The part of the chain used for host:port: it stops before the first hop whose bypass
+ * matches, or whose nodes are all bypassed (a node's own bypass excludes it from selection). */
+size_t chain_hops_for(const struct chain *c, const char *host, uint16_t port);
+
+#endif

@@ -1,0 +1,230 @@
+#include "src/svc/service.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "src/core/log.h"
+#include "src/core/util.h"
+
+int listen_socket(const char *host, uint16_t port, int socktype, int reuseport, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1;
+
+	if (!*host) {
+		/* ":port" listens on every address, IPv6 and IPv4, as GOST does. */
+		struct sockaddr_in6 *in6 = (void *)&ss;
+		memset(&ss, 0, sizeof ss);
+		in6->sin6_family = AF_INET6;
+		in6->sin6_addr = in6addr_any;
+		in6->sin6_port = htons(port);
+		len = sizeof *in6;
+	} else if (sockaddr_from_literal(!strcmp(host, "localhost") ? "127.0.0.1" : host, port, &ss, &len) < 0) {
+		snprintf(err, errlen, "listen address %s: a numeric IP address is required", host);
+		return -1;
+	}
+	fd = socket(ss.ss_family, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 && !*host && errno == EAFNOSUPPORT) {
+		sockaddr_from_literal("0.0.0.0", port, &ss, &len);
+		fd = socket(AF_INET, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	}
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (reuseport)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+	if (ss.ss_family == AF_INET6) {
+		int zero = 0;
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+	}
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || (socktype == SOCK_STREAM && listen(fd, 4096) < 0)) {
+		char where[300];
+		hostport_format(where, sizeof where, host, port);
+		snprintf(err, errlen, "cannot listen on %s: %s", where, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+uint16_t socket_local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof ss;
+	if (getsockname(fd, (struct sockaddr *)&ss, &l) < 0)
+		return 0;
+	return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+					       : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static int bind_one(struct service *svc, int socktype, char *err, size_t errlen)
+{
+	char e[400];
+	int fd = listen_socket(svc->host, svc->port, socktype, 1, e, sizeof e);
+	if (fd < 0)
+		snprintf(err, errlen, "service %s: %s", svc->name, e);
+	return fd;
+}
+
+/* Workers a service runs on: all, or only worker 0 for single-worker handlers. */
+static int service_workers(const struct service *svc) { return svc->handler.type->single_worker ? 1 : worker_count; }
+
+int service_bind(struct service *svc, int exclusive, char *err, size_t errlen)
+{
+	int socktype = svc->listener.type->socktype;
+	if (exclusive && socktype && svc->port) {
+		/* A socket without SO_REUSEPORT cannot bind where anyone listens: a probe that tells. */
+		char e[400];
+		int probe = listen_socket(svc->host, svc->port, socktype, 0, e, sizeof e);
+		if (probe < 0) {
+			snprintf(err, errlen, "service %s: %s (is another program or portway already there?)", svc->name,
+				 e);
+			return -1;
+		}
+		close(probe);
+	}
+	svc->fds = xcalloc((size_t)worker_count, sizeof *svc->fds);
+	svc->inst = xcalloc((size_t)worker_count, sizeof *svc->inst);
+	for (int i = 0; i < worker_count; i++)
+		svc->fds[i] = -1;
+	if (!socktype)
+		return 0;
+	for (int i = 0; i < service_workers(svc); i++) {
+		svc->fds[i] = bind_one(svc, socktype, err, errlen);
+		if (svc->fds[i] < 0) {
+			for (int k = 0; k < i; k++)
+				close(svc->fds[k]);
+			return -1;
+		}
+		if (svc->port == 0 && i == 0)
+			svc->port = socket_local_port(svc->fds[0]); /* every worker shares the first's ephemeral port */
+	}
+	return 0;
+}
+
+static void start_on_worker(void *arg)
+{
+	struct listener_inst *li = arg;
+	if (li->svc->listener.type->start(li) < 0)
+		log_error("service %s: listener %s failed to start on worker %d", li->svc->name,
+			  li->svc->listener.type->name, li->w->id);
+	if (li->svc->handler.type->start)
+		li->svc->handler.type->start(li->svc, li->w);
+}
+
+void service_start(struct service *svc)
+{
+	stream_set_svc_release(service_unref);
+	svc->running = 1;
+	for (int i = 0; i < service_workers(svc); i++) {
+		struct listener_inst *li = xcalloc(1, sizeof *li);
+		li->svc = svc;
+		li->w = workers[i];
+		li->fd = svc->fds[i];
+		svc->inst[i] = li;
+		worker_post(workers[i], start_on_worker, li);
+	}
+	log_info("service %s: %s on %s (%s)", svc->name, svc->handler.type->name, svc->addr, svc->listener.type->name);
+}
+
+static void stop_on_worker(void *arg)
+{
+	struct listener_inst *li = arg;
+	struct service *svc = li->svc;
+	if (svc->handler.type->stop)
+		svc->handler.type->stop(svc, li->w);
+	if (svc->listener.type->stop)
+		svc->listener.type->stop(li);
+	if (li->fd >= 0)
+		close(li->fd);
+	free(li);
+	service_unref(svc);
+}
+
+void service_stop(struct service *svc)
+{
+	if (!svc->running)
+		return;
+	svc->running = 0;
+	for (int i = 0; i < service_workers(svc); i++) {
+		service_ref(svc);
+		worker_post(workers[i], stop_on_worker, svc->inst[i]);
+		svc->inst[i] = NULL;
+	}
+	log_info("service %s: stopped listening on %s", svc->name, svc->addr);
+}
+
+void service_dispatch(struct service *svc, struct stream *client)
+{
+	if (!client->svc) {
+		service_ref(svc);
+		client->svc = svc;
+	}
+	svc->handler.type->handle(svc, client);
+}
+
+/* ---- stream listeners ---- */
+
+static void accept_resume_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct listener_inst *li = t->data;
+	(void)revents;
+	ev_io_start(loop, &li->io);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct listener_inst *li = io->data;
+	(void)revents;
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(li->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* Out of descriptors: the pending connection would wake us forever. Pause. */
+				if (!li->warned++)
+					log_warn("service %s: accept: %s; pausing this listener briefly", li->svc->name,
+						 strerror(errno));
+				ev_io_stop(loop, &li->io);
+				ev_timer_set(&li->pause, 0.5, 0);
+				ev_timer_start(loop, &li->pause);
+			} else if (errno == EAGAIN) {
+				li->warned = 0; /* backlog drained: the shortage is over, a new one is news */
+			} else if (errno != EINTR && errno != ECONNABORTED) {
+				log_error("service %s: accept: %s", li->svc->name, strerror(errno));
+			}
+			return;
+		}
+		struct stream *s = sock_stream_new(li->w, fd, 0);
+		service_ref(li->svc);
+		s->svc = li->svc;
+		log_debug("service %s: connection from %s", li->svc->name, s->peer);
+		li->on_accept(li, s);
+	}
+}
+
+static void default_on_accept(struct listener_inst *li, struct stream *s) { service_dispatch(li->svc, s); }
+
+int stream_listener_start(struct listener_inst *li, void (*on_accept)(struct listener_inst *li, struct stream *s))
+{
+	li->on_accept = on_accept ? on_accept : default_on_accept;
+	ev_io_init(&li->io, accept_cb, li->fd, EV_READ);
+	li->io.data = li;
+	ev_init(&li->pause, accept_resume_cb);
+	li->pause.data = li;
+	ev_io_start(li->w->loop, &li->io);
+	return 0;
+}
+
+void stream_listener_stop(struct listener_inst *li)
+{
+	ev_io_stop(li->w->loop, &li->io);
+	ev_timer_stop(li->w->loop, &li->pause);
+}

@@ -1,0 +1,35 @@
+/* Running services: bound sockets, per-worker listener instances, start, stop, reload. */
+#ifndef PORTWAY_SERVICE_H
+#define PORTWAY_SERVICE_H
+#include "src/conf/model.h"
+#include "src/core/stream.h"
+
+struct listener_inst {
+	struct service *svc;
+	struct worker *w;
+	int fd;                     /* bound socket for this worker, or -1 */
+	ev_io io;
+	ev_timer pause;             /* back-off after EMFILE */
+	int warned;
+	void *state;                /* the listener type's own */
+	void (*on_accept)(struct listener_inst *li, struct stream *s);
+};
+
+/* A non-blocking listening (SOCK_STREAM) or bound (SOCK_DGRAM) socket; "" host = every address. */
+int listen_socket(const char *host, uint16_t port, int socktype, int reuseport, char *err, size_t errlen);
+uint16_t socket_local_port(int fd);
+
+/* Bind one SO_REUSEPORT socket per worker. -1 with a message in err. exclusive: first make sure no
+ * other socket holds the address (SO_REUSEPORT alone would let another process share it silently). */
+int service_bind(struct service *svc, int exclusive, char *err, size_t errlen);
+void service_start(struct service *svc);
+/* Stop accepting (listeners close); live connections go on. */
+void service_stop(struct service *svc);
+
+/* For stream listeners: accept on li->fd and call on_accept for each new connection. */
+int stream_listener_start(struct listener_inst *li, void (*on_accept)(struct listener_inst *li, struct stream *s));
+void stream_listener_stop(struct listener_inst *li);
+/* Hand a ready client stream to the service's handler (takes a service reference). */
+void service_dispatch(struct service *svc, struct stream *client);
+
+#endif
