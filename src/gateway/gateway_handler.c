@@ -296,7 +296,7 @@ struct gw_conn {
 	char *buf;                  /* owned */
 	size_t len, cap;
 	size_t head_len, body_len;
-	struct http_request req;
+	struct http_request req;    /* slices into buf[0, head_len): re-parsed whenever buf moves */
 	ev_timer timer;
 	/* agent dial-in */
 	enum onifast_kind kind;
@@ -593,11 +593,15 @@ static void conn_read(struct stream *s, const char *data, size_t len)
 	if (c->len + len > c->cap) {
 		c->cap = (c->len + len) * 2;
 		c->buf = xrealloc(c->buf, c->cap + 1);
+		/* A body or an auth check may still use the parsed head: point it at the moved buffer. */
+		if (c->head_len && http_request_parse(c->buf, c->head_len, GW_HEAD_MAX, &c->req) != (ssize_t)c->head_len) {
+			conn_http_error(c, 400, "Bad Request");
+			return;
+		}
 	}
 	memcpy(c->buf + c->len, data, len);
 	c->len += len;
 	c->buf[c->len] = 0;
-	/* The head parser keeps slices into buf: re-parse after every realloc, as conn_progress does. */
 	conn_progress(c);
 }
 
