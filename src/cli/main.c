@@ -324,6 +324,7 @@ int portway_main(int argc, char **argv)
 	log_info("portway %s running with %d workers", PACKAGE_VERSION, worker_count);
 	ev_run(loop, 0);
 	log_info("bye");
+	log_flush();
 	fflush(NULL);
 	/* Connections still open after the grace period die with the process. */
 	_exit(0);

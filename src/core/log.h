@@ -1,4 +1,4 @@
-/* Leveled logging, text or JSON lines, safe from any worker thread. */
+/* Leveled logging, text or JSON lines. Workers never wait for the output (src/core/log.c). */
 #ifndef PORTWAY_LOG_H
 #define PORTWAY_LOG_H
 
@@ -8,6 +8,10 @@ int log_set_level(const char *name);      /* 0 ok, -1 unknown name */
 int log_set_format(const char *name);     /* "text" or "json" */
 int log_set_output(const char *path);     /* "stderr", "stdout" or a file path */
 enum log_level log_get_level(void);
+/* This thread runs a loop: its lines go through the writer thread, never straight to the output. */
+void log_thread_async(void);
+/* Write out every queued line (before exit). */
+void log_flush(void);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define LOG_ENABLED(l) ((l) >= log_get_level())

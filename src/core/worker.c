@@ -105,6 +105,7 @@ void workers_init(int n)
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
+	log_thread_async();
 	ev_run(w->loop, 0);
 	return NULL;
 }
