@@ -1,5 +1,5 @@
 /*
- * connector relay: the GOST relay protocol client (spec/gost-relay.md §3).
+ * connector relay: the GOST relay protocol client (doc/protocols/gost-relay.md §3).
  * By default it is lazy, as GOST is: the request goes out with the first
  * bytes the application writes, and the reply is checked on the first read,
  * so client-speaks-first protocols do not wait a round trip and do not stall

@@ -1,5 +1,5 @@
 /*
- * handler relay: the GOST relay protocol server (spec/gost-relay.md §2).
+ * handler relay: the GOST relay protocol server (doc/protocols/gost-relay.md §2).
  * Reads one request within readTimeout, checks the user, then CONNECTs
  * (TCP, or UDP framed as LEN|payload), forwards (a service with forwarder
  * nodes), or BINDs (handlers/relay_bind.c). A malformed request is closed

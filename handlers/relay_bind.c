@@ -1,5 +1,5 @@
 /*
- * The relay handler's BIND command (spec/gost-relay.md §2.6).
+ * The relay handler's BIND command (doc/protocols/gost-relay.md §2.6).
  *
  * TCP: listen on the requested address, answer with the bound address, and
  * turn the connection into an smux session in which this side is the smux

@@ -1,5 +1,5 @@
 /* GOST relay protocol codec (go-gost/relay v0.5 wire format), I/O-free.
- * See spec/gost-relay.md §1-§3. All integers on the wire are big-endian. */
+ * See doc/protocols/gost-relay.md §1-§3. All integers on the wire are big-endian. */
 #ifndef PORTWAY_RELAY_H
 #define PORTWAY_RELAY_H
 #include <stdbool.h>

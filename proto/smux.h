@@ -1,5 +1,5 @@
 /* xtaci/smux v1/v2 frame codec (as pinned by GOST: v1.5.31), I/O-free.
- * See spec/gost-relay.md §4. Header integers are little-endian. */
+ * See doc/protocols/gost-relay.md §4. Header integers are little-endian. */
 #ifndef PORTWAY_SMUX_H
 #define PORTWAY_SMUX_H
 #include <stdbool.h>

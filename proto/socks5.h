@@ -164,7 +164,7 @@ const char *socks5_reply_str(uint8_t rep);
 /*
  * RSV(2) FRAG(1) ATYP DST.ADDR DST.PORT, then the data. rsv is returned
  * rather than checked because GOST's UDP-over-stream frame carries the data
- * length there (spec/gost-relay.md 2.6); a plain SOCKS5 relay must drop a
+ * length there (doc/protocols/gost-relay.md 2.6); a plain SOCKS5 relay must drop a
  * datagram with rsv != 0 or frag != 0 (RFC 1928 7: no fragmentation). On a
  * datagram, 0 (need more) means truncated: drop it.
  */

@@ -1,4 +1,4 @@
-/* GoDoxy agent stream header codec (spec/godoxy-stream.md 1.2). */
+/* GoDoxy agent stream header codec (doc/protocols/godoxy-stream.md 1.2). */
 #include "proto/stream_header.h"
 
 #include <string.h>

@@ -1,6 +1,6 @@
 /*
  * GoDoxy agent stream header: the fixed 275-byte record a GoDoxy client sends
- * as the first bytes of a (D)TLS stream session (spec/godoxy-stream.md 1.2).
+ * as the first bytes of a (D)TLS stream session (doc/protocols/godoxy-stream.md 1.2).
  *
  *   0   8  version "0.1.0\0\0\0"
  *   8   1  host length (0..255)

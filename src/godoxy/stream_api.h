@@ -1,5 +1,5 @@
 /*
- * The GoDoxy agent HTTPS API (spec/godoxy-stream.md 1.8), served by the
+ * The GoDoxy agent HTTPS API (doc/protocols/godoxy-stream.md 1.8), served by the
  * stream handler on the connections of its tls listener that did not
  * negotiate the stream ALPN id: /godoxy/agent/info, /health, /name,
  * /version, /runtime. The Docker socket proxy is not offered.

@@ -1,6 +1,6 @@
 /*
  * connector stream: the GoDoxy side of the agent stream protocol
- * (spec/godoxy-stream.md). Over the node's transport (a tls dialer for TCP,
+ * (doc/protocols/godoxy-stream.md). Over the node's transport (a tls dialer for TCP,
  * a dtls dialer for UDP) it sends the 275-byte header naming the destination
  * and hands the stream on: the agent answers nothing, so a refused or failed
  * destination shows only as the end of the stream.

@@ -1,6 +1,6 @@
 /*
  * handler stream: the agent side of the GoDoxy stream protocol
- * (spec/godoxy-stream.md). Each connection carries one 275-byte header
+ * (doc/protocols/godoxy-stream.md). Each connection carries one 275-byte header
  * (proto/stream_header.h) and then raw payload; the agent never answers a
  * byte of its own:
  *   - a header not complete within readTimeout, or invalid: closed (and logged);

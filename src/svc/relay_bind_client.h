@@ -1,5 +1,5 @@
 /*
- * The relay connector's BIND (spec/gost-relay.md §3.3): ask a relay server
+ * The relay connector's BIND (doc/protocols/gost-relay.md §3.3): ask a relay server
  * to listen for us. TCP: the server's connections come back as smux streams
  * (this side is the smux server), each after a relay response that names the
  * remote peer. UDP: datagrams travel on the connection in the BIND frame.

@@ -1,5 +1,5 @@
 /*
- * An smux session (xtaci/smux v1.5.31 as GOST uses it, spec/gost-relay.md
+ * An smux session (xtaci/smux v1.5.31 as GOST uses it, doc/protocols/gost-relay.md
  * §4) over any lower stream, on one worker. Each smux stream is a struct
  * stream: read, write (split into PSH frames), shutdown (FIN), close.
  *

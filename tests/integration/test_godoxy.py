@@ -25,7 +25,7 @@ from test_dtls import DtlsClient
 GRACE = {"PORTWAY_GRACE": "0.2"}
 ALPN = "godoxy-agent-stream/1"
 
-# ---- the header, written from the spec (spec/godoxy-stream.md 1.2), not from our codec ----
+# ---- the header, written from the spec (doc/protocols/godoxy-stream.md 1.2), not from our codec ----
 
 
 def header(host=b"", port=b"", flag=0):

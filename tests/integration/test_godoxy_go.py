@@ -1,4 +1,4 @@
-"""GoDoxy interoperability: a Go peer written from the spec (spec/godoxy-stream.md) the way
+"""GoDoxy interoperability: a Go peer written from the spec (doc/protocols/godoxy-stream.md) the way
 GoDoxy's code does it: crypto/tls with ALPN godoxy-agent-stream/1 and SNI godoxy.agent, a Go
 http.Server whose TLSNextProto hands that ALPN to the stream handler, io.ReadFull of the
 275-byte header (also from pion/dtls, one record per read), the header encoded with Go's

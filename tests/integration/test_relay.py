@@ -1,4 +1,4 @@
-"""GOST relay protocol, CONNECT side: an independent client checks the exact bytes (spec/gost-relay.md)."""
+"""GOST relay protocol, CONNECT side: an independent client checks the exact bytes (doc/protocols/gost-relay.md)."""
 import socket
 import struct
 import threading

@@ -1,4 +1,4 @@
-"""The relay handler's BIND (spec/gost-relay.md §2.6, §4), driven byte for byte by a raw client.
+"""The relay handler's BIND (doc/protocols/gost-relay.md §2.6, §4), driven byte for byte by a raw client.
 
 The client here plays GOST's relay connector: it sends BIND, checks the reply, then acts as the
 smux *server* of the session (the relay handler is the smux client and opens one stream per

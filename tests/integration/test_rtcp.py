@@ -1,4 +1,4 @@
-"""Remote port forwarding: rtcp and rudp listeners through a relay BIND (spec/gost-relay.md §3.3, §5).
+"""Remote port forwarding: rtcp and rudp listeners through a relay BIND (doc/protocols/gost-relay.md §3.3, §5).
 
 End to end against portway's own relay server (a real sshd, parallel connections, the relay
 killed and back), and against a fake GOST relay written here that checks portway's BIND

@@ -1,5 +1,5 @@
 """BIND interoperability with the real xtaci/smux (Debian's golang-github-xtaci-smux-dev, the same
-wire protocol as the v1.5.31 GOST pins): a Go peer written from spec/gost-relay.md plays
+wire protocol as the v1.5.31 GOST pins): a Go peer written from doc/protocols/gost-relay.md plays
   - GOST's relay handler with bind=true (listens, replies, smux *client*, one stream per
     accepted connection with the peer's address first) for portway's rtcp listener, and
   - GOST's relay connector BIND as rtcp uses it (smux *server*, reads each stream's header,
@@ -22,7 +22,7 @@ from test_rtcp import echo_once, wait_bound
 SMUX_SRC = "/usr/share/gocode/src/github.com/xtaci/smux"
 
 PEER_GO = r'''
-// GOST's relay BIND, both sides, as spec/gost-relay.md describes it (test helper for portway).
+// GOST's relay BIND, both sides, as doc/protocols/gost-relay.md describes it (test helper for portway).
 package main
 
 import (

@@ -1,4 +1,4 @@
-/* Unit tests for the GOST relay codec: spec/gost-relay.md §1.4 and §2.6 vectors. */
+/* Unit tests for the GOST relay codec: doc/protocols/gost-relay.md §1.4 and §2.6 vectors. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* Unit tests for the smux frame codec: spec/gost-relay.md §4 example frames. */
+/* Unit tests for the smux frame codec: doc/protocols/gost-relay.md §4 example frames. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -238,7 +238,7 @@ static void test_reply(void **state)
 static void test_udp_header(void **state)
 {
 	static const uint8_t dgram[] = { 0x00, 0x00, 0x00, 0x01, 8, 8, 8, 8, 0x00, 0x35, 'a', 'b', 'c' };
-	/* spec/gost-relay.md 2.6: RSV carries the length, FRAG is 0xff */
+	/* doc/protocols/gost-relay.md 2.6: RSV carries the length, FRAG is 0xff */
 	static const uint8_t gost[] = { 0x00, 0x03, 0xff, 0x01, 8, 8, 8, 8, 0x00, 0x35, 'a', 'b', 'c' };
 	struct socks5_udp_header h;
 	uint8_t out[64];

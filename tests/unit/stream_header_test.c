@@ -1,4 +1,4 @@
-/* Unit tests for the GoDoxy agent stream header (spec/godoxy-stream.md 1.2). */
+/* Unit tests for the GoDoxy agent stream header (doc/protocols/godoxy-stream.md 1.2). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
