@@ -16,9 +16,11 @@ int listen_socket(const char *host, uint16_t port, int socktype, int reuseport, 
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int fd, one = 1;
+	int any = !*host || !strcmp(host, "0.0.0.0") || !strcmp(host, "::");
 
-	if (!*host) {
-		/* ":port" listens on every address, IPv6 and IPv4, as GOST does. */
+	if (any) {
+		/* ":port", like an unspecified address, listens on every address, IPv6 and IPv4, as
+		 * GOST does (Go's net.Listen("tcp", "0.0.0.0:P") listens on [::]:P). */
 		struct sockaddr_in6 *in6 = (void *)&ss;
 		memset(&ss, 0, sizeof ss);
 		in6->sin6_family = AF_INET6;
@@ -30,7 +32,7 @@ int listen_socket(const char *host, uint16_t port, int socktype, int reuseport, 
 		return -1;
 	}
 	fd = socket(ss.ss_family, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 && !*host && errno == EAFNOSUPPORT) {
+	if (fd < 0 && any && errno == EAFNOSUPPORT) {
 		sockaddr_from_literal("0.0.0.0", port, &ss, &len);
 		fd = socket(AF_INET, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	}

@@ -479,3 +479,27 @@ def test_bad_mux_options_are_config_errors(pw):
     assert code == 2 and "mux.version" in out
     code, out = pw.run("-L", "relay://127.0.0.1:9?bind=true&mux.keepaliveInterval=5s&mux.keepaliveTimeout=1s", "-t")
     assert code == 2 and "mux.keepaliveTimeout" in out
+
+
+def test_bind_unspecified_ipv4_is_dual_stack(pw):
+    """0.0.0.0 is every address, as in GOST (Go listens on [::]): the reply names [::], and the
+    port answers on IPv4 and IPv6 loopback."""
+    relay = start_relay(pw)
+    port = free_port()
+    s = bind(relay, bind_request("0.0.0.0", port))
+    raw, status, addrs = read_relay_msg(s)
+    assert status == 0
+    assert addrs == [(4, "::", port)]
+    socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    socket.create_connection(("::1", port), timeout=5).close()
+
+
+def test_service_on_unspecified_ipv4_is_dual_stack(pw, echo):
+    target = echo()
+    port = free_port()
+    pw.start("-L", f"tcp://0.0.0.0:{port}/127.0.0.1:{target.port}")
+    for host in ("127.0.0.1", "::1"):
+        c = socket.create_connection((host, port), timeout=5)
+        c.sendall(b"ping")
+        assert c.recv(4) == b"ping"
+        c.close()
