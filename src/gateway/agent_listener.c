@@ -15,6 +15,7 @@
 #include "src/core/log.h"
 #include "proto/onifast.h"
 #include "src/core/pipe.h"
+#include "src/core/rng.h"
 #include "src/svc/router.h"
 #include "src/svc/service.h"
 #include "src/xprt/tls_stream.h"
@@ -170,7 +171,7 @@ static void agent_retry_later(struct agent *a, enum agent_kind k)
 	if (a->stopped || ev_is_active(&a->retry[k]))
 		return;
 	/* Exponential back-off with jitter, so a fleet of agents does not return in lockstep. */
-	double d = a->backoff[k] * (0.75 + 0.5 * (rand() / (double)RAND_MAX));
+	double d = a->backoff[k] * (0.75 + 0.5 * rng_double());
 	ev_timer_set(&a->retry[k], d, 0);
 	ev_timer_start(a->li->w->loop, &a->retry[k]);
 	a->backoff[k] = a->backoff[k] * 2 > AGENT_BACKOFF_MAX ? AGENT_BACKOFF_MAX : a->backoff[k] * 2;
