@@ -17,10 +17,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "src/core/backoff.h"
 #include "src/core/log.h"
 #include "src/svc/router.h"
 #include "src/core/util.h"
 
+#define RBIND_BACKOFF_MIN 1.0
 #define RBIND_BACKOFF_MAX 5.0
 
 struct rbind_opts {
@@ -48,8 +50,7 @@ struct rbind {
 	struct dial *dial;
 	struct node *node;          /* the relay of the current attempt */
 	struct relay_bind *b;
-	double backoff;
-	ev_timer retry;
+	struct backoff retry;
 	int stopped;
 };
 
@@ -97,17 +98,15 @@ static void rbind_schedule(struct rbind *r)
 	if (r->stopped)
 		return;
 	r->state = RBIND_WAITING;
-	log_info("%s %s: binding again in %.0fs", rbind_kind(r), r->li->svc->name, r->backoff);
-	ev_timer_set(&r->retry, r->backoff, 0);
-	ev_timer_start(r->li->w->loop, &r->retry);
-	r->backoff = r->backoff * 2 > RBIND_BACKOFF_MAX ? RBIND_BACKOFF_MAX : r->backoff * 2;
+	double d = backoff_retry_later(&r->retry, r->li->w->loop);
+	log_info("%s %s: binding again in %.0fs", rbind_kind(r), r->li->svc->name, d);
 }
 
 static void rb_bound(void *ctx, struct relay_bind *b, const char *bound)
 {
 	struct rbind *r = ctx;
 	r->state = RBIND_BOUND;
-	r->backoff = 1;
+	backoff_reset(&r->retry);
 	log_info("%s %s: bound on the relay %s:%u, remote address %s; forwarding to the handler",
 		 rbind_kind(r), r->li->svc->name, r->node->host, r->node->port, *bound ? bound : "?");
 	if (r->h.bound)
@@ -225,9 +224,7 @@ struct rbind *rbind_start(struct listener_inst *li, int udp, const struct rbind_
 	r->udp = udp;
 	r->h = *h;
 	r->ctx = ctx;
-	r->backoff = 1;
-	ev_init(&r->retry, rbind_retry_cb);
-	r->retry.data = r;
+	backoff_init(&r->retry, RBIND_BACKOFF_MIN, RBIND_BACKOFF_MAX, 0, rbind_retry_cb, r);
 	rbind_connect(r);
 	return r;
 }
@@ -237,7 +234,7 @@ void rbind_stop(struct rbind *r)
 	if (!r)
 		return;
 	r->stopped = 1;
-	ev_timer_stop(r->li->w->loop, &r->retry);
+	backoff_cancel(&r->retry, r->li->w->loop);
 	if (r->dial) {
 		router_dial_cancel(r->dial);
 		r->dial = NULL;

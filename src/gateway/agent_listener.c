@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "src/core/backoff.h"
 #include "src/core/log.h"
 #include "proto/onifast.h"
 #include "src/core/pipe.h"
@@ -54,8 +55,7 @@ struct agent {
 	struct listener_inst *li;
 	struct agent_opts *o;
 	int live[2];                /* dialing or idle, per kind */
-	double backoff[2];
-	ev_timer retry[2];
+	struct backoff retry[2];    /* per kind: paces dials that failed */
 	struct agent_worker *idle;  /* idle workers, owned */
 	int pending;                /* dials in flight */
 	int stopped;
@@ -167,13 +167,10 @@ static void idle_unlink(struct agent_worker *aw)
 
 static void agent_retry_later(struct agent *a, enum agent_kind k)
 {
-	if (a->stopped || ev_is_active(&a->retry[k]))
+	if (a->stopped || backoff_pending(&a->retry[k]))
 		return;
-	/* Exponential back-off with jitter, so a fleet of agents does not return in lockstep. */
-	double d = a->backoff[k] * (0.75 + 0.5 * (rand() / (double)RAND_MAX));
-	ev_timer_set(&a->retry[k], d, 0);
-	ev_timer_start(a->li->w->loop, &a->retry[k]);
-	a->backoff[k] = a->backoff[k] * 2 > AGENT_BACKOFF_MAX ? AGENT_BACKOFF_MAX : a->backoff[k] * 2;
+	/* Jittered, so a fleet of agents does not return in lockstep. */
+	backoff_retry_later(&a->retry[k], a->li->w->loop);
 }
 
 static int port_allowed(const struct agent_opts *o, long port)
@@ -325,7 +322,7 @@ static void ws_ready(void *ctx, struct stream *ws, int err)
 		return;
 	}
 	a->pending--;
-	a->backoff[d->k] = AGENT_BACKOFF_MIN;
+	backoff_reset(&a->retry[d->k]);
 	struct agent_worker *aw = xcalloc(1, sizeof *aw);
 	aw->a = a;
 	aw->kind = d->k;
@@ -389,7 +386,7 @@ static void retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct agent *a = t->data;
 	(void)loop;
 	(void)revents;
-	agent_fill(a, t == &a->retry[AGENT_RELAY] ? AGENT_RELAY : AGENT_TUNNEL);
+	agent_fill(a, t == &a->retry[AGENT_RELAY].timer ? AGENT_RELAY : AGENT_TUNNEL);
 }
 
 static int agent_start(struct listener_inst *li)
@@ -400,11 +397,8 @@ static int agent_start(struct listener_inst *li)
 	a->li = li;
 	a->o = li->svc->listener.state;
 	li->state = a;
-	for (int k = 0; k < 2; k++) {
-		a->backoff[k] = AGENT_BACKOFF_MIN;
-		ev_init(&a->retry[k], retry_cb);
-		a->retry[k].data = a;
-	}
+	for (int k = 0; k < 2; k++)
+		backoff_init(&a->retry[k], AGENT_BACKOFF_MIN, AGENT_BACKOFF_MAX, 1, retry_cb, a);
 	log_info("agent %s: keeping %ld relay and %ld tunnel workers at %s://%s:%u as %s", li->svc->name,
 		 a->o->workers[0], a->o->workers[1], a->o->secure ? "wss" : "ws", a->o->host, a->o->port,
 		 a->o->subdomain);
@@ -420,7 +414,7 @@ static void agent_stop(struct listener_inst *li)
 		return;
 	a->stopped = 1;
 	for (int k = 0; k < 2; k++)
-		ev_timer_stop(li->w->loop, &a->retry[k]);
+		backoff_cancel(&a->retry[k], li->w->loop);
 	while (a->idle) {
 		struct agent_worker *aw = a->idle;
 		idle_unlink(aw);

@@ -15,6 +15,7 @@
 #include "src/core/log.h"
 #include "proto/natrelay.h"
 #include "src/core/pipe.h"
+#include "src/core/rng.h"
 #include "src/svc/service.h"
 #include "src/core/util.h"
 
@@ -214,7 +215,7 @@ static int open_port(struct natrelay_opts *o, int avoid, uint16_t *port)
 			log_warn("natrelay: %s", err);
 		return fd;
 	}
-	long start = rand() % span;
+	long start = (long)rng_below((uint32_t)span);
 	for (long i = 0; i < span; i++) {
 		long p = o->port_min + (start + i) % span;
 		if (p == avoid)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/core/backoff.h"
 #include "src/core/log.h"
 #include "proto/natrelay.h"
 #include "src/svc/router.h"
@@ -17,6 +18,7 @@
 #include "src/core/util.h"
 
 #define NRS_LINE_MAX (2 * NATRELAY_LINE_MAX)
+#define NRS_BACKOFF_MIN 1.0
 #define NRS_BACKOFF_MAX 30.0
 
 struct nrs_opts {
@@ -34,8 +36,7 @@ struct nrs {
 	struct dial *ctl_dial;
 	char line[NRS_LINE_MAX];
 	size_t line_len;
-	double backoff;
-	ev_timer retry;
+	struct backoff retry;
 	int pending;                /* back-connections being dialed */
 	int stopped;
 };
@@ -81,10 +82,8 @@ static void nrs_schedule_retry(struct nrs *n)
 {
 	if (n->stopped)
 		return;
-	log_info("natrelay-server %s: reconnecting to the relay in %.0fs", n->li->svc->name, n->backoff);
-	ev_timer_set(&n->retry, n->backoff, 0);
-	ev_timer_start(n->li->w->loop, &n->retry);
-	n->backoff = n->backoff * 2 > NRS_BACKOFF_MAX ? NRS_BACKOFF_MAX : n->backoff * 2;
+	double d = backoff_retry_later(&n->retry, n->li->w->loop);
+	log_info("natrelay-server %s: reconnecting to the relay in %.0fs", n->li->svc->name, d);
 }
 
 static void nrs_ctl_lost(struct nrs *n, const char *why)
@@ -119,7 +118,7 @@ static void nrs_line(struct nrs *n, enum natrelay_line_kind kind, int port)
 		char where[300];
 		hostport_format(where, sizeof where, n->o->relay_host, (uint16_t)port);
 		log_info("natrelay-server %s: clients connect to relay %s", n->li->svc->name, where);
-		n->backoff = 1;
+		backoff_reset(&n->retry);
 		return;
 	}
 	struct dial_opts d = { .chain = n->o->prefix.n_hops ? &n->o->prefix : NULL, .timeout = n->o->dial_timeout };
@@ -201,9 +200,7 @@ static int nrs_start(struct listener_inst *li)
 	struct nrs *n = xcalloc(1, sizeof *n);
 	n->li = li;
 	n->o = li->svc->listener.state;
-	n->backoff = 1;
-	ev_init(&n->retry, nrs_retry_cb);
-	n->retry.data = n;
+	backoff_init(&n->retry, NRS_BACKOFF_MIN, NRS_BACKOFF_MAX, 0, nrs_retry_cb, n);
 	li->state = n;
 	nrs_connect(n);
 	return 0;
@@ -215,7 +212,7 @@ static void nrs_stop(struct listener_inst *li)
 	if (!n)
 		return;
 	n->stopped = 1;
-	ev_timer_stop(li->w->loop, &n->retry);
+	backoff_cancel(&n->retry, li->w->loop);
 	if (n->ctl_dial) {
 		router_dial_cancel(n->ctl_dial);
 		n->ctl_dial = NULL;

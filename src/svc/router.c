@@ -9,6 +9,7 @@
 
 #include "src/core/log.h"
 #include "src/core/pipe.h"
+#include "src/core/rng.h"
 #include "src/core/util.h"
 
 static int node_is_up(const struct hop *h, struct node *n, double now)
@@ -35,7 +36,7 @@ struct node *hop_select(struct hop *h, struct node *const *exclude, size_t n_exc
 		return NULL;
 	switch (h->sel.strategy) {
 	case SEL_RANDOM:
-		start = (size_t)rand() % n;
+		start = rng_below((uint32_t)n);
 		break;
 	case SEL_FIFO:
 		start = 0;

@@ -21,6 +21,7 @@
 #include <openssl/rand.h>
 
 #include "src/core/log.h"
+#include "src/core/rng.h"
 #include "src/core/util.h"
 #include "proto/ws.h"
 
@@ -847,7 +848,7 @@ void ws_client_connect(const struct ws_opts *o, struct stream *lower, const char
 	snprintf(x->host, sizeof x->host, "%s", o->host ? o->host : default_host ? default_host : "localhost");
 	if (RAND_bytes(rnd, sizeof rnd) != 1)
 		for (size_t i = 0; i < sizeof rnd; i++)
-			rnd[i] = (uint8_t)rand();
+			rnd[i] = (uint8_t)rng_u32();
 	ws_client_key_make(rnd, x->key);
 	/* The request is made now: o need not outlive this call. */
 	size_t cap = 1024 + strlen(o->path) + strlen(x->host);

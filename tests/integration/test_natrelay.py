@@ -128,6 +128,33 @@ def test_port_range(pw):
     ctl.close()
 
 
+def first_ports(relay_proc, relay_port):
+    """The client and server ports the relay picks for its first control connection."""
+    ctl = socket.create_connection(("127.0.0.1", relay_port))
+    client_port = int(read_line(ctl).split()[1])
+    relay_proc.wait_log("server port")
+    server_port = int(re.search(r"client port \d+, server port (\d+)", relay_proc.text()).group(1))
+    ctl.close()
+    return client_port, server_port
+
+
+def test_port_choice_differs_between_starts(pw):
+    """Each process seeds its random generator from the OS: two starts of the same relay do not walk
+    the range from the same place (unseeded rand() picked the same two ports every time)."""
+    lo = min(free_port(), 65535 - 999)
+    picks = []
+    for i in range(2):
+        relay_port = free_port()
+        relay = pw.start("-L", f"natrelay://127.0.0.1:{relay_port}?portRange={lo}-{lo + 999}", name=f"relay{i}")
+        wait_port(relay_port)
+        picks.append(first_ports(relay, relay_port))
+        relay.stop()  # its ports are free again for the next start
+    for client_port, server_port in picks:
+        assert lo <= client_port <= lo + 999 and lo <= server_port <= lo + 999
+    # equal by chance with probability about 1 in 10^6
+    assert picks[0] != picks[1], picks
+
+
 def helper_public_port(p):
     p.wait_log("clients connect to relay")
     return int(re.findall(r"clients connect to relay 127\.0\.0\.1:(\d+)", p.text())[-1])
