@@ -41,7 +41,9 @@ struct mux_stream {
 	size_t wpend_len, wpend_cap;
 	uint32_t num_read, incr;            /* v2: what we consumed, and since the last UPD */
 	uint32_t num_written, peer_consumed, peer_window;
-	unsigned peer_fin : 1, eof_sent : 1, fin_sent : 1, fin_wanted : 1, want_drain : 1, delivering : 1;
+	/* peer_fin: the peer sent FIN (it writes no more, and may still read: a half close);
+	 * peer_gone: a second FIN, the peer closed the stream and reads no more either. */
+	unsigned peer_fin : 1, peer_gone : 1, eof_sent : 1, fin_sent : 1, fin_wanted : 1, want_drain : 1, delivering : 1;
 	unsigned active : 1;                /* read_start without read_stop: the core may pause us to hand out pushed-back bytes */
 };
 
@@ -476,7 +478,7 @@ static int mux_write(struct stream *st, const char *data, size_t len)
 	struct smux_session *s = ms->sess;
 	int r = 0;
 
-	if (!s || s->dead || ms->peer_fin || ms->fin_sent)
+	if (!s || s->dead || ms->peer_gone || ms->fin_sent)
 		return -1;
 	if (s->cfg.version != SMUX_VERSION_2) {
 		r = stream_send_psh(ms, data, len);
@@ -577,10 +579,18 @@ static void session_on_syn(struct smux_session *s, uint32_t sid)
 		stream_close(&ms->base);
 }
 
-static void session_on_psh(struct smux_session *s, struct mux_stream *ms, const uint8_t *data, size_t len)
+static void session_on_psh(struct smux_session *s, uint32_t sid, const uint8_t *data, size_t len)
 {
-	if (!ms || !len || ms->peer_fin)
-		return; /* a stream we closed, or data after its end: dropped, as smux does */
+	struct mux_stream *ms = stream_find(s, sid);
+	if (!ms) {
+		/* A stream we closed, still written to by a peer that half-closed it: a second FIN tells
+		 * it (portway) to stop; smux (GOST) ignores a FIN for a stream it no longer has. */
+		if (len)
+			session_send_ctrl(s, SMUX_CMD_FIN, sid, NULL, 0);
+		return;
+	}
+	if (!len || ms->peer_fin)
+		return; /* data after its end: dropped, as smux does */
 	if (ms->active && ms->base.reading && !ms->rq_head && !ms->delivering) {
 		stream_consumed(ms, len);
 		stream_emit_read(&ms->base, (const char *)data, len);
@@ -609,6 +619,26 @@ static void session_on_upd(struct smux_session *s, struct mux_stream *ms, const 
 	}
 }
 
+/* The peer's FIN: EOF once what it sent is read. Writing goes on (smux has no half close, but
+ * a portway peer keeps reading until it closes; a GOST peer drops what comes after its FIN). */
+static void stream_on_fin(struct mux_stream *ms)
+{
+	ms->peer_fin = 1;
+	if (ms->active && ms->base.reading)
+		stream_schedule_delivery(ms);
+}
+
+/* A second FIN: the peer closed the stream. What waited for the window is lost; writes fail. */
+static void stream_on_gone(struct mux_stream *ms)
+{
+	ms->peer_gone = 1;
+	ms->wpend_len = 0;
+	ms->fin_wanted = 0;
+	stream_update_wqueued(ms);
+	if (!ms->base.closed)
+		stream_emit_event(&ms->base, STREAM_EV_ERROR, EPIPE);
+}
+
 static void session_frame(struct smux_session *s, const struct smux_frame *f)
 {
 	switch (f->hdr.cmd) {
@@ -619,21 +649,14 @@ static void session_frame(struct smux_session *s, const struct smux_frame *f)
 		return;
 	case SMUX_CMD_FIN: {
 		struct mux_stream *ms = stream_find(s, f->hdr.sid);
-		if (ms && !ms->peer_fin) {
-			ms->peer_fin = 1;
-			ms->wpend_len = 0; /* writes fail from now on; what waited for the window is lost */
-			if (ms->active && ms->base.reading)
-				stream_schedule_delivery(ms);
-			stream_update_wqueued(ms);
-			if (ms->want_drain && !ms->base.wqueued) {
-				ms->want_drain = 0;
-				stream_emit_event(&ms->base, STREAM_EV_DRAINED, 0);
-			}
-		}
+		if (ms && !ms->peer_fin)
+			stream_on_fin(ms);
+		else if (ms && !ms->peer_gone)
+			stream_on_gone(ms);
 		return;
 	}
 	case SMUX_CMD_PSH:
-		session_on_psh(s, stream_find(s, f->hdr.sid), f->payload, f->payload_len);
+		session_on_psh(s, f->hdr.sid, f->payload, f->payload_len);
 		return;
 	case SMUX_CMD_UPD:
 		session_on_upd(s, stream_find(s, f->hdr.sid), f->payload);

@@ -3,8 +3,12 @@
  * §4) over any lower stream, on one worker. Each smux stream is a struct
  * stream: read, write (split into PSH frames), shutdown (FIN), close.
  *
- * smux has no half close: shutdown sends FIN, and once the peer's FIN came
- * the stream reads what was buffered, then EOF, and writes fail.
+ * Half close: shutdown sends FIN and the stream goes on reading; once the
+ * peer's FIN came the stream reads what was buffered, then EOF, and may still
+ * write. smux itself has no half close (a GOST peer's FIN means it closed, and
+ * it drops what comes after), so a portway side that closed a stream answers
+ * data still arriving for it with a second FIN: the writer then gets
+ * STREAM_EV_ERROR (EPIPE) and writes fail.
  *
  * Back-pressure: a stream's wqueued is what it could not send yet (v2:
  * beyond the peer's window) plus the session's lower queue, which all

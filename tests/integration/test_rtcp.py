@@ -447,3 +447,30 @@ def test_rtcp_over_tls_to_the_relay(pw, echo, tmp_path):
     data = os.urandom(1 << 20)
     assert echo_once(remote, data) == data
     assert "BIND tcp on" in relay_p.text()
+
+
+def half_close_echo(port, data, timeout=10):
+    """Send data, shut down the write side, read until the server closes."""
+    c = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    c.sendall(data)
+    c.shutdown(socket.SHUT_WR)
+    got = bytearray()
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        got += d
+    c.close()
+    return bytes(got)
+
+
+@pytest.mark.parametrize("size", [1000, 1 << 20])
+def test_rtcp_half_close_keeps_the_answer(pw, echo, size):
+    """A client that shuts down its write side still gets every byte back: between two portways
+    an smux FIN is a half close (smux itself, and so GOST, loses what comes after it)."""
+    srv = echo()
+    relay, _ = start_relay(pw)
+    remote = free_port()
+    wait_bound(start_rtcp(pw, remote, srv.port, relay))
+    data = os.urandom(size)
+    assert half_close_echo(remote, data, timeout=30) == data

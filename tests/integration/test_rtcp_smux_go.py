@@ -349,7 +349,7 @@ def test_xtaci_smux_client_against_portway_relay(pw, echo, gopeer, peers, versio
     remote = free_port()
     client = peers(gopeer, "-mode", "client", "-relay", f"127.0.0.1:{relay_port}", "-bind", f":{remote}",
                    "-target", f"127.0.0.1:{srv.port}", "-version", str(version), "-keepalive", "200ms", name="client")
-    client.wait(f"bound 0.0.0.0:{remote}")
+    client.wait(f"bound [::]:{remote}")  # 0.0.0.0 listens on every address, as in GOST
     results = []
     payloads = [os.urandom(150000 + i) for i in range(10)]
 

@@ -178,12 +178,20 @@ static void test_open_data_fin(void **state)
 	assert_int_equal(stream_write(p.so.accepted[0], big, 300000), 0);
 	RUN_UNTIL(k.len == 300000);
 	assert_memory_equal(k.data, big, 300000);
-	/* FIN: the other side reads EOF; the first side can no longer write once the peer's FIN came */
+	/* FIN is a half close: the other side reads EOF and may still write; the first side reads it */
 	stream_shutdown(st);
 	RUN_UNTIL(p.so.sinks[0].eof);
-	assert_int_equal(stream_write(p.so.accepted[0], "x", 1), -1);
+	assert_int_equal(stream_write(p.so.accepted[0], "after", 5), 0);
+	RUN_UNTIL(k.len == 300005);
+	assert_memory_equal(k.data + 300000, "after", 5);
+	assert_int_equal(stream_write(st, "x", 1), -1); /* our own FIN ends our writes */
 	assert_int_equal(smux_session_stream_count(p.cs), 1);
+	/* the first side closes: data still written to it gets a second FIN, and the writer an error */
 	stream_close(st);
+	assert_int_equal(stream_write(p.so.accepted[0], "lost", 4), 0);
+	RUN_UNTIL(p.so.sinks[0].errors == 1);
+	assert_int_equal(p.so.sinks[0].err, EPIPE);
+	assert_int_equal(stream_write(p.so.accepted[0], "x", 1), -1);
 	stream_close(p.so.accepted[0]);
 	RUN_UNTIL(smux_session_stream_count(p.ss) == 0 && smux_session_stream_count(p.cs) == 0);
 	free(big);
@@ -400,12 +408,12 @@ static void test_split_frames(void **state)
 	assert_int_equal(o.n_accepted, 1);
 	assert_int_equal(o.sinks[0].len, 5);
 	assert_memory_equal(o.sinks[0].data, "hello", 5);
-	/* closing sends our FIN */
+	/* the PSH to unknown 9 was answered with FIN 9 (stop writing); closing sends our FIN 3 */
 	stream_close(o.accepted[0]);
 	spin(5);
-	char buf[16];
-	assert_int_equal(read(sv[1], buf, sizeof buf), 8);
-	assert_memory_equal(buf, "\x01\x01\x00\x00\x03\x00\x00\x00", 8);
+	char buf[32];
+	assert_int_equal(read(sv[1], buf, sizeof buf), 16);
+	assert_memory_equal(buf, "\x01\x01\x00\x00\x09\x00\x00\x00\x01\x01\x00\x00\x03\x00\x00\x00", 16);
 	smux_session_close(s);
 	close(sv[1]);
 	spin(20);
