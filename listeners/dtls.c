@@ -1,8 +1,8 @@
 /*
- * listener dtls: DTLS 1.2 over UDP. The udp listener's session table gives
- * one datagram stream per client address; each becomes a DTLS server session
- * and reaches the handler once its handshake is done, as a datagram stream
- * that delivers one record per read (src/dtls_stream.h).
+ * listener dtls: DTLS 1.2 over UDP. A UDP session table (src/svc/udp_sessions.h)
+ * gives one datagram stream per client address; each becomes a DTLS server
+ * session and reaches the handler once its handshake is done, as a datagram
+ * stream that delivers one record per read (src/xprt/dtls_stream.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,9 +10,7 @@
 
 #include "src/xprt/dtls_stream.h"
 #include "src/core/log.h"
-#include "src/svc/service.h"
-
-extern const struct listener_type listener_udp;
+#include "src/svc/udp_sessions.h"
 
 static int dtls_listener_init(struct service *svc, struct cfg_err *e)
 {
@@ -57,11 +55,8 @@ static void on_session(struct listener_inst *li, struct stream *session)
 static int dtls_listener_start(struct listener_inst *li)
 {
 	dtls_socket_buffers(li->fd);
-	li->on_accept = on_session;
-	return listener_udp.start(li);
+	return udp_sessions_start(li, on_session);
 }
-
-static void dtls_listener_stop(struct listener_inst *li) { listener_udp.stop(li); }
 
 const struct listener_type listener_dtls = {
 	.name = "dtls",
@@ -69,5 +64,5 @@ const struct listener_type listener_dtls = {
 	.init = dtls_listener_init,
 	.fini = dtls_listener_fini,
 	.start = dtls_listener_start,
-	.stop = dtls_listener_stop,
+	.stop = udp_sessions_stop,
 };

@@ -431,6 +431,38 @@ def test_rudp_against_fake_gost_relay(pw, fake_relay):
     client.wait_log("ended", 5)
 
 
+def test_rudp_max_sessions_drops_new_peers(pw, fake_relay):
+    """Past maxSessions a new peer's datagrams are dropped (and logged); known peers go on, and a
+    peer whose session ended makes room."""
+    target = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    target.bind(("127.0.0.1", 0))
+    target.settimeout(5)
+    tport = target.getsockname()[1]
+    remote = free_port(socket.SOCK_DGRAM)
+    client = pw.start("-L", f"rudp://:{remote}/127.0.0.1:{tport}?maxSessions=1&ttl=500ms", "-F",
+                      f"relay://127.0.0.1:{fake_relay.port}", name="rudp")
+    s = fake_relay.accept()
+    read_request(s)
+    s.sendall(response(0, [("0.0.0.0", remote)]))
+    client.wait_log("bound on the relay", 5)
+    s.sendall(udp_frame("203.0.113.7", 4000, b"seven 1"))
+    assert target.recvfrom(100)[0] == b"seven 1"
+    s.sendall(udp_frame("203.0.113.8", 4001, b"eight 1"))
+    client.wait_log(": 1 sessions, dropping a datagram from a new peer", 5)
+    s.sendall(udp_frame("203.0.113.7", 4000, b"seven 2"))
+    d, seven = target.recvfrom(100)
+    assert d == b"seven 2", "eight's datagram must not have reached the target"
+    target.sendto(b"to seven", seven)
+    assert recv_exact(s, 2 + 1 + 7 + 8) == bytes.fromhex("0008ff01cb007107") + struct.pack(">H", 4000) + b"to seven"
+    time.sleep(1.5)  # seven's session ends with the ttl
+    s.sendall(udp_frame("203.0.113.8", 4001, b"eight 2"))
+    d, eight = target.recvfrom(100)
+    assert d == b"eight 2"
+    assert eight != seven, "a new session, a new target socket"
+    s.close()
+    client.wait_log("ended", 5)
+
+
 def test_rtcp_over_tls_to_the_relay(pw, echo, tmp_path):
     """The relay node's dialer handshake (TLS) runs before the BIND."""
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
