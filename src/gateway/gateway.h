@@ -10,6 +10,7 @@
 #include "proto/http.h"
 #include "proto/onifast.h"
 #include "src/conf/model.h"
+#include "src/core/acceptor.h"
 #include "src/core/stream.h"
 #include "src/gateway/store.h"
 #include "src/gateway/webhook.h"
@@ -52,8 +53,8 @@ struct gw_pool {
 
 struct gw_forward {
 	struct port_forward pf;
-	int fd;
-	ev_io io;
+	int fd;                     /* -1 for an inactive forward */
+	struct acceptor acc;
 	struct gw *g;
 	struct gw_forward *next;
 };
@@ -89,7 +90,7 @@ struct gw {
 	struct worker *w;           /* worker 0, once started */
 	struct gw_pool *pools;
 	int web_fd;
-	ev_io web_io;
+	struct acceptor web_acc;
 	struct gw_forward *forwards;
 	ev_timer gc;
 	ev_tstamp started;
