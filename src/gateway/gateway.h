@@ -63,7 +63,7 @@ struct gw_opts {
 	char db[512];
 	char web_host[256];
 	uint16_t web_port;
-	char forward_bind[256];
+	char forward_bind[256];     /* where static forwards listen: forwardBind, else the service's host */
 	char **domains;
 	size_t n_domains;
 	char token[256];            /* "" : none, then only allowed addresses reach the API */

@@ -68,7 +68,8 @@ static int gw_init(struct service *svc, struct cfg_err *e)
 	g->web_fd = -1;
 	snprintf(g->o.db, sizeof g->o.db, "%s", md_str(md, "db", "onifast-relay.db"));
 	snprintf(g->o.token, sizeof g->o.token, "%s", md_str(md, "token", ""));
-	snprintf(g->o.forward_bind, sizeof g->o.forward_bind, "%s", md_str(md, "forwardBind", ""));
+	/* Forwards listen where the gateway does: one kept to 127.0.0.1 must not open public ports. */
+	snprintf(g->o.forward_bind, sizeof g->o.forward_bind, "%s", md_str(md, "forwardBind", svc->host));
 	if (*web && hostport_split(web, g->o.web_host, sizeof g->o.web_host, &g->o.web_port) < 0)
 		return cfg_error(e, cnode_get(md, "webAddr"), "webAddr", "expected host:port or :port, got \"%s\"", web);
 	if (hook && *hook) {
