@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "src/core/acceptor.h"
 #include "src/core/log.h"
 #include "src/core/pipe.h"
 #include "proto/relay.h"
@@ -85,66 +86,42 @@ struct tcp_bind {
 	struct service *svc;
 	struct worker *w;
 	int fd;                     /* the bound port, owned */
-	ev_io io;
-	ev_timer pause;             /* accept back-off when out of descriptors */
+	struct acceptor acc;
 	struct smux_session *sess;  /* owns the requester's connection */
 	char where[80];             /* the bound address, for the log */
 	char requester[64];
 };
 
-static void tcp_bind_accept_one(struct tcp_bind *b, int fd)
+/* The session's on_closed is deferred (smux never calls back from inside an operation), so b
+ * outlives this call. */
+static int tcp_bind_accepted(struct acceptor *a, struct stream *s)
 {
+	struct tcp_bind *b = a->data;
 	struct relay_opts *o = b->svc->handler.state;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
 	struct relay_addr peer;
 	uint8_t hdr[RELAY_MSG_MAX_LEN];
 
-	struct stream *s = sock_stream_new(b->w, fd, 0);
 	struct stream *st = smux_stream_open(b->sess);
 	if (!st) {
 		stream_close(s);
-		return;
+		return 0;
 	}
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+	if (getpeername(stream_fd(s), (struct sockaddr *)&ss, &len) < 0)
 		memset(&ss, 0, sizeof ss);
 	addr_from_sockaddr(&peer, &ss);
 	int n = relay_response_encode_addrs(hdr, sizeof hdr, RELAY_STATUS_OK, &peer, 1);
 	if (n < 0 || stream_write(st, hdr, (size_t)n) < 0) {
 		stream_close(st);
 		stream_close(s);
-		return;
+		return 0;
 	}
 	service_ref(b->svc);
 	s->svc = b->svc;
 	log_debug("relay %s: BIND %s: connection from %s", b->svc->name, b->where, s->peer);
 	pipe_start(s, st, o->idle_timeout, NULL, NULL);
-}
-
-static void tcp_bind_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
-{
-	struct tcp_bind *b = io->data;
-	(void)revents;
-	for (int i = 0; i < 64; i++) {
-		int fd = accept4(b->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				log_warn("relay %s: BIND %s: accept: %s; pausing", b->svc->name, b->where, strerror(errno));
-				ev_io_stop(loop, &b->io);
-				ev_timer_set(&b->pause, 0.5, 0);
-				ev_timer_start(loop, &b->pause);
-			}
-			return;
-		}
-		tcp_bind_accept_one(b, fd);
-	}
-}
-
-static void tcp_bind_resume_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	struct tcp_bind *b = t->data;
-	(void)revents;
-	ev_io_start(loop, &b->io);
+	return 0;
 }
 
 static void tcp_bind_closed(void *ud, struct smux_session *sess, int err)
@@ -153,8 +130,7 @@ static void tcp_bind_closed(void *ud, struct smux_session *sess, int err)
 	(void)sess;
 	log_info("relay %s: BIND %s for %s ended (%s); the port is closed", b->svc->name, b->where, b->requester,
 		 err ? strerror(err) : "closed by the client");
-	ev_io_stop(b->w->loop, &b->io);
-	ev_timer_stop(b->w->loop, &b->pause);
+	acceptor_stop(&b->acc);
 	close(b->fd);
 	service_unref(b->svc);
 	free(b);
@@ -183,13 +159,10 @@ static void bind_tcp(struct service *svc, struct stream *client, const char *hos
 	b->fd = fd;
 	relay_addr_format(&bound, b->where, sizeof b->where);
 	snprintf(b->requester, sizeof b->requester, "%s", client->peer);
-	ev_io_init(&b->io, tcp_bind_accept_cb, fd, EV_READ);
-	b->io.data = b;
-	ev_init(&b->pause, tcp_bind_resume_cb);
-	b->pause.data = b;
+	acceptor_init(&b->acc, b->w, fd, tcp_bind_accepted, b, "relay %s: BIND %s", svc->name, b->where);
 	static const struct smux_callbacks cb = { .on_stream = NULL, .on_closed = tcp_bind_closed };
 	b->sess = smux_session_new(client, 1, o->bind_opts, &cb, b);
-	ev_io_start(b->w->loop, &b->io);
+	acceptor_start(&b->acc);
 	log_info("relay %s: %s: BIND tcp on %s", svc->name, b->requester, b->where);
 }
 

@@ -3,7 +3,6 @@
  * control port. Bearer-token auth, or, with no token configured, only the
  * allowed client addresses. Database work runs on the store thread.
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <strings.h>
 #include <stdio.h>
@@ -393,20 +392,13 @@ void gw_api_serve(struct gw *g, struct stream *s, const struct http_request *req
 
 /* ---- static port forward listeners ---- */
 
-static void forward_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+static int forward_accepted(struct acceptor *a, struct stream *s)
 {
-	struct gw_forward *f = io->data;
-	(void)loop;
-	(void)revents;
-	for (int i = 0; i < 32; i++) {
-		int fd = accept4(f->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
-			return;
-		struct stream *s = sock_stream_new(f->g->w, fd, 0);
-		service_ref(f->g->svc);
-		s->svc = f->g->svc;
-		gw_dispatch(f->g, s, f->pf.tunnel_host, ONIFAST_TUNNEL, f->pf.target_port, NULL, 0, 0);
-	}
+	struct gw_forward *f = a->data;
+	service_ref(f->g->svc);
+	s->svc = f->g->svc;
+	gw_dispatch(f->g, s, f->pf.tunnel_host, ONIFAST_TUNNEL, f->pf.target_port, NULL, 0, 0);
+	return 0;
 }
 
 int gw_forward_open(struct gw *g, const struct port_forward *pf, char *err, size_t errlen)
@@ -421,9 +413,8 @@ int gw_forward_open(struct gw *g, const struct port_forward *pf, char *err, size
 			free(f);
 			return -1;
 		}
-		ev_io_init(&f->io, forward_accept_cb, f->fd, EV_READ);
-		f->io.data = f;
-		ev_io_start(g->w->loop, &f->io);
+		acceptor_init(&f->acc, g->w, f->fd, forward_accepted, f, "gateway: port forward :%d", pf->listen_port);
+		acceptor_start(&f->acc);
 		log_info("gateway: port forward :%d -> %s:%d", pf->listen_port, pf->tunnel_host, pf->target_port);
 	}
 	f->next = g->forwards;
@@ -439,7 +430,7 @@ int gw_forward_close(struct gw *g, int listen_port)
 			continue;
 		*pp = f->next;
 		if (f->fd >= 0) {
-			ev_io_stop(g->w->loop, &f->io);
+			acceptor_stop(&f->acc);
 			close(f->fd);
 			log_info("gateway: port forward :%d removed", listen_port);
 		}

@@ -10,6 +10,7 @@
 #include "proto/http.h"
 #include "proto/onifast.h"
 #include "src/conf/model.h"
+#include "src/core/acceptor.h"
 #include "src/core/stream.h"
 #include "src/gateway/store.h"
 #include "src/gateway/webhook.h"
@@ -52,8 +53,8 @@ struct gw_pool {
 
 struct gw_forward {
 	struct port_forward pf;
-	int fd;
-	ev_io io;
+	int fd;                     /* -1 for an inactive forward */
+	struct acceptor acc;
 	struct gw *g;
 	struct gw_forward *next;
 };
@@ -62,7 +63,7 @@ struct gw_opts {
 	char db[512];
 	char web_host[256];
 	uint16_t web_port;
-	char forward_bind[256];
+	char forward_bind[256];     /* where static forwards listen: forwardBind, else the service's host */
 	char **domains;
 	size_t n_domains;
 	char token[256];            /* "" : none, then only allowed addresses reach the API */
@@ -89,7 +90,7 @@ struct gw {
 	struct worker *w;           /* worker 0, once started */
 	struct gw_pool *pools;
 	int web_fd;
-	ev_io web_io;
+	struct acceptor web_acc;
 	struct gw_forward *forwards;
 	ev_timer gc;
 	ev_tstamp started;

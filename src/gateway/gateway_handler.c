@@ -68,7 +68,8 @@ static int gw_init(struct service *svc, struct cfg_err *e)
 	g->web_fd = -1;
 	snprintf(g->o.db, sizeof g->o.db, "%s", md_str(md, "db", "onifast-relay.db"));
 	snprintf(g->o.token, sizeof g->o.token, "%s", md_str(md, "token", ""));
-	snprintf(g->o.forward_bind, sizeof g->o.forward_bind, "%s", md_str(md, "forwardBind", ""));
+	/* Forwards listen where the gateway does: one kept to 127.0.0.1 must not open public ports. */
+	snprintf(g->o.forward_bind, sizeof g->o.forward_bind, "%s", md_str(md, "forwardBind", svc->host));
 	if (*web && hostport_split(web, g->o.web_host, sizeof g->o.web_host, &g->o.web_port) < 0)
 		return cfg_error(e, cnode_get(md, "webAddr"), "webAddr", "expected host:port or :port, got \"%s\"", web);
 	if (hook && *hook) {
@@ -653,20 +654,13 @@ static void gw_handle(struct service *svc, struct stream *client)
 
 /* ---- the web port and the lifecycle ---- */
 
-static void web_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+static int web_accepted(struct acceptor *a, struct stream *s)
 {
-	struct gw *g = io->data;
-	(void)loop;
-	(void)revents;
-	for (int i = 0; i < 64; i++) {
-		int fd = accept4(g->web_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
-			return;
-		struct stream *s = sock_stream_new(g->w, fd, 0);
-		service_ref(g->svc);
-		s->svc = g->svc;
-		conn_start(g, s, GW_WEB);
-	}
+	struct gw *g = a->data;
+	service_ref(g->svc);
+	s->svc = g->svc;
+	conn_start(g, s, GW_WEB);
+	return 0;
 }
 
 static void gc_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -693,9 +687,8 @@ static void gw_start(struct service *svc, struct worker *w)
 		if (g->web_fd < 0) {
 			log_error("gateway %s: web port: %s", svc->name, err);
 		} else {
-			ev_io_init(&g->web_io, web_accept_cb, g->web_fd, EV_READ);
-			g->web_io.data = g;
-			ev_io_start(w->loop, &g->web_io);
+			acceptor_init(&g->web_acc, w, g->web_fd, web_accepted, g, "gateway %s: web port", svc->name);
+			acceptor_start(&g->web_acc);
 			log_info("gateway %s: web proxy on %s:%u", svc->name, g->o.web_host, g->o.web_port);
 		}
 	}
@@ -715,7 +708,7 @@ static void gw_stop(struct service *svc, struct worker *w)
 	struct gw *g = svc->handler.state;
 	ev_timer_stop(w->loop, &g->gc);
 	if (g->web_fd >= 0) {
-		ev_io_stop(w->loop, &g->web_io);
+		acceptor_stop(&g->web_acc);
 		close(g->web_fd);
 		g->web_fd = -1;
 	}

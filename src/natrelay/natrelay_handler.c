@@ -5,13 +5,13 @@
  * on the control connection; the next connection on the server port is
  * joined to the oldest waiting client.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "src/core/acceptor.h"
 #include "src/core/log.h"
 #include "proto/natrelay.h"
 #include "src/core/pipe.h"
@@ -42,7 +42,7 @@ struct natrelay_ctl {
 	struct stream *ctl;         /* the control connection, owned */
 	int client_fd, server_fd;
 	uint16_t client_port, server_port;
-	ev_io client_io, server_io;
+	struct acceptor client_acc, server_acc;
 	struct waiting_client *head, **tail;
 	long n_waiting;
 	int closed;
@@ -93,8 +93,8 @@ static void ctl_close(struct natrelay_ctl *c)
 	if (c->closed)
 		return;
 	c->closed = 1;
-	ev_io_stop(c->w->loop, &c->client_io);
-	ev_io_stop(c->w->loop, &c->server_io);
+	acceptor_stop(&c->client_acc);
+	acceptor_stop(&c->server_acc);
 	if (c->client_fd >= 0)
 		close(c->client_fd);
 	if (c->server_fd >= 0)
@@ -122,68 +122,51 @@ static void waiting_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	free(wc);
 }
 
-static int accept_one(int fd, struct worker *w, struct stream **out)
+/* A client: it waits while the control connection is told to send a server connection. */
+static int client_accepted(struct acceptor *a, struct stream *s)
 {
-	int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (cfd < 0)
-		return errno == EAGAIN || errno == EINTR || errno == ECONNABORTED ? 0 : -1;
-	*out = sock_stream_new(w, cfd, 0);
-	return 1;
+	struct natrelay_ctl *c = a->data;
+	struct natrelay_opts *o = c->svc->handler.state;
+	if (c->n_waiting >= o->max_waiting) {
+		log_warn("natrelay: %ld clients already wait on port %u; refusing %s", c->n_waiting, c->client_port,
+			 s->peer);
+		stream_close(s);
+		return 0;
+	}
+	struct waiting_client *wc = xcalloc(1, sizeof *wc);
+	wc->s = s;
+	wc->ctl = c;
+	ev_timer_init(&wc->timer, waiting_timeout_cb, o->pair_timeout, 0);
+	wc->timer.data = wc;
+	ev_timer_start(c->w->loop, &wc->timer);
+	*c->tail = wc;
+	c->tail = &wc->next;
+	c->n_waiting++;
+	char line[NATRELAY_LINE_MAX];
+	int n = natrelay_line_write(line, sizeof line, NATRELAY_NEW, c->server_port);
+	if (n < 0 || stream_write(c->ctl, line, (size_t)n) < 0) {
+		ctl_close(c); /* frees c and both acceptors */
+		return -1;
+	}
+	return 0;
 }
 
-static void client_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+/* A server connection: joined to the oldest waiting client. */
+static int server_accepted(struct acceptor *a, struct stream *s)
 {
-	struct natrelay_ctl *c = io->data;
+	struct natrelay_ctl *c = a->data;
 	struct natrelay_opts *o = c->svc->handler.state;
-	struct stream *s;
-	int r;
-	(void)revents;
-	while ((r = accept_one(c->client_fd, c->w, &s)) > 0) {
-		if (c->n_waiting >= o->max_waiting) {
-			log_warn("natrelay: %ld clients already wait on port %u; refusing %s", c->n_waiting,
-				 c->client_port, s->peer);
-			stream_close(s);
-			continue;
-		}
-		struct waiting_client *wc = xcalloc(1, sizeof *wc);
-		wc->s = s;
-		wc->ctl = c;
-		ev_timer_init(&wc->timer, waiting_timeout_cb, o->pair_timeout, 0);
-		wc->timer.data = wc;
-		ev_timer_start(loop, &wc->timer);
-		*c->tail = wc;
-		c->tail = &wc->next;
-		c->n_waiting++;
-		char line[NATRELAY_LINE_MAX];
-		int n = natrelay_line_write(line, sizeof line, NATRELAY_NEW, c->server_port);
-		if (n < 0 || stream_write(c->ctl, line, (size_t)n) < 0) {
-			ctl_close(c);
-			return;
-		}
+	struct waiting_client *wc = c->head;
+	if (!wc) {
+		log_info("natrelay: server connection %s with no waiting client; closed", s->peer);
+		stream_close(s);
+		return 0;
 	}
-	if (r < 0)
-		log_warn("natrelay: accept on client port %u: %s", c->client_port, strerror(errno));
-}
-
-static void server_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
-{
-	struct natrelay_ctl *c = io->data;
-	struct natrelay_opts *o = c->svc->handler.state;
-	struct stream *s;
-	(void)loop;
-	(void)revents;
-	while (accept_one(c->server_fd, c->w, &s) > 0) {
-		struct waiting_client *wc = c->head;
-		if (!wc) {
-			log_info("natrelay: server connection %s with no waiting client; closed", s->peer);
-			stream_close(s);
-			continue;
-		}
-		waiting_remove(c, wc);
-		log_debug("natrelay: pairing client %s with server %s", wc->s->peer, s->peer);
-		pipe_start(wc->s, s, o->idle_timeout, NULL, NULL);
-		free(wc);
-	}
+	waiting_remove(c, wc);
+	log_debug("natrelay: pairing client %s with server %s", wc->s->peer, s->peer);
+	pipe_start(wc->s, s, o->idle_timeout, NULL, NULL);
+	free(wc);
+	return 0;
 }
 
 static void ctl_read_cb(struct stream *s, const char *data, size_t len)
@@ -246,15 +229,14 @@ static void natrelay_handle(struct service *svc, struct stream *ctl)
 	c->tail = &c->head;
 	c->client_fd = open_port(o, -1, &c->client_port);
 	c->server_fd = c->client_fd >= 0 ? open_port(o, c->client_port, &c->server_port) : -1;
-	ev_io_init(&c->client_io, client_accept_cb, c->client_fd, EV_READ);
-	ev_io_init(&c->server_io, server_accept_cb, c->server_fd, EV_READ);
-	c->client_io.data = c->server_io.data = c;
+	acceptor_init(&c->client_acc, c->w, c->client_fd, client_accepted, c, "natrelay: client port %u", c->client_port);
+	acceptor_init(&c->server_acc, c->w, c->server_fd, server_accepted, c, "natrelay: server port %u", c->server_port);
 	if (c->server_fd < 0) {
 		ctl_close(c);
 		return;
 	}
-	ev_io_start(c->w->loop, &c->client_io);
-	ev_io_start(c->w->loop, &c->server_io);
+	acceptor_start(&c->client_acc);
+	acceptor_start(&c->server_acc);
 	stream_set_callbacks(ctl, ctl_read_cb, ctl_event_cb, c);
 	stream_read_start(ctl);
 	char line[NATRELAY_LINE_MAX];

@@ -175,41 +175,14 @@ void service_dispatch(struct service *svc, struct stream *client)
 
 /* ---- stream listeners ---- */
 
-static void accept_resume_cb(struct ev_loop *loop, ev_timer *t, int revents)
+static int listener_accepted(struct acceptor *a, struct stream *s)
 {
-	struct listener_inst *li = t->data;
-	(void)revents;
-	ev_io_start(loop, &li->io);
-}
-
-static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
-{
-	struct listener_inst *li = io->data;
-	(void)revents;
-	for (int i = 0; i < 64; i++) {
-		int fd = accept4(li->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				/* Out of descriptors: the pending connection would wake us forever. Pause. */
-				if (!li->warned++)
-					log_warn("service %s: accept: %s; pausing this listener briefly", li->svc->name,
-						 strerror(errno));
-				ev_io_stop(loop, &li->io);
-				ev_timer_set(&li->pause, 0.5, 0);
-				ev_timer_start(loop, &li->pause);
-			} else if (errno == EAGAIN) {
-				li->warned = 0; /* backlog drained: the shortage is over, a new one is news */
-			} else if (errno != EINTR && errno != ECONNABORTED) {
-				log_error("service %s: accept: %s", li->svc->name, strerror(errno));
-			}
-			return;
-		}
-		struct stream *s = sock_stream_new(li->w, fd, 0);
-		service_ref(li->svc);
-		s->svc = li->svc;
-		log_debug("service %s: connection from %s", li->svc->name, s->peer);
-		li->on_accept(li, s);
-	}
+	struct listener_inst *li = a->data;
+	service_ref(li->svc);
+	s->svc = li->svc;
+	log_debug("service %s: connection from %s", li->svc->name, s->peer);
+	li->on_accept(li, s);
+	return 0;
 }
 
 static void default_on_accept(struct listener_inst *li, struct stream *s) { service_dispatch(li->svc, s); }
@@ -217,16 +190,12 @@ static void default_on_accept(struct listener_inst *li, struct stream *s) { serv
 int stream_listener_start(struct listener_inst *li, void (*on_accept)(struct listener_inst *li, struct stream *s))
 {
 	li->on_accept = on_accept ? on_accept : default_on_accept;
-	ev_io_init(&li->io, accept_cb, li->fd, EV_READ);
-	li->io.data = li;
-	ev_init(&li->pause, accept_resume_cb);
-	li->pause.data = li;
-	ev_io_start(li->w->loop, &li->io);
+	acceptor_init(&li->acc, li->w, li->fd, listener_accepted, li, "service %s", li->svc->name);
+	acceptor_start(&li->acc);
 	return 0;
 }
 
 void stream_listener_stop(struct listener_inst *li)
 {
-	ev_io_stop(li->w->loop, &li->io);
-	ev_timer_stop(li->w->loop, &li->pause);
+	acceptor_stop(&li->acc);
 }

@@ -2,15 +2,14 @@
 #ifndef PORTWAY_SERVICE_H
 #define PORTWAY_SERVICE_H
 #include "src/conf/model.h"
+#include "src/core/acceptor.h"
 #include "src/core/stream.h"
 
 struct listener_inst {
 	struct service *svc;
 	struct worker *w;
 	int fd;                     /* bound socket for this worker, or -1 */
-	ev_io io;
-	ev_timer pause;             /* back-off after EMFILE */
-	int warned;
+	struct acceptor acc;        /* stream listeners: the accept loop on fd */
 	void *state;                /* the listener type's own */
 	void (*on_accept)(struct listener_inst *li, struct stream *s);
 };

@@ -50,13 +50,13 @@ def api(port, method, path, body=None, token=None, source="127.0.0.1"):
 
 
 class Gateway:
-    def __init__(self, pw, tmp_path, extra=""):
-        self.db = tmp_path / "gw.db"
+    def __init__(self, pw, tmp_path, extra="", name="gateway"):
+        self.db = tmp_path / f"{name}.db"
         self.port = free_port()
         self.web = free_port()
         self.secret = tunnel_add(self.db, "site")
         self.proc = pw.start("-L", f"gateway://127.0.0.1:{self.port}?webAddr=127.0.0.1:{self.web}&db={self.db}"
-                                   f"&domains={DOMAIN}{extra}", name="gateway")
+                                   f"&domains={DOMAIN}{extra}", name=name)
         wait_port(self.port)
         wait_port(self.web)
 
@@ -290,6 +290,37 @@ def test_static_port_forward_added_and_removed_live(pw, tmp_path, echo, nginx):
         socket.create_connection(("127.0.0.1", lp), timeout=2)
     status, body = api(gw.port, "POST", "/portforwards/delete", {"listen_port": lp})
     assert status == 404
+
+
+def _reaches(host, port, payload):
+    """True if host:port accepts and echoes payload back through the forward."""
+    try:
+        s = socket.create_connection((host, port), timeout=2)
+    except OSError:
+        return False
+    with s:
+        s.settimeout(5)
+        s.sendall(payload)
+        return s.recv(100) == payload
+
+
+def test_port_forward_listens_on_the_gateways_host(pw, tmp_path, echo):
+    """A gateway on 127.0.0.1 opens its forwards on 127.0.0.1 only: 127.0.0.2 (loopback as well on
+    Linux) is refused. forwardBind="" opens them on every address."""
+    srv = echo()
+    for name, extra, other_host_reaches in (("gateway", "", False), ("gateway-any", "&forwardBind=", True)):
+        gw = Gateway(pw, tmp_path, extra=extra, name=name)
+        start_agent(pw, gw, srv.port, name=f"agent-{name}")
+        lp = free_port()
+        assert api(gw.port, "POST", "/portforwards/add",
+                   {"listen_port": lp, "tunnel_host": "site", "target_port": srv.port})[0] == 200
+        wait_port(lp)
+        assert _reaches("127.0.0.1", lp, b"on the gateway's host")
+        if other_host_reaches:
+            assert _reaches("127.0.0.2", lp, b"on another address")
+        else:
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.2", lp), timeout=2)
 
 
 def test_port_forwards_reloaded_at_start(pw, tmp_path, echo, nginx):
