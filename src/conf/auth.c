@@ -91,6 +91,30 @@ static int cidr_match(const char *pattern, const char *host)
 	return 1;
 }
 
+/* A client allow-list entry: an IP address, a CIDR ("127.0.0.0/8", "::1/128") or a range
+ * "a-b" of one family. IPv4-mapped IPv6 clients match IPv4 entries (ip_parse maps both). */
+int addr_pattern_is_ip(const char *p)
+{
+	unsigned char a[16], b[16];
+	char net[64];
+	const char *sep = strchr(p, '/');
+	if (!sep)
+		sep = strchr(p, '-');
+	if (!sep)
+		return ip_parse(p, a);
+	if ((size_t)(sep - p) >= sizeof net)
+		return 0;
+	memcpy(net, p, (size_t)(sep - p));
+	net[sep - p] = 0;
+	if (!ip_parse(net, a))
+		return 0;
+	if (*sep == '-')
+		return ip_parse(sep + 1, b) && is_mapped(a) == is_mapped(b) && memcmp(a, b, 16) <= 0;
+	char *end;
+	long bits = strtol(sep + 1, &end, 10);
+	return sep[1] && !*end && bits >= 0 && bits <= (is_mapped(a) && !strchr(net, ':') ? 32 : 128);
+}
+
 /* "lo-hi" of IP addresses of one family, inclusive. */
 static int range_match(const char *p, const char *host)
 {

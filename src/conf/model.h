@@ -237,6 +237,8 @@ void service_unref(struct service *s);
 int service_auth_required(const struct service *s);
 int service_auth_check(const struct service *s, const char *user, const char *pass);
 int bypass_match(const struct bypass *b, const char *host);
+/* An IP address, a CIDR or an IP range: what a client allow-list takes (a bypass list also takes names). */
+int addr_pattern_is_ip(const char *p);
 int bypass_match_port(const struct bypass *b, const char *host, uint16_t port);
 
 #endif

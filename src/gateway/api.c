@@ -75,10 +75,9 @@ static int api_allowed(struct gw *g, struct stream *s, const struct http_request
 	}
 	char host[256];
 	peer_host(s, host, sizeof host);
-	for (size_t i = 0; i < g->o.n_allow; i++)
-		if (!strcmp(g->o.allow[i], host))
-			return 1;
-	return 0;
+	/* The bypass matcher compares addresses, not text: ::ffff:127.0.0.1 (an IPv4 client of a
+	 * dual-stack listener) is 127.0.0.1. */
+	return bypass_match(&g->o.allow, host);
 }
 
 /* ---- JSON views of the state ---- */

@@ -67,8 +67,7 @@ struct gw_opts {
 	char **domains;
 	size_t n_domains;
 	char token[256];            /* "" : none, then only allowed addresses reach the API */
-	char **allow;
-	size_t n_allow;
+	struct bypass allow;        /* API clients allowed without a token (IPs, CIDRs, ranges); patterns owned */
 	long max_idle;
 	double pool_idle;           /* pools with no worker for this long are collected */
 	double gc_interval;

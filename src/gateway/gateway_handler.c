@@ -84,7 +84,12 @@ static int gw_init(struct service *svc, struct cfg_err *e)
 		g->o.webhook.retries = (int)retries;
 	}
 	split_list(md, "domains", NULL, &g->o.domains, &g->o.n_domains);
-	split_list(md, "apiAllow", "127.0.0.1,::1", &g->o.allow, &g->o.n_allow);
+	split_list(md, "apiAllow", "127.0.0.1,::1", &g->o.allow.patterns, &g->o.allow.n);
+	for (size_t i = 0; i < g->o.allow.n; i++)
+		if (!addr_pattern_is_ip(g->o.allow.patterns[i]))
+			return cfg_error(e, cnode_get(md, "apiAllow"), "apiAllow",
+					 "\"%s\" is not an IP address, a CIDR (127.0.0.0/8, ::1/128) or a range (a-b)",
+					 g->o.allow.patterns[i]);
 	for (size_t i = 0; i < g->o.n_domains; i++)
 		for (char *p = g->o.domains[i]; *p; p++)
 			*p = (char)tolower((unsigned char)*p);
@@ -121,7 +126,7 @@ static void gw_fini(struct service *svc)
 		return;
 	store_close(g->store);
 	free_list(g->o.domains, g->o.n_domains);
-	free_list(g->o.allow, g->o.n_allow);
+	free_list(g->o.allow.patterns, g->o.allow.n);
 	ws_opts_free(&g->o.ws);
 	free(g);
 }

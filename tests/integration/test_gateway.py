@@ -540,3 +540,28 @@ def test_evicted_workers_do_not_stall_refills(pw, tmp_path, nginx):
                               f"http://127.0.0.1:{gw.web}/index.html")
         codes.append(out)
     assert codes.count("200") == 30, codes
+
+
+def test_api_allow_list_dual_stack_and_cidrs(pw, tmp_path):
+    """An IPv4 client of a dual-stack gateway (::ffff:127.0.0.1) is 127.0.0.1 to the allow-list;
+    CIDRs and ranges match by address; a malformed entry is a configuration error."""
+    port = free_port()
+    pw.start("-L", f"gateway://:{port}?webAddr=&db={tmp_path / 'ds.db'}", name="dual")
+    wait_port(port)
+    assert api(port, "GET", "/status")[0] == 200
+    assert api(port, "GET", "/status", source="127.0.0.2")[0] == 403
+    port2 = free_port()
+    pw.start("-L", f"gateway://:{port2}?webAddr=&db={tmp_path / 'cidr.db'}&apiAllow=127.0.0.0/30,::1/128",
+             name="cidr")
+    wait_port(port2)
+    assert api(port2, "GET", "/status", source="127.0.0.2")[0] == 200
+    assert api(port2, "GET", "/status", source="127.0.0.9")[0] == 403
+    port3 = free_port()
+    pw.start("-L", f"gateway://:{port3}?webAddr=&db={tmp_path / 'range.db'}&apiAllow=127.0.0.5-127.0.0.7",
+             name="range")
+    wait_port(port3)
+    assert api(port3, "GET", "/status", source="127.0.0.6")[0] == 200
+    assert api(port3, "GET", "/status")[0] == 403
+    for bad in ("127.0.0.0/33", "localhost", "10.0.0.0/x", "::1-127.0.0.1"):
+        code, out = pw.run("-t", "-L", f"gateway://:{free_port()}?webAddr=&db={tmp_path / 'bad.db'}&apiAllow={bad}")
+        assert code == 2 and "apiAllow" in out and bad in out, (bad, out)

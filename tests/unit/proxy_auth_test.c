@@ -110,6 +110,24 @@ static void test_bypass_matchers(void **state)
 	assert_true(bypass_match(&(struct bypass){ .patterns = (char **)p, .n = n }, "a.wild.test"));
 }
 
+static void test_client_allow_list_patterns(void **state)
+{
+	(void)state;
+	const char *good[] = { "127.0.0.1", "::1", "127.0.0.0/8", "::1/128", "0.0.0.0/0", "fd00::/8",
+			       "10.0.0.1-10.0.0.9", "::ffff:10.0.0.1" };
+	const char *bad[] = { "", "localhost", "*.lan", "127.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/x",
+			      "10.0.0.9-10.0.0.1", "::1-127.0.0.1", "1.2.3.4/-1", ".example.com" };
+	for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+		assert_true(addr_pattern_is_ip(good[i]));
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		assert_false(addr_pattern_is_ip(bad[i]));
+	/* a mapped client matches an IPv4 CIDR and a v4 address */
+	char *pats[] = { "127.0.0.0/8" };
+	struct bypass b = { .patterns = pats, .n = 1 };
+	assert_true(bypass_match(&b, "::ffff:127.0.0.2"));
+	assert_false(bypass_match(&b, "::1"));
+}
+
 static void test_chain_truncation(void **state)
 {
 	(void)state;
@@ -140,6 +158,7 @@ int main(void)
 		cmocka_unit_test(test_authers_replace_auth),
 		cmocka_unit_test(test_bypass_matchers),
 		cmocka_unit_test(test_chain_truncation),
+		cmocka_unit_test(test_client_allow_list_patterns),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
