@@ -28,7 +28,18 @@ import pytest
 
 PORTWAY = os.environ.get("PORTWAY") or os.path.join(os.path.dirname(__file__), "../../build/src/portway")
 HERE = os.path.dirname(os.path.abspath(__file__))
-SANITIZED = os.environ.get("PORTWAY_SANITIZED") == "1"
+
+
+def _built_with_asan(path):
+    try:
+        with open(path, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
+# scripts/test.sh --sanitizers sets PORTWAY_SANITIZED=1; `make check` in a sanitizer build does not.
+SANITIZED = os.environ.get("PORTWAY_SANITIZED", "1" if _built_with_asan(PORTWAY) else "") == "1"
 
 # Reports of ASan (and LSan inside it), standalone LSan, UBSan; a crash without a sanitizer.
 SANITIZER_REPORT = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|"
@@ -218,9 +229,9 @@ class PortwayFactory:
         assert not report, f"portway {' '.join(args)}: {exit_text(r.returncode)}, sanitizer report:\n{report}"
         return r.returncode, out
 
-    def close(self):
+    def close(self, timeout=STOP_TIMEOUT):
         for p in self.procs:
-            p.stop()
+            p.stop(timeout)
         bad = [p.describe(pr) for p in self.procs for pr in [p.problems()] if pr]
         if bad:
             pytest.fail("\n\n".join(bad), pytrace=False)
