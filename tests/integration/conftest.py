@@ -1,10 +1,23 @@
 """Fixtures for integration tests: the real portway binary on loopback, real peers.
 
 Every test gets fresh ports. `pw.start(...)` starts portway with -L/-F URLs or a
-YAML config text and waits until it logs that it is running; at teardown the
-process is stopped and its log is checked for sanitizer reports and crashes.
+YAML config text and waits until it logs that it is running. At teardown every
+process still running gets SIGTERM and the test fails unless it exits with the
+expected status (0 unless the test said otherwise) and its output (stdout and
+stderr, one file) has no sanitizer report, crash or hang at shutdown.
+
+A test that means a process to end otherwise says so: `p.kill()` (SIGKILL, any
+status), `pw.start(..., expect_exit=N)` or `p.expect_exit(N)` (None: any
+status). `pw.run(...)` returns the exit status for the test to check, and fails
+only on a sanitizer report.
+
+With PORTWAY_SANITIZED=1 the processes run with LeakSanitizer on and
+halt_on_error; portway started any other way (subprocess.run of a subcommand)
+writes its sanitizer reports to files, which the autouse fixture
+`sanitizer_reports` checks after each test.
 """
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,6 +28,62 @@ import pytest
 
 PORTWAY = os.environ.get("PORTWAY") or os.path.join(os.path.dirname(__file__), "../../build/src/portway")
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _built_with_asan(path):
+    try:
+        with open(path, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
+# scripts/test.sh --sanitizers sets PORTWAY_SANITIZED=1; `make check` in a sanitizer build does not.
+SANITIZED = os.environ.get("PORTWAY_SANITIZED", "1" if _built_with_asan(PORTWAY) else "") == "1"
+
+# Reports of ASan (and LSan inside it), standalone LSan, UBSan; a crash without a sanitizer.
+SANITIZER_REPORT = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|"
+                              r"SUMMARY: \w*Sanitizer|AddressSanitizer:DEADLYSIGNAL|Segmentation fault")
+# ASan and UBSan options for the processes this harness starts. detect_leaks: portway runs
+# the leak check at the end of a clean shutdown (src/cli/main.c). Not abort_on_error: a
+# report ends the process with exit status 1 (23 from a standalone LSan), which we check.
+ASAN_OPTIONS = "detect_leaks=1:abort_on_error=0:halt_on_error=1"
+UBSAN_OPTIONS = "print_stacktrace=1:halt_on_error=1"
+# SIGTERM to exit: the grace period (PORTWAY_GRACE, 1 s here), the workers' stop (up to 2 s),
+# the leak check; slower under sanitizers on a busy machine.
+STOP_TIMEOUT = 30 if SANITIZED else 15
+# What a test may pass as expect_exit to accept any status.
+ANY = None
+
+
+def sanitizer_env(env=None):
+    """The environment for a portway child: sanitizer options set unless the caller set them."""
+    e = dict(os.environ)
+    e["ASAN_OPTIONS"] = ASAN_OPTIONS
+    e["UBSAN_OPTIONS"] = UBSAN_OPTIONS
+    if env:
+        e.update(env)
+    return e
+
+
+def sanitizer_report(text):
+    """The first sanitizer report (or crash line) in text with some context, or None."""
+    m = SANITIZER_REPORT.search(text)
+    if not m:
+        return None
+    start = text.rfind("\n", 0, max(0, m.start() - 300)) + 1  # the "====" line before an ASan report
+    return text[start:start + 12000]
+
+
+def exit_text(code):
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
 
 
 def free_port(kind=socket.SOCK_STREAM):
@@ -37,19 +106,21 @@ def wait_port(port, host="127.0.0.1", timeout=10.0):
 
 
 class Portway:
-    """One portway process."""
+    """One portway process; its stdout and stderr go to one log file."""
 
-    def __init__(self, args, tmp_path, name="pw", wait=True, env=None):
+    def __init__(self, args, tmp_path, name="pw", wait=True, env=None, expect_exit=0):
+        self.name = name
+        self.args = list(args)
         self.log_path = tmp_path / f"{name}.log"
         self.log = open(self.log_path, "wb")
-        e = dict(os.environ)
-        e.setdefault("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=0")
-        e.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+        e = sanitizer_env()
         # Tests leave client sockets open; a short drain keeps teardown quick. Drain tests set their own.
         e.setdefault("PORTWAY_GRACE", "1")
         if env:
             e.update(env)
-        self.proc = subprocess.Popen([PORTWAY] + list(args), stdout=self.log, stderr=subprocess.STDOUT, env=e)
+        self.expected = expect_exit
+        self.stop_problem = None    # set when the process had to be killed at stop()
+        self.proc = subprocess.Popen([PORTWAY] + self.args, stdout=self.log, stderr=subprocess.STDOUT, env=e)
         if wait:
             self.wait_log("running with", 10)
 
@@ -70,21 +141,54 @@ class Portway:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
-    def stop(self, timeout=15):
+    def expect_exit(self, code):
+        """The status this process is expected to end with (None: any)."""
+        self.expected = code
+
+    def kill(self):
+        """SIGKILL, meant by the test: the exit status is not checked (the log still is)."""
+        self.expected = ANY
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """SIGTERM (if still running), wait; returns the exit status. check() judges it."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
+                self.stop_problem = f"did not exit within {timeout}s of SIGTERM; killed"
                 self.proc.kill()
                 self.proc.wait()
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
         return self.proc.returncode
 
+    def problems(self):
+        """What is wrong with how this (stopped) process ended: a list of short strings."""
+        out = []
+        if self.stop_problem:
+            out.append(self.stop_problem)
+        code = self.proc.returncode
+        if self.expected is not ANY and code != self.expected and not self.stop_problem:
+            out.append(f"{exit_text(code)}, expected {exit_text(self.expected)}")
+        if sanitizer_report(self.text()):
+            out.append("a sanitizer report (or crash) in its output")
+        return out
+
     def check_clean(self):
+        p = self.problems()
+        assert not p, self.describe(p)
+
+    def describe(self, problems):
         t = self.text()
-        for bad in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer", "Segmentation fault"):
-            assert bad not in t, f"portway log has '{bad}':\n{t}"
+        tail = t if len(t) < 8000 else "...\n" + t[-8000:]
+        report = sanitizer_report(t)
+        msg = f"portway '{self.name}' ({' '.join(self.args)}): {'; '.join(problems)}\n"
+        if report and report[:200] not in tail:
+            msg += f"--- sanitizer report ---\n{report}\n"
+        return msg + f"--- log ({self.log_path}) ---\n{tail}"
 
 
 class PortwayFactory:
@@ -93,33 +197,44 @@ class PortwayFactory:
         self.procs = []
         self.n = 0
 
-    def start(self, *args, config=None, wait=True, env=None, name=None):
+    def start(self, *args, config=None, wait=True, env=None, name=None, expect_exit=0):
+        """Start portway; at teardown it must exit with expect_exit (None: any) after SIGTERM."""
         args = list(args)
         if config is not None:
             self.n += 1
             path = self.tmp_path / f"portway-{self.n}.yaml"
             path.write_text(config)
             args = ["-C", str(path)] + args
-        p = Portway(args, self.tmp_path, name or f"pw{len(self.procs)}", wait=wait, env=env)
-        self.procs.append(p)
+        name = name or f"pw{len(self.procs)}"
+        if any(p.name == name for p in self.procs):
+            name = f"{name}-{len(self.procs)}"  # two processes must not share a log file
+        p = Portway(args, self.tmp_path, name, wait=False, env=env, expect_exit=expect_exit)
+        self.procs.append(p)  # before waiting: stopped and checked at teardown whatever happens
+        if wait:
+            p.wait_log("running with", 10)
         return p
 
-    def run(self, *args, config=None, timeout=10):
-        """Run portway to completion (for -t and bad configs); returns (code, output)."""
+    def run(self, *args, config=None, timeout=10, env=None):
+        """Run portway to completion (for -t and bad configs); returns (code, output) for the test
+        to check. A sanitizer report in the output fails the test here."""
         args = list(args)
         if config is not None:
             self.n += 1
             path = self.tmp_path / f"portway-{self.n}.yaml"
             path.write_text(config)
             args = ["-C", str(path)] + args
-        r = subprocess.run([PORTWAY] + args, capture_output=True, timeout=timeout)
-        return r.returncode, (r.stdout + r.stderr).decode(errors="replace")
+        r = subprocess.run([PORTWAY] + args, capture_output=True, timeout=timeout, env=sanitizer_env(env))
+        out = (r.stdout + r.stderr).decode(errors="replace")
+        report = sanitizer_report(out)
+        assert not report, f"portway {' '.join(args)}: {exit_text(r.returncode)}, sanitizer report:\n{report}"
+        return r.returncode, out
 
-    def close(self):
+    def close(self, timeout=STOP_TIMEOUT):
         for p in self.procs:
-            p.stop()
-        for p in self.procs:
-            p.check_clean()
+            p.stop(timeout)
+        bad = [p.describe(pr) for p in self.procs for pr in [p.problems()] if pr]
+        if bad:
+            pytest.fail("\n\n".join(bad), pytrace=False)
 
 
 @pytest.fixture
@@ -127,6 +242,25 @@ def pw(tmp_path):
     f = PortwayFactory(tmp_path)
     yield f
     f.close()
+
+
+@pytest.fixture(autouse=True)
+def sanitizer_reports(tmp_path, monkeypatch):
+    """Portway run by a test itself (subprocess.run of a subcommand, prlimit ...) inherits
+    os.environ: in the sanitized run its reports go to files here, checked after the test."""
+    if not SANITIZED:
+        yield
+        return
+    d = tmp_path / "sanitizer-reports"
+    d.mkdir()
+    for var, opts in (("ASAN_OPTIONS", ASAN_OPTIONS), ("UBSAN_OPTIONS", UBSAN_OPTIONS)):
+        monkeypatch.setenv(var, f"{opts}:log_path={d}/report")
+    yield
+    reports = sorted(d.iterdir())
+    if reports:
+        pytest.fail("sanitizer reports from a portway the test ran itself:\n" +
+                    "\n".join(f"--- {r} ---\n{r.read_text(errors='replace')[:12000]}" for r in reports),
+                    pytrace=False)
 
 
 class EchoServer:

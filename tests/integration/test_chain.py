@@ -20,6 +20,11 @@ def count(p, needle):
     return p.text().count(needle)
 
 
+# What portway's HTTP handler answers when the chain (or the target behind it) cannot be reached.
+BAD_GATEWAY = ("HTTP/1.1 502 Bad Gateway\r\nProxy-Agent: portway\r\nContent-Type: text/plain\r\n"
+               "Content-Length: 16\r\nConnection: close\r\n\r\n502 Bad Gateway\n")
+
+
 def test_three_hop_chain_http_socks5_http(pw, http_server):
     s5, p_s5 = hop(pw, "socks5://u1:p1@127.0.0.1:{port}", "hop-socks5")
     h2, p_h2 = hop(pw, "http://u2:p2@127.0.0.1:{port}", "hop-http")
@@ -66,15 +71,48 @@ def test_chain_of_six_hops(pw, http_server):
 
 
 def test_hop_credentials_must_match(pw, http_server):
-    s5, _ = hop(pw, "socks5://u:right@127.0.0.1:{port}", "s5")
-    h, _ = hop(pw, "http://u:right@127.0.0.1:{port}", "h")
-    url = f"http://127.0.0.1:{http_server.port}/index.html"
-    for upstream in (f"socks5://u:wrong@127.0.0.1:{s5}", f"http://u:wrong@127.0.0.1:{h}", f"socks5://127.0.0.1:{s5}"):
+    s5, p_s5 = hop(pw, "socks5://u:right@127.0.0.1:{port}", "s5")
+    h, p_h = hop(pw, "http://u:right@127.0.0.1:{port}", "h")
+    target = f"127.0.0.1:{http_server.port}"
+    url = f"http://{target}/index.html"
+    cases = (
+        # upstream, what the entry logs for its node, what the hop logs
+        (f"socks5://u:wrong@127.0.0.1:{s5}", "SOCKS5 authentication failed", p_s5,
+         "SOCKS5 authentication failed for user u"),
+        (f"http://u:wrong@127.0.0.1:{h}", "CONNECT refused: 407 Proxy Authentication Required", p_h,
+         "proxy authentication failed for user u"),
+        (f"socks5://127.0.0.1:{s5}", "no acceptable SOCKS5 method (the server wants credentials)", p_s5,
+         "no acceptable SOCKS5 method"),
+    )
+    for i, (upstream, entry_says, p_hop, hop_says) in enumerate(cases):
         entry = free_port()
-        pw.start("-L", f"http://127.0.0.1:{entry}", "-F", upstream)
+        p = pw.start("-L", f"http://127.0.0.1:{entry}", "-F", upstream, name=f"entry{i}")
         wait_port(entry)
+        before = count(p_hop, hop_says)
         code, out, err = curl("-i", "-x", f"http://127.0.0.1:{entry}", url)
-        assert out.startswith("HTTP/1.1 502"), (upstream, out)
+        assert code == 0 and out == BAD_GATEWAY, (upstream, out, err)
+        # the node that failed, and why, on both sides
+        node = upstream.split("@")[-1].split("//")[-1]
+        p.wait_log(f"node node-0 ({node}): {entry_says}")
+        p.wait_log(f"GET http://{target}: Permission denied")
+        deadline = time.time() + 5
+        while count(p_hop, hop_says) == before and time.time() < deadline:
+            time.sleep(0.02)
+        assert count(p_hop, hop_says) == before + 1, p_hop.text()
+        # CONNECT fails the same way, before any tunnel
+        code, out, err = curl("-p", "-x", f"http://127.0.0.1:{entry}", url)
+        assert code == 56 and "CONNECT tunnel failed, response 502" in err, (upstream, err)
+        p.wait_log(f"CONNECT {target}: Permission denied")
+    # the hops never asked for the target; with the right credentials the chain answers
+    assert f"CONNECT {target}" not in p_s5.text() + p_h.text()
+    entry = free_port()
+    pw.start("-L", f"http://127.0.0.1:{entry}", "-F", f"socks5://u:right@127.0.0.1:{s5}",
+             "-F", f"http://u:right@127.0.0.1:{h}", name="entry-right")
+    wait_port(entry)
+    code, out, err = curl("-x", f"http://127.0.0.1:{entry}", url)
+    assert code == 0 and out == "hello from the backend\n", err
+    p_s5.wait_log(f"CONNECT 127.0.0.1:{h}")
+    p_h.wait_log(f"CONNECT {target}")
 
 
 def chain_config(entry, nodes, selector="", handler_extra="", hop_extra="", extra=""):
@@ -103,10 +141,13 @@ def test_failing_node_is_skipped(pw, http_server):
     url = f"http://127.0.0.1:{http_server.port}/index.html"
     entry = free_port()
     sel = "\n    selector: {strategy: fifo, maxFails: 1, failTimeout: 30s}"
-    pw.start(config=chain_config(entry, [("dead", dead, ""), ("good", good, "")], selector=sel), name="fifo")
+    p_fifo = pw.start(config=chain_config(entry, [("dead", dead, ""), ("good", good, "")], selector=sel), name="fifo")
     wait_port(entry)
     code, out, err = curl("-i", "-x", f"http://127.0.0.1:{entry}", url)
-    assert out.startswith("HTTP/1.1 502"), out  # the first node is tried first and fails
+    assert code == 0 and out == BAD_GATEWAY, out  # the first node is tried first and fails
+    p_fifo.wait_log(f"node dead (127.0.0.1:{dead}) marked down for 30s")
+    p_fifo.wait_log(f"GET http://127.0.0.1:{http_server.port}: Connection refused")
+    assert count(p_good, "CONNECT") == 0
     for _ in range(3):  # then it is marked down and skipped
         code, out, err = curl("-x", f"http://127.0.0.1:{entry}", url)
         assert code == 0 and out == "hello from the backend\n", err
@@ -118,6 +159,7 @@ def test_failing_node_is_skipped(pw, http_server):
     wait_port(entry2)
     code, out, err = curl("-x", f"http://127.0.0.1:{entry2}", url)
     assert code == 0 and out == "hello from the backend\n", err
+    assert count(p_good, f"CONNECT 127.0.0.1:{http_server.port}") == 4
 
 
 def test_round_robin_spreads_connections(pw, http_server):
@@ -237,11 +279,16 @@ def test_command_line_chain_uses_bare_host_as_http(pw, http_server):
 def test_socks4_connector(pw, http_server):
     s4, p_s4 = hop(pw, "socks4://127.0.0.1:{port}", "s4")
     entry = free_port()
-    pw.start("-L", f"http://127.0.0.1:{entry}", "-F", f"socks4a://127.0.0.1:{s4}")
+    p_entry = pw.start("-L", f"http://127.0.0.1:{entry}", "-F", f"socks4a://127.0.0.1:{s4}")
     wait_port(entry)
     for host in ("127.0.0.1", "localhost"):  # SOCKS4, then SOCKS4a for a name
         code, out, err = curl("-x", f"http://127.0.0.1:{entry}", f"http://{host}:{http_server.port}/index.html")
         assert code == 0 and out == "hello from the backend\n", err
         p_s4.wait_log(f"SOCKS4 CONNECT {host}:{http_server.port}")
-    code, out, err = curl("-i", "-x", f"http://127.0.0.1:{entry}", f"http://127.0.0.1:{free_port()}/")
-    assert out.startswith("HTTP/1.1 502"), out
+    # the hop works but the target behind it does not answer: the hop says so, the entry answers 502
+    dead = free_port()
+    code, out, err = curl("-i", "-x", f"http://127.0.0.1:{entry}", f"http://127.0.0.1:{dead}/")
+    assert code == 0 and out == BAD_GATEWAY, out
+    p_s4.wait_log(f"SOCKS4 CONNECT 127.0.0.1:{dead}: Connection refused")
+    p_entry.wait_log(f"node node-0 (127.0.0.1:{s4}): SOCKS4 request rejected (91)")
+    p_entry.wait_log(f"GET http://127.0.0.1:{dead}: Connection refused")

@@ -386,8 +386,7 @@ def test_101_workers_evict_the_oldest(pw, tmp_path):
 def test_agent_killed_502_then_restored(pw, tmp_path, nginx):
     gw = Gateway(pw, tmp_path)
     agent = start_agent(pw, gw, nginx.port)
-    agent.proc.kill()
-    agent.proc.wait()
+    agent.kill()
     t0 = time.time()
     code, out, err = curl("-o", "/dev/null", "-w", "%{http_code}", "-H", f"Host: site.{DOMAIN}",
                           f"http://127.0.0.1:{gw.web}/index.html")

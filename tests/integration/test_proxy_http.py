@@ -328,15 +328,17 @@ def test_head_over_the_limit_is_431(pw):
     out = recv_until_close(s)
     assert out.startswith(b"HTTP/1.1 431"), out
     s.close()
-    # a head that never ends is cut off as well
+    # a head that never ends is cut off as well (a valid request line first: without it the
+    # first header line is a malformed request line, a 400 that would not test the limit)
     s = socket.create_connection(("127.0.0.1", port))
     try:
+        s.sendall(b"GET http://127.0.0.1:9/ HTTP/1.1\r\n")
         for _ in range(20):
             s.sendall(b"X-More: " + b"b" * 1000 + b"\r\n")
     except OSError:
         pass
     out = recv_until_close(s)
-    assert out.startswith(b"HTTP/1.1 431") or out.startswith(b"HTTP/1.1 400"), out
+    assert out.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), out
 
 
 def test_service_bypass_is_403(pw, http_server):
@@ -427,7 +429,8 @@ def test_slow_client_head_times_out(pw):
     t = time.time()
     out = recv_until_close(s, timeout=5)
     assert time.time() - t < 4
-    assert out == b"" or out.startswith(b"HTTP/1.1 408")
+    # a head begun but not finished gets 408 (a connection that sent nothing is closed silently)
+    assert out.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), out
 
 
 def test_expect_100_continue(pw, backend):

@@ -7,7 +7,6 @@ request byte for byte and drives the smux session itself.
 import getpass
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -170,8 +169,7 @@ def test_rtcp_session_killed_then_bound_again(pw, echo):
     client = start_rtcp(pw, remote, srv.port, relay)
     wait_bound(client)
     assert echo_once(remote, b"before") == b"before"
-    relay_p.proc.send_signal(signal.SIGKILL)
-    relay_p.proc.wait()
+    relay_p.kill()
     assert refused(remote), "the remote port dies with the relay"
     client.wait_log("ended", 5)
     time.sleep(1.5)
