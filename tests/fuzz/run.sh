@@ -7,7 +7,8 @@
 # Environment: FUZZ_SECONDS (default 20) per target; FUZZ_OUT (default
 # tests/fuzz/out) for binaries, the growing corpus (FUZZ_OUT/corpus/NAME),
 # crash artifacts (FUZZ_OUT/artifacts) and logs; CLANG (default clang).
-# Seeds in tests/fuzz/corpus/NAME, if present, are read but never written.
+# Seeds in tests/fuzz/seeds/NAME (committed) and tests/fuzz/corpus/NAME (local), if present,
+# are read but never written.
 # Exit status: 0 if every target built and ran without a finding.
 set -u
 
@@ -51,6 +52,30 @@ mkdir -p "$out/artifacts" "$out/logs" || exit 1
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 
+# Targets marked "fuzz-links: portway" reach beyond proto/ (the URL parser, the YAML loader):
+# they link every library source, built once per run with the fuzzer's instrumentation.
+portway_lib=
+build_portway_lib() {
+	[ -n "$portway_lib" ] && return 0
+	local objs=() src obj
+	mkdir -p "$out/lib/include" || return 1
+	printf '#define PACKAGE_VERSION "fuzz"\n' >"$out/lib/include/config.h"
+	for src in $(find proto src listeners handlers connectors dialers -name '*.c' ! -path src/cli/main.c | sort); do
+		obj=$out/lib/$(echo "$src" | tr / _).o
+		"$clang" -g -O1 -fsanitize=fuzzer-no-link,address,undefined -D_GNU_SOURCE -DSYSCONFDIR='"/etc"' \
+			-std=gnu11 -I. -I"$out/lib/include" $(pkg-config --cflags openssl yaml-0.1 sqlite3 libcares zlib) \
+			-c "$src" -o "$obj" || return 1
+		objs+=("$obj")
+	done
+	rm -f "$out/lib/libportway-fuzz.a"
+	ar cr "$out/lib/libportway-fuzz.a" "${objs[@]}" || return 1
+	portway_lib=$out/lib/libportway-fuzz.a
+}
+portway_libs() {
+	echo "$portway_lib" $(pkg-config --libs openssl yaml-0.1 sqlite3 libcares zlib) \
+		-lev -lmbedtls -lmbedx509 -lmbedcrypto -pthread -lm
+}
+
 passed=0
 failed=0
 for name in "${names[@]}"; do
@@ -61,13 +86,22 @@ for name in "${names[@]}"; do
 	if [ ! -f "$src" ]; then
 		echo "run.sh: no $src" >"$log"
 		ok=0
+	elif grep -q "fuzz-links: portway" "$src"; then
+		if ! build_portway_lib >"$log" 2>&1 || ! "$clang" -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 \
+			-D_GNU_SOURCE -I. "$src" $(portway_libs) -o "$out/$name" >>"$log" 2>&1; then
+			ok=0
+		fi
 	elif ! "$clang" -g -O1 -fsanitize=fuzzer,address,undefined -I. \
 		proto/*.c "$src" -lz -lcrypto -lm -o "$out/$name" >"$log" 2>&1; then
 		ok=0
+	fi
+	if [ $ok -eq 0 ]; then
+		:
 	else
 		mkdir -p "$corpus"
 		seeds=()
 		[ -d "tests/fuzz/corpus/$name" ] && seeds=("tests/fuzz/corpus/$name")
+		[ -d "tests/fuzz/seeds/$name" ] && seeds+=("tests/fuzz/seeds/$name")
 		if ! "$out/$name" $limit -timeout=10 -rss_limit_mb=2048 \
 			-print_final_stats=1 -artifact_prefix="$out/artifacts/$name-" \
 			"$corpus" "${seeds[@]}" >>"$log" 2>&1; then
