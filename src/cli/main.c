@@ -40,7 +40,8 @@ static struct {
 	char **L, **F;
 	int nL, nF;
 	int test_only;
-	int debug;
+	int debug;                  /* -D: debug, -D -D (GOST's -DD): trace */
+	const char *output;         /* -O yaml|json: print the effective configuration */
 	double grace;               /* seconds open tunnels may drain on SIGTERM */
 } opts = { .grace = 10 };
 
@@ -53,14 +54,33 @@ static ev_tstamp drain_deadline;
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: portway [-C FILE] [-L URL]... [-F URL]... [-t] [-D] [-V]\n"
+		"Usage: portway [-C FILE] [-L URL]... [-F URL]... [-t] [-O yaml|json] [-D] [-V]\n"
 		"       portway SUBCOMMAND ... (see portway help)\n"
-		"  -C FILE   configuration file (GOST v3 YAML schema)\n"
-		"  -L URL    a service, e.g. tcp://:8080/127.0.0.1:80 or udp://:5353/127.0.0.1:53\n"
-		"  -F URL    a chain node (one hop per -F, in order), e.g. relay://server:8420\n"
-		"  -t        test the configuration and exit (0 valid, 2 invalid)\n"
-		"  -D        debug logging\n"
-		"  -V        print the version\n");
+		"  -C FILE          configuration file (GOST v3 YAML schema)\n"
+		"  -L URL           a service, e.g. tcp://:8080/127.0.0.1:80 or udp://:5353/127.0.0.1:53\n"
+		"  -F URL           a chain node (one hop per -F, in order), e.g. relay://server:8420\n"
+		"  -t               test the configuration and exit (0 valid, 2 invalid)\n"
+		"  -O yaml|json     print the effective configuration and exit\n"
+		"  -D               debug logging (-DD: trace)\n"
+		"  -V, --version    print the version, the commit and the library versions\n"
+		"  -h, --help       this text\n");
+}
+
+/* GOST flags portway does not implement yet: refused by name (exit 2), never taken for
+ * something else (getopt would read -api as -a -p -i). */
+static int unimplemented_flag(const char *arg)
+{
+	static const char *const flags[] = { "api", "metrics" };
+	const char *name = arg + (arg[1] == '-' ? 2 : 1);
+	for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
+		size_t n = strlen(flags[i]);
+		if (arg[0] == '-' && !strncmp(name, flags[i], n) && (!name[n] || name[n] == '=')) {
+			fprintf(stderr, "portway: %s: GOST's -%s service is not implemented in portway yet\n", arg,
+				flags[i]);
+			return 1;
+		}
+	}
+	return 0;
 }
 
 static void raise_nofile_limit(void)
@@ -282,10 +302,18 @@ static void release_all(void)
 
 static int parse_args(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
 	int c;
+	for (int i = 1; i < argc; i++)
+		if (unimplemented_flag(argv[i]))
+			return -1;
 	opts.L = xcalloc((size_t)argc, sizeof *opts.L);
 	opts.F = xcalloc((size_t)argc, sizeof *opts.F);
-	while ((c = getopt(argc, argv, "C:L:F:tDVh")) != -1) {
+	while ((c = getopt_long(argc, argv, "C:L:F:tO:DVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'C':
 			opts.config_path = optarg;
@@ -299,12 +327,18 @@ static int parse_args(int argc, char **argv)
 		case 't':
 			opts.test_only = 1;
 			break;
+		case 'O':
+			if (strcmp(optarg, "yaml") && strcmp(optarg, "json")) {
+				fprintf(stderr, "portway: -O %s: expected yaml or json\n", optarg);
+				return -1;
+			}
+			opts.output = optarg;
+			break;
 		case 'D':
-			opts.debug = 1;
-			log_set_level("debug");
+			log_set_level(opts.debug++ ? "trace" : "debug");
 			break;
 		case 'V':
-			printf("portway %s\n", PACKAGE_VERSION);
+			version_print(stdout);
 			exit(0);
 		case 'h':
 			usage(stdout);
@@ -352,6 +386,11 @@ int portway_main(int argc, char **argv)
 	if (!cfg) {
 		fprintf(stderr, "portway: configuration error: %s\n", e.msg);
 		return 2;
+	}
+	if (opts.output) {
+		int r = cnode_write(cfg->root, stdout, !strcmp(opts.output, "json"));
+		drop_unstarted(cfg);
+		return r < 0 ? 1 : 0;
 	}
 	if (opts.test_only) {
 		printf("configuration OK: %zu services, %zu chains\n", cfg->n_services, cfg->n_chains);

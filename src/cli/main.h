@@ -1,9 +1,14 @@
 /* Subcommands (portway probe, portway tunnel, ...): src/cli/subcommand.c. */
 #ifndef PORTWAY_MAIN_H
 #define PORTWAY_MAIN_H
+#include <stdio.h>
+
 int subcommand_run(int argc, char **argv);
 /* Run services as `portway [-C FILE | -L URL... -F URL...]` would (argv[0] is the program name). */
 int portway_main(int argc, char **argv);
+
+/* src/cli/version.c: what --version prints. */
+void version_print(FILE *f);
 
 /* One per subcommand, each in its file of src/cli/. */
 int probe_main(int argc, char **argv);

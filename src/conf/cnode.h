@@ -6,6 +6,7 @@
 #ifndef PORTWAY_CNODE_H
 #define PORTWAY_CNODE_H
 #include <stddef.h>
+#include <stdio.h>
 
 enum cnode_kind { CN_SCALAR, CN_MAP, CN_SEQ };
 
@@ -31,6 +32,8 @@ void cnode_set(struct cnode *map, const char *key, const char *value);
 struct cnode *cnode_clone(const struct cnode *n);
 /* Canonical text of a subtree (keys lower-cased), to tell whether two configs differ. */
 char *cnode_fingerprint(const struct cnode *n);
+/* Write the tree as YAML, or as JSON (numbers and booleans bare): `portway -O`. 0 or -1. */
+int cnode_write(const struct cnode *n, FILE *f, int json);
 /* Load a YAML (or JSON) document. NULL on error, with "file:line:col: message" in err. */
 struct cnode *cnode_load_yaml(const char *path, char *err, size_t errlen);
 

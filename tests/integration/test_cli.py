@@ -1,0 +1,63 @@
+"""The command line itself: --help, --version, -O (the effective configuration), -D/-DD, and
+GOST flags portway does not implement yet refused by name."""
+import json
+import subprocess
+
+from conftest import PORTWAY
+
+
+def run(*args, timeout=10):
+    r = subprocess.run([PORTWAY, *args], capture_output=True, text=True, timeout=timeout)
+    return r.returncode, r.stdout, r.stderr
+
+
+def test_help_and_version():
+    for flag in ("--help", "-h"):
+        code, out, _ = run(flag)
+        assert code == 0 and "Usage: portway" in out and "-O yaml|json" in out and "--version" in out
+    for flag in ("--version", "-V"):
+        code, out, _ = run(flag)
+        assert code == 0
+        first, build, libs = out.splitlines()[:3]
+        assert first.startswith("portway ") and "(commit " in first
+        assert build.startswith("build: ") and "sanitizers" in build
+        for lib in ("OpenSSL", "libev", "libyaml", "SQLite", "c-ares", "zlib", "Mbed TLS"):
+            assert lib in libs, libs
+
+
+def test_output_yaml_round_trips(tmp_path):
+    args = ["-L", "http://user:pass@:8080?idleTimeout=30s", "-L", "tcp://127.0.0.1:9000/10.0.0.1:80,10.0.0.2:80",
+            "-F", "socks5://127.0.0.1:1080", "-F", "relay+tls://u:p@127.0.0.1:8443"]
+    code, out, err = run(*args, "-O", "yaml")
+    assert code == 0, err
+    assert "type: http" in out and "username: user" in out and "addr: 127.0.0.1:8443" in out
+    f = tmp_path / "effective.yaml"
+    f.write_text(out)
+    code, ok, err = run("-C", str(f), "-t")
+    assert code == 0 and "configuration OK: 2 services, 1 chains" in ok, err
+    code, again, err = run("-C", str(f), "-O", "yaml")
+    assert code == 0 and again == out, (again, out)
+
+
+def test_output_json_is_json_with_numbers():
+    code, out, err = run("-L", "tcp://:8080/127.0.0.1:80?idleTimeout=30&nodelay=true", "-O", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    svc = doc["services"][0]
+    assert svc["addr"] == ":8080" and svc["handler"]["type"] == "tcp"
+    assert svc["forwarder"]["nodes"][0]["addr"] == "127.0.0.1:80"
+    assert svc["metadata"]["idleTimeout"] == 30 and svc["metadata"]["nodelay"] is True
+
+
+def test_bad_output_format_and_unimplemented_flags():
+    code, _, err = run("-L", "tcp://:8080/127.0.0.1:80", "-O", "toml")
+    assert code == 2 and "expected yaml or json" in err
+    for flag in (["-api", ":18080"], ["--api=:18080"], ["-metrics", ":9000"]):
+        code, _, err = run(*flag, "-L", "tcp://:8080/127.0.0.1:80")
+        assert code == 2 and "not implemented" in err, (flag, err)
+
+
+def test_dd_is_gosts_trace_flag():
+    """GOST's -DD (trace) is two -D, not an unknown option."""
+    code, out, err = run("-DD", "-L", "tcp://127.0.0.1:0/127.0.0.1:1", "-t")
+    assert code == 0 and "configuration OK" in out, err
