@@ -1,21 +1,31 @@
 #!/bin/sh
 # Install what portway needs on Debian 12 (as root), then configure and build.
-#   scripts/setup.sh                 build in ./build
+#   scripts/setup.sh                 the build dependencies only; build in ./build
+#   scripts/setup.sh --tests         also what the tests drive (scripts/test.sh uses this)
 #   scripts/setup.sh --sanitizers    build with ASan+UBSan in ./build-san
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=build
 CONFIGURE_FLAGS=""
-if [ "${1:-}" = "--sanitizers" ]; then
-	BUILD=build-san
-	CONFIGURE_FLAGS="--enable-sanitizers"
-fi
+WITH_TESTS=0
+for arg in "$@"; do
+	case $arg in
+	--sanitizers) BUILD=build-san CONFIGURE_FLAGS="--enable-sanitizers" ;;
+	--tests) WITH_TESTS=1 ;;
+	*) echo "setup.sh: unknown option $arg (--sanitizers, --tests)" >&2; exit 2 ;;
+	esac
+done
 
-# Build dependencies, then what the tests and benchmarks drive (real clients and servers).
-PKGS="build-essential autoconf automake pkg-config libev-dev libssl-dev libmbedtls-dev libyaml-dev
-libsqlite3-dev libc-ares-dev zlib1g-dev libcmocka-dev clang
-python3 python3-pytest python3-websockets python3-openssl golang-go golang-github-pion-dtls.v2-dev golang-github-xtaci-smux-dev curl openssl socat ncat netcat-openbsd nginx-light
-openssh-server openssh-client iperf3 haproxy wrk redis-server sqlite3 iproute2 procps psmisc stunnel4 tinyproxy v2ray shadowsocks-libev"
+# What building needs; then, with --tests (scripts/test.sh), what the tests and benchmarks drive:
+# real clients, servers and peers, a Go toolchain for the interop peers, clang for the fuzzers.
+BUILD_PKGS="build-essential autoconf automake pkg-config libev-dev libssl-dev libmbedtls-dev libyaml-dev
+libsqlite3-dev libc-ares-dev zlib1g-dev"
+TEST_PKGS="libcmocka-dev clang python3 python3-pytest python3-websockets python3-openssl golang-go
+golang-github-pion-dtls.v2-dev golang-github-xtaci-smux-dev curl openssl socat ncat netcat-openbsd nginx-light
+openssh-server openssh-client iperf3 haproxy wrk redis-server sqlite3 iproute2 procps psmisc stunnel4 tinyproxy
+v2ray shadowsocks-libev"
+PKGS=$BUILD_PKGS
+[ "$WITH_TESTS" = 1 ] && PKGS="$BUILD_PKGS $TEST_PKGS"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -36,6 +46,9 @@ fi
 [ -x configure ] && [ configure -nt configure.ac ] || autoreconf -fi >/dev/null
 mkdir -p "$BUILD"
 cd "$BUILD"
-[ -f Makefile ] || ../configure -q $CONFIGURE_FLAGS
+# A build configured before the test packages came has its unit tests off: configure again.
+if [ ! -f Makefile ] || { [ "$WITH_TESTS" = 1 ] && grep -q "^HAVE_CMOCKA_TRUE='#'" config.log; }; then
+	../configure -q $CONFIGURE_FLAGS
+fi
 make -j"$(nproc)" -s
 echo "setup.sh: built $BUILD/src/portway"

@@ -6,7 +6,7 @@ set -u
 cd "$(dirname "$0")/.."
 BUILD=build
 [ "${1:-}" = "--sanitizers" ] && BUILD=build-san && export PORTWAY_SANITIZED=1
-scripts/setup.sh "$@" || { echo "0 passed, 1 failed"; exit 1; }
+scripts/setup.sh --tests "$@" || { echo "0 passed, 1 failed"; exit 1; }
 rm -f "$BUILD/integration.xml" "$BUILD/test-suite.log"
 make -C "$BUILD" -k check "PYTEST_ARGS=${PYTEST_ARGS:-}"
 status=$?
