@@ -44,4 +44,5 @@ const struct dialer_type dialer_dtls = {
 	.init = dtls_dialer_init,
 	.fini = dtls_dialer_fini,
 	.handshake = dtls_dialer_handshake,
+	.uses_tls = 1,
 };

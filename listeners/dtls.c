@@ -70,4 +70,5 @@ const struct listener_type listener_dtls = {
 	.fini = dtls_listener_fini,
 	.start = dtls_listener_start,
 	.stop = dtls_listener_stop,
+	.uses_tls = 1,
 };

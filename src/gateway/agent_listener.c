@@ -437,4 +437,6 @@ const struct listener_type listener_agent = {
 	.fini = agent_fini,
 	.start = agent_start,
 	.stop = agent_stop,
+	/* for a wss:// gateway: its client side (caFile, certFile, secure) */
+	.uses_tls = 1,
 };
