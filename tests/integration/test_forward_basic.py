@@ -13,7 +13,9 @@ def test_curl_through_tcp_forward(pw, http_server):
 
 def test_unknown_handler_is_a_config_error(pw):
     code, out = pw.run("-L", "nosuch+tcp://:1/127.0.0.1:2", "-t")
-    # an unknown handler falls back to auto as in GOST; a bad listen address is an error
+    # GOST falls back to auto for an unknown handler; portway refuses it (fail closed)
+    assert code == 2, out
+    assert '-L nosuch+tcp://:1/127.0.0.1:2: unknown handler "nosuch" (known: tcp, udp' in out
     code, out = pw.run("-L", "tcp://:notaport/127.0.0.1:80", "-t")
     assert code == 2
     assert "expected host:port" in out
