@@ -806,6 +806,23 @@ static void test_settings_not_applied(void **state)
 		   "would not be applied (a transport goes in a chain: handler.chain)");
 }
 
+/* DTLS 1.2 is all portway offers: a minimum of 1.3 would not be enforced. */
+static void test_dtls_min_version_refused(void **state)
+{
+	(void)state;
+	load_fails("services:\n  - addr: :1\n    handler: {type: relay}\n    listener:\n      type: dtls\n"
+		   "      tls: {options: {minVersion: VersionTLS13}}\n", 6, "{options",
+		   "listener.tls: tls.options.minVersion VersionTLS13: only DTLS 1.2 is offered, so it would not be "
+		   "enforced");
+	load_fails("hops:\n  - name: h\n    nodes:\n      - addr: 127.0.0.1:1\n        connector: {type: relay}\n"
+		   "        dialer: {type: dtls, tls: {options: {minVersion: \"1.3\"}}}\n", 6, "{type",
+		   "node node-0: dialer.tls: tls.options.minVersion 1.3: only DTLS 1.2 is offered, so it would not be "
+		   "enforced");
+	struct config *c = load_ok("services:\n  - addr: :1\n    handler: {type: relay}\n    listener:\n      type: dtls\n"
+				   "      tls: {options: {minVersion: VersionTLS12}}\n");
+	drop(c);
+}
+
 /* What stays accepted: the same settings where a type applies them, and informational keys. */
 static void test_settings_applied_accepted(void **state)
 {
@@ -915,6 +932,7 @@ int main(void)
 		cmocka_unit_test(test_security_keys_refused),
 		cmocka_unit_test(test_security_metadata_refused),
 		cmocka_unit_test(test_settings_not_applied),
+		cmocka_unit_test(test_dtls_min_version_refused),
 		cmocka_unit_test(test_settings_applied_accepted),
 		cmocka_unit_test(test_many_refusals),
 	};
