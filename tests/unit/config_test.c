@@ -762,6 +762,10 @@ static void test_settings_not_applied(void **state)
 	load_fails("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: ws, tls: {certFile: c.pem}}\n",
 		   4, "tls", "services[0].listener.tls: listener ws does not use TLS, so it would not be applied "
 		   "(listeners that do: tls, wss, dtls, agent)");
+	/* the agent listener makes TLS only to a wss:// gateway */
+	load_fails("services:\n  - addr: 127.0.0.1:80\n    handler: {type: agent}\n    listener:\n      type: agent\n"
+		   "      tls: {caFile: ca.pem}\n      metadata: {gateway: \"ws://127.0.0.1:4052\", subdomain: s, secret: x}\n",
+		   6, "{", "listener.tls: the gateway is ws://, without TLS, so this would not be applied (use wss://)");
 	/* chain nodes */
 	load_fails("hops:\n  - name: h\n    nodes:\n      - addr: 1.1.1.1:1\n        connector: {type: relay}\n"
 		   "        dialer: {type: tcp, tls: {secure: true}}\n", 6, "tls",
