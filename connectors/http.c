@@ -103,4 +103,5 @@ const struct connector_type connector_http = {
 	.init = httpc_init,
 	.fini = httpc_fini,
 	.connect = httpc_connect,
+	.sends_auth = 1,
 };

@@ -276,4 +276,5 @@ const struct connector_type connector_relay = {
 	.init = relay_cinit,
 	.fini = relay_cfini,
 	.connect = relay_connect,
+	.sends_auth = 1,
 };

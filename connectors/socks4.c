@@ -78,4 +78,5 @@ const struct connector_type connector_socks4 = {
 	.init = s4c_init,
 	.fini = s4c_fini,
 	.connect = s4c_connect,
+	.sends_auth = 1,
 };

@@ -314,4 +314,5 @@ const struct connector_type connector_socks5 = {
 	.init = s5c_init,
 	.fini = s5c_fini,
 	.connect = s5c_connect,
+	.sends_auth = 1,
 };

@@ -21,7 +21,8 @@ static int dtls_dialer_init(struct node *n, struct cfg_err *e)
 	if (!n->dialer.state) {
 		char field[300];
 		snprintf(field, sizeof field, "node %s: dialer.tls", n->name ? n->name : n->addr);
-		return cfg_error(e, n->dialer.md ? n->dialer.md : n->md, field, "%s", err);
+		const struct cnode *where = cnode_get(n->cfg, "dialer");
+		return cfg_error(e, where ? where : n->cfg, field, "%s", err);
 	}
 	return 0;
 }
@@ -44,4 +45,5 @@ const struct dialer_type dialer_dtls = {
 	.init = dtls_dialer_init,
 	.fini = dtls_dialer_fini,
 	.handshake = dtls_dialer_handshake,
+	.uses_tls = 1,
 };

@@ -32,4 +32,5 @@ const struct dialer_type dialer_tls = {
 	.init = tls_dialer_init,
 	.fini = tls_dialer_fini,
 	.handshake = tls_dialer_handshake,
+	.uses_tls = 1,
 };

@@ -82,4 +82,5 @@ const struct dialer_type dialer_wss = {
 	.init = wss_dialer_init,
 	.fini = wss_dialer_fini,
 	.handshake = wss_dialer_handshake,
+	.uses_tls = 1,
 };

@@ -108,4 +108,6 @@ const struct handler_type handler_auto = {
 	.init = auto_init,
 	.fini = auto_fini,
 	.handle = auto_handle,
+	/* through the http, socks5 and socks4 handlers it hands the stream to */
+	.checks_users = 1,
 };

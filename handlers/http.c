@@ -798,4 +798,5 @@ const struct handler_type handler_http = {
 	.init = http_init,
 	.fini = http_fini,
 	.handle = http_handle,
+	.checks_users = 1,
 };

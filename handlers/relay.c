@@ -288,4 +288,5 @@ const struct handler_type handler_relay = {
 	.init = relay_init,
 	.fini = relay_fini,
 	.handle = relay_handle,
+	.checks_users = 1,
 };

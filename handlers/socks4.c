@@ -196,4 +196,5 @@ const struct handler_type handler_socks4 = {
 	.init = s4_init,
 	.fini = s4_fini,
 	.handle = s4_handle,
+	.checks_users = 1,
 };

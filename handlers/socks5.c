@@ -660,4 +660,5 @@ const struct handler_type handler_socks5 = {
 	.init = s5_init,
 	.fini = s5_fini,
 	.handle = s5_handle,
+	.checks_users = 1,
 };

@@ -65,4 +65,5 @@ const struct listener_type listener_dtls = {
 	.fini = dtls_listener_fini,
 	.start = dtls_listener_start,
 	.stop = udp_sessions_stop,
+	.uses_tls = 1,
 };

@@ -44,4 +44,5 @@ const struct listener_type listener_tls = {
 	.fini = tls_listener_fini,
 	.start = tls_listener_start,
 	.stop = stream_listener_stop,
+	.uses_tls = 1,
 };

@@ -71,4 +71,5 @@ const struct listener_type listener_wss = {
 	.fini = wss_listener_fini,
 	.start = wss_listener_start,
 	.stop = stream_listener_stop,
+	.uses_tls = 1,
 };

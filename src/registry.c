@@ -104,10 +104,11 @@ const struct connector_type *registry_connector(const char *name) { LOOKUP(conne
 #define NAMES(table)                                                                                \
 	for (size_t i = 0; i < sizeof table / sizeof *table; i++) {                                 \
 		size_t l = strlen(out);                                                             \
-		snprintf(out + l, outlen - l, "%s%s", l ? ", " : "", table[i]->name);               \
+		if (!keep || keep(table[i]))                                                        \
+			snprintf(out + l, outlen - l, "%s%s", l ? ", " : "", table[i]->name);       \
 	}
 
-void registry_names(const char *kind, char *out, size_t outlen)
+void registry_names_if(const char *kind, int (*keep)(const void *type), char *out, size_t outlen)
 {
 	out[0] = 0;
 	if (!strcmp(kind, "handler")) {
@@ -119,4 +120,9 @@ void registry_names(const char *kind, char *out, size_t outlen)
 	} else if (!strcmp(kind, "connector")) {
 		NAMES(connectors)
 	}
+}
+
+void registry_names(const char *kind, char *out, size_t outlen)
+{
+	registry_names_if(kind, NULL, out, outlen);
 }

@@ -94,37 +94,70 @@ static void auther_free(struct auther *a);
 static void bypass_free(struct bypass *b);
 static void service_free(struct service *s);
 
-static int check_keys(struct ctx *x, const struct cnode *map, const char *path, const char *const *known,
-		      const char *const *ignored)
+/* A map item as its key's position: its value may start lines later. */
+static struct cnode key_at(const struct cnode *item)
+{
+	struct cnode at = *item;
+	if (at.key_line) {
+		at.line = at.key_line;
+		at.col = at.key_col;
+	}
+	return at;
+}
+
+static int in_list(const char *k, const char *const *list)
+{
+	for (size_t j = 0; list && list[j]; j++)
+		if (!strcasecmp(k, list[j]))
+			return 1;
+	return 0;
+}
+
+/* A GOST key whose feature enforces something (security, limits) that portway does not
+ * have: running without it would give less than the file asks for, so it is an error. */
+static int refuse_key(struct ctx *x, const struct cnode *item, const char *field)
+{
+	struct cnode at = key_at(item);
+	return cfg_error(x->e, &at, field,
+			 "is not implemented by portway, so it would not be enforced (remove it to run without it)");
+}
+
+/*
+ * known: the keys portway reads; ignored: GOST keys of features portway does not have
+ * that take nothing away from what is enforced (a warning); refused: GOST keys that would
+ * (an error). Anything else is an unknown key.
+ */
+static int check_keys_refusing(struct ctx *x, const struct cnode *map, const char *path, const char *const *known,
+			       const char *const *ignored, const char *const *refused)
 {
 	for (size_t i = 0; i < map->n; i++) {
 		const char *k = map->items[i]->key;
-		int ok = 0;
-		for (size_t j = 0; known[j] && !ok; j++)
-			ok = !strcasecmp(k, known[j]);
-		for (size_t j = 0; ignored && ignored[j] && !ok; j++)
-			if (!strcasecmp(k, ignored[j])) {
-				log_warn("%s:%d: %s.%s is not supported by portway and is ignored", map->items[i]->file,
-					 map->items[i]->key_line ? map->items[i]->key_line : map->items[i]->line, path, k);
-				ok = 1;
-			}
-		if (!ok) {
-			char field[512], list[512] = "";
-			for (size_t j = 0; known[j]; j++) {
-				size_t l = strlen(list);
-				snprintf(list + l, sizeof list - l, "%s%s", j ? ", " : "", known[j]);
-			}
-			snprintf(field, sizeof field, "%s.%s", path, k);
-			/* Point at the key itself: its value may start lines later. */
-			struct cnode at = *map->items[i];
-			if (at.key_line) {
-				at.line = at.key_line;
-				at.col = at.key_col;
-			}
-			return cfg_error(x->e, &at, field, "unknown key (expected one of: %s)", list);
+		char field[512];
+		snprintf(field, sizeof field, "%s.%s", path, k);
+		if (in_list(k, known))
+			continue;
+		if (in_list(k, refused))
+			return refuse_key(x, map->items[i], field);
+		if (in_list(k, ignored)) {
+			log_warn("%s:%d: %s is not supported by portway and is ignored", map->items[i]->file,
+				 map->items[i]->key_line ? map->items[i]->key_line : map->items[i]->line, field);
+			continue;
 		}
+		char list[512] = "";
+		for (size_t j = 0; known[j]; j++) {
+			size_t l = strlen(list);
+			snprintf(list + l, sizeof list - l, "%s%s", j ? ", " : "", known[j]);
+		}
+		struct cnode at = key_at(map->items[i]);
+		return cfg_error(x->e, &at, field, "unknown key (expected one of: %s)", list);
 	}
 	return 0;
+}
+
+static int check_keys(struct ctx *x, const struct cnode *map, const char *path, const char *const *known,
+		      const char *const *ignored)
+{
+	return check_keys_refusing(x, map, path, known, ignored, NULL);
 }
 
 static int want_kind(struct ctx *x, const struct cnode *n, enum cnode_kind kind, const char *field)
@@ -174,13 +207,25 @@ static int parse_tls(struct ctx *x, const struct cnode *parent, const char *path
 {
 	struct cnode *n = cnode_get(parent, "tls");
 	static const char *const keys[] = { "certFile", "keyFile", "caFile", "secure", "serverName", "options", NULL };
-	static const char *const ign[] = { "validity", "commonName", "organization", "rejectUnknownSNI", "serverNames", NULL };
-	char field[512];
+	/* validity, commonName, organization shape GOST's generated certificate; serverNames
+	 * only matters with rejectUnknownSNI, which would refuse handshakes: not done here. */
+	static const char *const ign[] = { "validity", "commonName", "organization", "serverNames", NULL };
+	static const char *const refused[] = { "rejectUnknownSNI", NULL };
+	static const char *const okeys[] = { "alpn", "minVersion", NULL };
+	/* A lower maximum than portway's gives nothing more; a cipher list restricts: refused. */
+	static const char *const oign[] = { "maxVersion", NULL };
+	static const char *const orefused[] = { "cipherSuites", NULL };
+	char field[512], ofield[600];
 	memset(t, 0, sizeof *t);
 	if (!n)
 		return 0;
 	snprintf(field, sizeof field, "%s.tls", path);
-	if (want_kind(x, n, CN_MAP, field) < 0 || check_keys(x, n, field, keys, ign) < 0)
+	if (want_kind(x, n, CN_MAP, field) < 0 || check_keys_refusing(x, n, field, keys, ign, refused) < 0)
+		return -1;
+	struct cnode *on = cnode_get(n, "options");
+	snprintf(ofield, sizeof ofield, "%s.options", field);
+	if (on && !(on->kind == CN_SCALAR && !*on->value) &&
+	    (want_kind(x, on, CN_MAP, ofield) < 0 || check_keys_refusing(x, on, ofield, okeys, oign, orefused) < 0))
 		return -1;
 	t->set = 1;
 	if (get_scalar(x, n, "certFile", field, &t->cert_file) < 0 || get_scalar(x, n, "keyFile", field, &t->key_file) < 0 ||
@@ -202,6 +247,35 @@ static int parse_tls(struct ctx *x, const struct cnode *parent, const char *path
 	return 0;
 }
 
+/*
+ * Metadata keys GOST's types read to enforce something portway does not have: the http
+ * handler's probe resistance and knock, the PROXY protocol header (service, listener, hop),
+ * and the limiters and admission GOST's command line takes from the query. Refused
+ * wherever they appear, so a -L/-F query cannot drop them silently either.
+ */
+static const char *const refused_metadata[] = {
+	"probeResist", "probe_resist", "probeResistance", "probe_resistance", "knock", "proxyProtocol",
+	"admission", "admissions", "limiter", "limiter.in", "limiter.out", "limiter.conn.in", "limiter.conn.out",
+	"climiter", "rlimiter", "quota", "quotas", NULL,
+};
+
+static int check_metadata(struct ctx *x, const struct cnode *md, const char *field)
+{
+	if (!md || md->kind != CN_MAP)
+		return 0;
+	for (size_t i = 0; i < md->n; i++) {
+		const char *k = md->items[i]->key;
+		/* GOST's -F takes hop.KEY for the hop's own metadata */
+		const char *bare = !strncasecmp(k, "hop.", 4) ? k + 4 : k;
+		if (in_list(k, refused_metadata) || in_list(bare, refused_metadata)) {
+			char f[600];
+			snprintf(f, sizeof f, "%s.%s", field, k);
+			return refuse_key(x, md->items[i], f);
+		}
+	}
+	return 0;
+}
+
 static int parse_md(struct ctx *x, const struct cnode *parent, const char *path, struct cnode **out)
 {
 	struct cnode *n = cnode_get(parent, "metadata");
@@ -212,10 +286,17 @@ static int parse_md(struct ctx *x, const struct cnode *parent, const char *path,
 	snprintf(field, sizeof field, "%s.metadata", path);
 	if (n->kind == CN_SCALAR && !*n->value)
 		return 0;
-	if (want_kind(x, n, CN_MAP, field) < 0)
+	if (want_kind(x, n, CN_MAP, field) < 0 || check_metadata(x, n, field) < 0)
 		return -1;
 	*out = n;
 	return 0;
+}
+
+/* Metadata portway reads nothing from (hops, chains): only what must not be dropped. */
+static int check_own_metadata(struct ctx *x, const struct cnode *parent, const char *path)
+{
+	struct cnode *md;
+	return parse_md(x, parent, path, &md);
 }
 
 static int parse_hostport(struct ctx *x, const struct cnode *where, const char *field, const char *addr, char *host,
@@ -294,13 +375,16 @@ static struct node *parse_node(struct ctx *x, const struct cnode *n, const char 
 {
 	static const char *const keys[] = { "name", "addr", "connector", "dialer", "metadata", "bypass", "tls", "auth",
 					    "network", "host", "protocol", "path", NULL };
-	static const char *const ign[] = { "bypasses", "resolver", "hosts", "matcher", "http", "probe", "interface",
-					   "netns", "sockopts", "filter", NULL };
+	static const char *const ign[] = { "resolver", "hosts", "matcher", "http", "probe", "interface", "netns",
+					   "sockopts", "filter", NULL };
+	static const char *const refused[] = { "bypasses", NULL };
 	struct node *node = xcalloc(1, sizeof *node);
 	char *s;
 	char field[512];
 
-	if (want_kind(x, n, CN_MAP, path) < 0 || check_keys(x, n, path, keys, ign) < 0)
+	node->cfg = n;
+
+	if (want_kind(x, n, CN_MAP, path) < 0 || check_keys_refusing(x, n, path, keys, ign, refused) < 0)
 		goto fail;
 	if (get_scalar(x, n, "name", path, &s) < 0)
 		goto fail;
@@ -373,13 +457,16 @@ static int parse_selector(struct ctx *x, const struct cnode *parent, const char 
 static struct hop *parse_hop(struct ctx *x, const struct cnode *n, const char *path, int forward_nodes)
 {
 	static const char *const keys[] = { "name", "nodes", "selector", "bypass", "metadata", NULL };
-	static const char *const ign[] = { "bypasses", "resolver", "hosts", "reload", "file", "redis", "http", "plugin",
+	static const char *const ign[] = { "resolver", "hosts", "reload", "file", "redis", "http", "plugin",
 					   "interface", "sockopts", "hop", "hopGroup", NULL };
+	/* bypasses: targets that should not reach this hop would be sent through it */
+	static const char *const refused[] = { "bypasses", NULL };
 	struct hop *h = xcalloc(1, sizeof *h);
 	char field[512];
 	char *name;
 
-	if (want_kind(x, n, CN_MAP, path) < 0 || check_keys(x, n, path, keys, ign) < 0)
+	if (want_kind(x, n, CN_MAP, path) < 0 || check_keys_refusing(x, n, path, keys, ign, refused) < 0 ||
+	    check_own_metadata(x, n, path) < 0)
 		goto fail;
 	if (get_scalar(x, n, "name", path, &name) < 0)
 		goto fail;
@@ -430,7 +517,7 @@ static struct chain *parse_chain(struct ctx *x, const struct cnode *n, const cha
 	char *name;
 
 	if (want_kind(x, n, CN_MAP, path) < 0 || check_keys(x, n, path, keys, NULL) < 0 ||
-	    get_scalar(x, n, "name", path, &name) < 0)
+	    check_own_metadata(x, n, path) < 0 || get_scalar(x, n, "name", path, &name) < 0)
 		goto fail;
 	snprintf(field, sizeof field, "%s.name", path);
 	if (!name || !*name) {
@@ -572,11 +659,13 @@ fail:
 static struct bypass *parse_bypass(struct ctx *x, const struct cnode *n, const char *path)
 {
 	static const char *const keys[] = { "name", "matchers", "whitelist", "reverse", NULL };
-	static const char *const ign[] = { "reload", "file", "redis", "http", "plugin", NULL };
+	static const char *const ign[] = { "reload", NULL };
+	/* matchers from elsewhere: a service's bypass would let through what they match */
+	static const char *const refused[] = { "file", "redis", "http", "plugin", NULL };
 	struct bypass *b = xcalloc(1, sizeof *b);
 	char *s;
 	int wl = 0, rev = 0;
-	if (want_kind(x, n, CN_MAP, path) < 0 || check_keys(x, n, path, keys, ign) < 0 ||
+	if (want_kind(x, n, CN_MAP, path) < 0 || check_keys_refusing(x, n, path, keys, ign, refused) < 0 ||
 	    get_scalar(x, n, "name", path, &s) < 0)
 		goto fail;
 	if (!s || !*s) {
@@ -638,9 +727,13 @@ static int parse_authers_ref(struct ctx *x, const struct cnode *h, struct servic
 static struct service *parse_service(struct ctx *x, struct cnode *n, const char *path, size_t index)
 {
 	static const char *const keys[] = { "name", "addr", "handler", "listener", "forwarder", "metadata", "bypass", NULL };
-	static const char *const ign[] = { "interface", "sockopts", "admission", "admissions", "bypasses", "resolver",
-					   "hosts", "limiter", "climiter", "rlimiter", "logger", "loggers", "observer",
-					   "recorders", "status", "quotas", "rewriter", "cache", NULL };
+	static const char *const ign[] = { "interface", "sockopts", "resolver", "hosts", "logger", "loggers",
+					   "observer", "recorders", "status", "rewriter", "cache", NULL };
+	/* bypasses: several bypass lists, whose matches would not be refused */
+	static const char *const refused[] = { "admission", "admissions", "limiter", "climiter", "rlimiter", "quotas",
+					       "bypasses", NULL };
+	static const char *const hrefused[] = { "limiter", NULL };
+	static const char *const lrefused[] = { "auther", "authers", NULL };
 	static const char *const hkeys[] = { "type", "chain", "auth", "auther", "authers", "tls", "metadata", "retries",
 					     NULL };
 	static const char *const lkeys[] = { "type", "chain", "auth", "tls", "metadata", NULL };
@@ -650,7 +743,7 @@ static struct service *parse_service(struct ctx *x, struct cnode *n, const char 
 
 	svc->cfg = n;
 	svc->owner = x->c;
-	if (want_kind(x, n, CN_MAP, path) < 0 || check_keys(x, n, path, keys, ign) < 0)
+	if (want_kind(x, n, CN_MAP, path) < 0 || check_keys_refusing(x, n, path, keys, ign, refused) < 0)
 		goto fail;
 	if (get_scalar(x, n, "name", path, &s) < 0)
 		goto fail;
@@ -676,7 +769,7 @@ static struct service *parse_service(struct ctx *x, struct cnode *n, const char 
 
 	struct cnode *h = cnode_get(n, "handler"), *l = cnode_get(n, "listener"), *f = cnode_get(n, "forwarder");
 	snprintf(field, sizeof field, "%s.handler", path);
-	if (h && (want_kind(x, h, CN_MAP, field) < 0 || check_keys(x, h, field, hkeys, NULL) < 0))
+	if (h && (want_kind(x, h, CN_MAP, field) < 0 || check_keys_refusing(x, h, field, hkeys, NULL, hrefused) < 0))
 		goto fail;
 	if (parse_typed(x, n, "handler", path, "auto", "handler", (const void **)&svc->handler.type,
 			&svc->handler.auth, &svc->handler.tls, &svc->handler.md) < 0)
@@ -684,7 +777,7 @@ static struct service *parse_service(struct ctx *x, struct cnode *n, const char 
 	if (h && (parse_chain_ref(x, h, field, &svc->handler.chain) < 0 || parse_authers_ref(x, h, svc) < 0))
 		goto fail;
 	snprintf(field, sizeof field, "%s.listener", path);
-	if (l && (want_kind(x, l, CN_MAP, field) < 0 || check_keys(x, l, field, lkeys, NULL) < 0))
+	if (l && (want_kind(x, l, CN_MAP, field) < 0 || check_keys_refusing(x, l, field, lkeys, NULL, lrefused) < 0))
 		goto fail;
 	if (parse_typed(x, n, "listener", path, "tcp", "listener", (const void **)&svc->listener.type,
 			&svc->listener.auth, &svc->listener.tls, &svc->listener.md) < 0)
@@ -753,6 +846,163 @@ static void service_fingerprint(struct ctx *x, struct service *svc)
 	all = xrealloc(all, len + 32);
 	snprintf(all + len - 1, 32, "users:%016llx", (unsigned long long)h);
 	svc->fingerprint = all;
+}
+
+/* ---- what the types apply: a setting that no type would apply is refused (fail closed) ---- */
+
+static int checks_users(const void *t) { return ((const struct handler_type *)t)->checks_users; }
+static int listener_uses_tls(const void *t) { return ((const struct listener_type *)t)->uses_tls; }
+static int dialer_uses_tls(const void *t) { return ((const struct dialer_type *)t)->uses_tls; }
+
+/* The position of the key in parent (in buf), or of parent when it has none there. */
+static const struct cnode *where_key(const struct cnode *parent, const char *key, struct cnode *buf)
+{
+	const struct cnode *k = parent ? cnode_get(parent, key) : NULL;
+	if (!k)
+		return parent;
+	*buf = key_at(k);
+	return buf;
+}
+
+/* Users on a handler that asks for none would leave the service open. */
+static int check_service_users(struct ctx *x, const struct service *svc, const char *path)
+{
+	const struct cnode *h = cnode_get(svc->cfg, "handler"), *l = cnode_get(svc->cfg, "listener");
+	char field[600], known[256];
+	struct cnode at;
+	if (service_auth_required(svc) && !svc->handler.type->checks_users) {
+		const char *key = cnode_get(h, "auth") ? "auth" : cnode_get(h, "auther") ? "auther" : "authers";
+		snprintf(field, sizeof field, "%s.handler.%s", path, key);
+		registry_names_if("handler", checks_users, known, sizeof known);
+		return cfg_error(x->e, where_key(h, key, &at), field,
+				 "handler %s does not authenticate its clients, so these users would not be asked for "
+				 "(handlers that do: %s)", svc->handler.type->name, known);
+	}
+	if (svc->listener.auth.username) {
+		snprintf(field, sizeof field, "%s.listener.auth", path);
+		return cfg_error(x->e, where_key(l, "auth", &at), field,
+				 "no portway listener authenticates clients, so these users would not be asked for "
+				 "(users go in handler.auth)");
+	}
+	return 0;
+}
+
+/* A tls block on a section that makes no TLS would leave the traffic in the clear. */
+static int check_service_tls(struct ctx *x, const struct service *svc, const char *path)
+{
+	const struct cnode *h = cnode_get(svc->cfg, "handler"), *l = cnode_get(svc->cfg, "listener");
+	char field[600], known[256];
+	struct cnode at;
+	if (svc->handler.tls.set) {
+		snprintf(field, sizeof field, "%s.handler.tls", path);
+		return cfg_error(x->e, where_key(h, "tls", &at), field,
+				 "no portway handler uses handler.tls, so it would not be applied (TLS settings go in "
+				 "listener.tls)");
+	}
+	if (svc->listener.tls.set && !svc->listener.type->uses_tls) {
+		snprintf(field, sizeof field, "%s.listener.tls", path);
+		registry_names_if("listener", listener_uses_tls, known, sizeof known);
+		return cfg_error(x->e, where_key(l, "tls", &at), field,
+				 "listener %s does not use TLS, so it would not be applied (listeners that do: %s)",
+				 svc->listener.type->name, known);
+	}
+	return 0;
+}
+
+/* What a node's own keys and its connector and dialer ask for, wherever the node is used. */
+static int check_node(struct ctx *x, const struct node *n)
+{
+	const struct cnode *c = cnode_get(n->cfg, "connector"), *d = cnode_get(n->cfg, "dialer");
+	const struct cnode *http = cnode_get(n->cfg, "http");
+	const char *name = n->name ? n->name : n->addr;
+	char field[600], known[256];
+	struct cnode at;
+	static const char *const own[] = { "tls", "auth", NULL };
+	for (size_t i = 0; own[i]; i++)
+		if (cnode_get(n->cfg, own[i])) {
+			snprintf(field, sizeof field, "node %s: %s", name, own[i]);
+			/* GOST: TLS to the node and HTTP authentication of the clients, for forwarders */
+			return cfg_error(x->e, where_key(n->cfg, own[i], &at), field,
+					 "a node's own %s is not applied by portway (a chain node takes %s)", own[i],
+					 i == 0 ? "dialer.tls" : "connector.auth");
+		}
+	if (http && http->kind == CN_MAP && cnode_get(http, "auth")) {
+		snprintf(field, sizeof field, "node %s: http.auth", name);
+		return cfg_error(x->e, where_key(http, "auth", &at), field,
+				 "HTTP authentication of the clients is not implemented by portway, so it would not be "
+				 "enforced (remove it to run without it)");
+	}
+	if (n->connector.tls.set) {
+		snprintf(field, sizeof field, "node %s: connector.tls", name);
+		return cfg_error(x->e, where_key(c, "tls", &at), field,
+				 "no portway connector uses connector.tls, so it would not be applied (TLS settings go "
+				 "in dialer.tls, with a tls, wss or dtls dialer)");
+	}
+	if (n->dialer.tls.set && n->dialer.type && !n->dialer.type->uses_tls) {
+		snprintf(field, sizeof field, "node %s: dialer.tls", name);
+		registry_names_if("dialer", dialer_uses_tls, known, sizeof known);
+		return cfg_error(x->e, where_key(d, "tls", &at), field,
+				 "dialer %s does not use TLS, so it would not be applied (dialers that do: %s)",
+				 n->dialer.type->name, known);
+	}
+	/* Credentials that are not sent leave nothing open here: the node refuses. */
+	if (n->connector.auth.username && n->connector.type && !n->connector.type->sends_auth)
+		log_warn("node %s: connector %s sends no credentials: connector.auth is ignored", name,
+			 n->connector.type->name);
+	if (n->dialer.auth.username)
+		log_warn("node %s: no portway dialer sends credentials: dialer.auth is ignored", name);
+	return 0;
+}
+
+/* A section of a forwarder node may only say what is done anyway: plain TCP or UDP. */
+static int check_forward_section(struct ctx *x, const struct node *n, const char *key, const char *const *types)
+{
+	const struct cnode *sec = cnode_get(n->cfg, key);
+	const char *name = n->name ? n->name : n->addr;
+	char field[600];
+	struct cnode at;
+	if (!sec)
+		return 0;
+	const char *t = cnode_str(sec, "type");
+	int same = !t || !*t;
+	for (size_t i = 0; types[i] && !same; i++)
+		same = !strcmp(key, "connector") ? registry_connector(t) == registry_connector(types[i])
+						 : registry_dialer(t) == registry_dialer(types[i]);
+	for (size_t i = 0; sec->kind == CN_MAP && i < sec->n && same; i++)
+		same = !strcasecmp(sec->items[i]->key, "type") || !strcasecmp(sec->items[i]->key, "metadata");
+	if (same)
+		return 0;
+	snprintf(field, sizeof field, "node %s: %s", name, key);
+	return cfg_error(x->e, where_key(n->cfg, key, &at), field,
+			 "a forwarder connects to its nodes directly, in plain TCP or UDP, so this %s would not be "
+			 "applied (a transport goes in a chain: handler.chain)", key);
+}
+
+static int check_forwarder(struct ctx *x, const struct hop *f)
+{
+	static const char *const connectors[] = { "forward", NULL }, *const dialers[] = { "tcp", "udp", NULL };
+	for (size_t i = 0; f && i < f->n_nodes; i++)
+		if (check_forward_section(x, f->nodes[i], "connector", connectors) < 0 ||
+		    check_forward_section(x, f->nodes[i], "dialer", dialers) < 0)
+			return -1;
+	return 0;
+}
+
+static int check_applied(struct ctx *x)
+{
+	for (size_t i = 0; i < x->c->n_services; i++) {
+		const struct service *svc = x->c->services[i];
+		char path[64];
+		snprintf(path, sizeof path, "services[%zu]", i);
+		if (check_service_users(x, svc, path) < 0 || check_service_tls(x, svc, path) < 0 ||
+		    check_forwarder(x, svc->forwarder) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < x->c->n_hops; i++)
+		for (size_t j = 0; j < x->c->hops[i]->n_nodes; j++)
+			if (check_node(x, x->c->hops[i]->nodes[j]) < 0)
+				return -1;
+	return 0;
 }
 
 static int init_types(struct ctx *x)
@@ -897,9 +1147,12 @@ static int parse_log(struct ctx *x)
 struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *e)
 {
 	static const char *const keys[] = { "services", "chains", "hops", "authers", "bypasses", "log", "workers", NULL };
-	static const char *const ign[] = { "admissions", "resolvers", "hosts", "ingresses", "routers", "sds",
-					   "recorders", "rewriters", "caches", "limiters", "quotas", "climiters",
-					   "rlimiters", "observers", "loggers", "tls", "profiling", "api", "metrics", NULL };
+	static const char *const ign[] = { "resolvers", "hosts", "ingresses", "routers", "sds", "recorders",
+					   "rewriters", "caches", "observers", "loggers", "profiling", "api", "metrics",
+					   NULL };
+	/* tls: GOST's default certificate, and with caFile client certificates, for every TLS listener */
+	static const char *const refused[] = { "admissions", "limiters", "quotas", "climiters", "rlimiters", "tls",
+					       NULL };
 	struct config *c = xcalloc(1, sizeof *c);
 	struct ctx x = { c, e };
 	long workers;
@@ -907,7 +1160,7 @@ struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *
 	c->root = root;
 	c->path = path;
 	c->refs = 1;
-	if (check_keys(&x, root, "(top level)", keys, ign) < 0 || parse_log(&x) < 0)
+	if (check_keys_refusing(&x, root, "(top level)", keys, ign, refused) < 0 || parse_log(&x) < 0)
 		goto fail;
 	if (md_int(root, "workers", 0, 0, 256, &workers, e) < 0)
 		goto fail;
@@ -918,7 +1171,7 @@ struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *
 		goto fail;
 	for (size_t i = 0; i < c->n_services; i++)
 		service_fingerprint(&x, c->services[i]);
-	if (init_types(&x) < 0)
+	if (check_applied(&x) < 0 || init_types(&x) < 0)
 		goto fail;
 	for (size_t i = 0; i < c->n_services; i++)
 		c->services[i]->refs = 1;

@@ -66,6 +66,9 @@ struct handler_type {
 	void (*stop)(struct service *svc, struct worker *w);
 	/* The handler's state lives on one worker (worker 0): the service listens there only. */
 	int single_worker;
+	/* It checks clients against handler.auth / auther / authers. 0: a service that sets them
+	 * is refused, as the users would not be asked for (fail closed). */
+	int checks_users;
 };
 
 struct listener_type {
@@ -76,6 +79,8 @@ struct listener_type {
 	/* Per worker: begin accepting on li (li->fd is bound when socktype != 0). */
 	int (*start)(struct listener_inst *li);
 	void (*stop)(struct listener_inst *li);
+	/* It reads listener.tls. 0: a listener.tls block is refused (it would not be applied). */
+	int uses_tls;
 };
 
 struct dialer_type {
@@ -85,6 +90,8 @@ struct dialer_type {
 	void (*fini)(struct node *n);
 	/* Run the transport handshake over lower (already reaching the node). NULL: use lower as is. */
 	void (*handshake)(struct node *n, struct stream *lower, stream_done_cb cb, void *ctx);
+	/* It reads dialer.tls. 0: a dialer.tls block is refused (it would not be applied). */
+	int uses_tls;
 };
 
 struct connector_type {
@@ -94,6 +101,9 @@ struct connector_type {
 	/* Ask the node, reached through lower, for a connection to host:port. */
 	void (*connect)(struct node *n, struct stream *lower, int dgram, const char *host, uint16_t port,
 			stream_done_cb cb, void *ctx);
+	/* It sends connector.auth to the node. 0: credentials given to it are only warned about
+	 * (the node refuses the connection; nothing is left open on this side). */
+	int sends_auth;
 };
 
 /* By name or GOST alias, NULL if unknown. Defined in src/registry.c, the one file that names
@@ -104,6 +114,8 @@ const struct dialer_type *registry_dialer(const char *name);
 const struct connector_type *registry_connector(const char *name);
 /* "a, b, c" of every registered name of a kind, for error messages. */
 void registry_names(const char *kind, char *out, size_t outlen);
+/* The same, of the types of that kind for which keep(type) is true. */
+void registry_names_if(const char *kind, int (*keep)(const void *type), char *out, size_t outlen);
 
 /* ---- the model ---- */
 
@@ -117,6 +129,7 @@ struct selector_cfg {
 
 struct node {
 	char *name, *addr;
+	const struct cnode *cfg;    /* this node's own subtree, for messages */
 	char host[256];
 	uint16_t port;
 	struct {

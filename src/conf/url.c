@@ -20,6 +20,7 @@ struct url_parts {
 	char *hosts;            /* "host:port" or "h1:p1,h2:p2" */
 	char *path;             /* after the first '/', or NULL */
 	char *query;            /* after '?', or NULL */
+	int has_scheme;         /* "scheme://" was given (scheme is "auto" otherwise) */
 };
 
 static int hexval(int c)
@@ -66,6 +67,7 @@ static int url_split(const char *url, struct url_parts *u, struct cfg_err *e, co
 			return cfg_error(e, NULL, what, "scheme too long in \"%s\"", url);
 		memcpy(u->scheme, url, (size_t)(sep - url));
 		u->scheme[sep - url] = 0;
+		u->has_scheme = 1;
 		p = sep + 3;
 	} else {
 		strcpy(u->scheme, "auto");
@@ -99,22 +101,121 @@ static int url_split(const char *url, struct url_parts *u, struct cfg_err *e, co
 	return 0;
 }
 
-/* GOST's scheme rule: "a+b" or one word for both; unknown halves fall back. */
-static void scheme_pair(const char *scheme, char *first, char *second, size_t n)
+/*
+ * GOST's scheme rule: "a+b" names two types, one word names both, and "https" is
+ * "http+tls". GOST turns a name it does not know into auto (or http) and tcp; portway
+ * refuses it instead, as falling back would run a plain service where the URL asked for
+ * another (http+mtls would be an open HTTP proxy over plain TCP).
+ * Returns 1 for "a+b", 0 for one word, -1 for more than two parts.
+ */
+static int scheme_split(const char *scheme, char *first, char *second, size_t n)
 {
 	const char *plus = strchr(scheme, '+');
 	if (!strcasecmp(scheme, "https")) {
 		snprintf(first, n, "http");
 		snprintf(second, n, "tls");
-		return;
+		return 1;
 	}
-	if (plus) {
-		snprintf(first, n, "%.*s", (int)(plus - scheme), scheme);
-		snprintf(second, n, "%s", plus + 1);
-	} else {
+	if (!plus) {
 		snprintf(first, n, "%s", scheme);
 		snprintf(second, n, "%s", scheme);
+		return 0;
 	}
+	if (strchr(plus + 1, '+'))
+		return -1;
+	snprintf(first, n, "%.*s", (int)(plus - scheme), scheme);
+	snprintf(second, n, "%s", plus + 1);
+	return 1;
+}
+
+/* "unknown listener "x" (known: ...)" for the URL given with its option (-L or -F). */
+static int unknown_type(struct cfg_err *e, const char *opt, const char *url, const char *kind, const char *name)
+{
+	char known[512], field[1200];
+	registry_names(kind, known, sizeof known);
+	snprintf(field, sizeof field, "%s %s", opt, url);
+	return cfg_error(e, NULL, field, "unknown %s \"%s\" (known: %s)", kind, name, known);
+}
+
+/* One word that is neither kind: list both, as either would have done. */
+static int unknown_word(struct cfg_err *e, const char *opt, const char *url, const char *word, const char *kind1,
+			const char *kind2)
+{
+	char known1[512], known2[512], field[1200];
+	registry_names(kind1, known1, sizeof known1);
+	registry_names(kind2, known2, sizeof known2);
+	snprintf(field, sizeof field, "%s %s", opt, url);
+	return cfg_error(e, NULL, field, "unknown scheme \"%s\": neither a %s (known: %s) nor a %s (known: %s)", word,
+			 kind1, known1, kind2, known2);
+}
+
+static int too_many_parts(struct cfg_err *e, const char *opt, const char *url, const char *scheme)
+{
+	char field[1200];
+	snprintf(field, sizeof field, "%s %s", opt, url);
+	return cfg_error(e, NULL, field, "scheme \"%s\" has more than two parts (expected TYPE or TYPE+TRANSPORT)",
+			 scheme);
+}
+
+/*
+ * -L: handler and listener. One word that is only a handler listens on tcp (http://,
+ * relay://, and no scheme: auto); one that is only a listener runs the auto handler
+ * over it (tls://, wss://), as in GOST.
+ */
+static int service_types(const char *url, const struct url_parts *u, char *hname, char *lname, size_t n,
+			 struct cfg_err *e)
+{
+	int pair = scheme_split(u->scheme, hname, lname, n);
+	if (pair < 0)
+		return too_many_parts(e, "-L", url, u->scheme);
+	if (pair) {
+		if (!registry_handler(hname))
+			return unknown_type(e, "-L", url, "handler", hname);
+		if (!registry_listener(lname))
+			return unknown_type(e, "-L", url, "listener", lname);
+		return 0;
+	}
+	int is_handler = registry_handler(hname) != NULL, is_listener = registry_listener(lname) != NULL;
+	if (!is_handler && !is_listener)
+		return unknown_word(e, "-L", url, u->scheme, "handler", "listener");
+	if (!is_listener)
+		snprintf(lname, n, "tcp");
+	if (!is_handler)
+		snprintf(hname, n, "auto");
+	return 0;
+}
+
+/*
+ * -F: connector and dialer. No scheme is the http connector over tcp; one word that is
+ * only a connector dials tcp (relay://, socks5://), one that is only a dialer carries the
+ * http connector (tls://, wss://), as in GOST.
+ */
+static int hop_types(const char *url, const struct url_parts *u, char *cname, char *dname, size_t n,
+		     struct cfg_err *e)
+{
+	if (!u->has_scheme) {
+		snprintf(cname, n, "http");
+		snprintf(dname, n, "tcp");
+		return 0;
+	}
+	int pair = scheme_split(u->scheme, cname, dname, n);
+	if (pair < 0)
+		return too_many_parts(e, "-F", url, u->scheme);
+	if (pair) {
+		if (!registry_connector(cname))
+			return unknown_type(e, "-F", url, "connector", cname);
+		if (!registry_dialer(dname))
+			return unknown_type(e, "-F", url, "dialer", dname);
+		return 0;
+	}
+	int is_connector = registry_connector(cname) != NULL, is_dialer = registry_dialer(dname) != NULL;
+	if (!is_connector && !is_dialer)
+		return unknown_word(e, "-F", url, u->scheme, "connector", "dialer");
+	if (!is_dialer)
+		snprintf(dname, n, "tcp");
+	if (!is_connector)
+		snprintf(cname, n, "http");
+	return 0;
 }
 
 static const char *const cert_keys[][2] = {
@@ -171,40 +272,132 @@ static void add_bypass(struct cnode *root, struct cnode *owner, const char *valu
 	cnode_set(owner, "bypass", name);
 }
 
-static void apply_query(const char *query, struct cnode **sections, const char *const *prefixes, size_t n_sections,
-			struct cnode *tls, int dial_side, struct cnode *selector, struct cnode *root,
-			struct cnode *bypass_owner)
+/* Where each query key goes: one URL's sections and the blocks taken out of metadata. */
+struct query_dest {
+	struct cnode **sections;            /* handler, listener, service; or connector, dialer, node */
+	const char *const *prefixes;        /* their names, as key prefixes */
+	size_t n_sections;
+	struct cnode *tls;
+	int dial_side;
+	struct cnode *selector;             /* -L with targets: the forwarder's */
+	struct cnode *root, *bypass_owner;  /* ?bypass= */
+	struct cnode *auth_owner;           /* ?auth=: the handler or connector; NULL: userinfo was given */
+};
+
+static int b64_value(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+' || c == '-')
+		return 62;
+	if (c == '/' || c == '_')
+		return 63;
+	return -1;
+}
+
+/* Standard or URL alphabet, padding optional (GOST tries both). NULL if malformed or if it
+ * holds a NUL byte. */
+static char *b64_decode(const char *s)
+{
+	size_t len = strlen(s);
+	while (len && s[len - 1] == '=')
+		len--;
+	if (len % 4 == 1)
+		return NULL;
+	char *out = xmalloc(len * 3 / 4 + 1), *o = out;
+	unsigned acc = 0;
+	int bits = 0;
+	for (size_t i = 0; i < len; i++) {
+		int v = b64_value((unsigned char)s[i]);
+		if (v < 0) {
+			free(out);
+			return NULL;
+		}
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			*o = (char)((acc >> bits) & 0xff);
+			if (!*o++) {
+				free(out);
+				return NULL;
+			}
+		}
+	}
+	*o = 0;
+	return out;
+}
+
+/* GOST's ?auth=BASE64(user:pass): the same as userinfo, which wins when both are given. */
+static int query_auth(const struct query_dest *d, const char *value, const char *opt, const char *url,
+		      struct cfg_err *e)
+{
+	if (!d->auth_owner)
+		return 0;
+	char *plain = b64_decode(value);
+	if (!plain) {
+		char field[1200];
+		snprintf(field, sizeof field, "%s %s", opt, url);
+		return cfg_error(e, NULL, field, "auth: expected base64 of user:password");
+	}
+	char *colon = strchr(plain, ':');
+	if (colon)
+		*colon = 0;
+	struct cnode *a = cnode_map_child(d->auth_owner, "auth");
+	cnode_set(a, "username", plain);
+	cnode_set(a, "password", colon ? colon + 1 : "");
+	free(plain);
+	return 0;
+}
+
+/* A plain key goes to the metadata of every section, a prefixed one to its own. */
+static void query_metadata(const struct query_dest *d, const char *k, const char *v)
+{
+	int placed = 0;
+	for (size_t i = 0; i < d->n_sections; i++) {
+		size_t pl = strlen(d->prefixes[i]);
+		if (!strncasecmp(k, d->prefixes[i], pl) && k[pl] == '.') {
+			cnode_set(cnode_map_child(d->sections[i], "metadata"), k + pl + 1, v);
+			placed = 1;
+		}
+	}
+	if (!placed)
+		for (size_t i = 0; i < d->n_sections; i++)
+			cnode_set(cnode_map_child(d->sections[i], "metadata"), k, v);
+}
+
+/* Apply the query. Keys portway does not implement stay in metadata, where the validator
+ * refuses those that would enforce something (limiters, admission, probe resistance). */
+static int apply_query(const char *query, const struct query_dest *d, const char *opt, const char *url,
+		       struct cfg_err *e)
 {
 	char *copy = xstrdup(query), *save = NULL;
-	for (char *kv = strtok_r(copy, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
+	int r = 0;
+	for (char *kv = strtok_r(copy, "&", &save); kv && r == 0; kv = strtok_r(NULL, "&", &save)) {
 		char *eq = strchr(kv, '=');
 		char *k = pct_decode(kv, eq ? (size_t)(eq - kv) : strlen(kv), 1);
 		char *v = eq ? pct_decode(eq + 1, strlen(eq + 1), 1) : xstrdup("true");
-		const char *tk = tls_key(k, dial_side);
-		if (tk) {
-			cnode_set(tls, tk, v);
-		} else if (!strcasecmp(k, "bypass") && root && bypass_owner) {
-			add_bypass(root, bypass_owner, v);
-		} else if (selector && (!strcasecmp(k, "strategy") || !strcasecmp(k, "maxFails") ||
-					!strcasecmp(k, "failTimeout"))) {
-			cnode_set(selector, k, v);
-		} else {
-			int placed = 0;
-			for (size_t i = 0; i < n_sections; i++) {
-				size_t pl = strlen(prefixes[i]);
-				if (!strncasecmp(k, prefixes[i], pl) && k[pl] == '.') {
-					cnode_set(cnode_map_child(sections[i], "metadata"), k + pl + 1, v);
-					placed = 1;
-				}
-			}
-			if (!placed)
-				for (size_t i = 0; i < n_sections; i++)
-					cnode_set(cnode_map_child(sections[i], "metadata"), k, v);
-		}
+		const char *tk = tls_key(k, d->dial_side);
+		if (tk)
+			cnode_set(d->tls, tk, v);
+		else if (!strcasecmp(k, "auth"))
+			r = query_auth(d, v, opt, url, e);
+		else if (!strcasecmp(k, "bypass") && d->root && d->bypass_owner)
+			add_bypass(d->root, d->bypass_owner, v);
+		else if (d->selector && (!strcasecmp(k, "strategy") || !strcasecmp(k, "maxFails") ||
+					 !strcasecmp(k, "failTimeout")))
+			cnode_set(d->selector, k, v);
+		else
+			query_metadata(d, k, v);
 		free(k);
 		free(v);
 	}
 	free(copy);
+	return r;
 }
 
 /* Listeners that reach out through the chain instead of binding locally: the -F chain is theirs. */
@@ -218,22 +411,14 @@ static int build_service(struct cnode *root, struct cnode *services, const char 
 			 struct cfg_err *e)
 {
 	struct url_parts u;
-	char hname[32], lname[32];
+	char hname[64], lname[64];
 	char what[64];
 	snprintf(what, sizeof what, "-L #%zu", index + 1);
 	if (url_split(url, &u, e, what) < 0)
 		return -1;
-	scheme_pair(u.scheme, hname, lname, sizeof hname);
-	if (!registry_handler(hname)) {
-		/* GOST: a lone transport name (tls://, wss://) means the auto handler over it. */
-		if (strcmp(hname, lname) || !registry_listener(lname))
-			log_warn("-L %s: handler \"%s\" is not known, using auto", url, hname);
-		snprintf(hname, sizeof hname, "auto");
-	}
-	if (!registry_listener(lname)) {
-		if (strcmp(lname, hname))
-			log_debug("-L %s: listener \"%s\" is not known, using tcp", url, lname);
-		snprintf(lname, sizeof lname, "tcp");
+	if (service_types(url, &u, hname, lname, sizeof hname, e) < 0) {
+		url_parts_free(&u);
+		return -1;
 	}
 	struct cnode *svc = cnode_new(CN_MAP, url, 0, 0);
 	char name[32];
@@ -278,36 +463,34 @@ static int build_service(struct cnode *root, struct cnode *services, const char 
 		cnode_set(is_remote_listener(lname) ? l : h, "chain", "chain-0");
 	struct cnode *tls = cnode_new(CN_MAP, url, 0, 0);
 	tls->key = xstrdup("tls");
+	int r = 0;
 	if (u.query) {
 		struct cnode *sections[] = { h, l, svc };
 		static const char *const prefixes[] = { "handler", "listener", "service" };
-		apply_query(u.query, sections, prefixes, 3, tls, 0, fsel, root, svc);
+		struct query_dest d = { sections, prefixes, 3, tls, 0, fsel, root, svc, u.user ? NULL : h };
+		r = apply_query(u.query, &d, "-L", url, e);
 	}
 	if (cnode_get(tls, "certFile") || cnode_get(tls, "caFile"))
 		cnode_append(l, tls);
 	else
 		cnode_free(tls);
+	/* Appended even on failure: the tree owns it and frees it with the rest. */
 	cnode_append(services, svc);
 	url_parts_free(&u);
-	return 0;
+	return r;
 }
 
 static int build_hop(struct cnode *root, struct cnode *hops, const char *url, size_t index, struct cfg_err *e)
 {
 	struct url_parts u;
-	char cname[32], dname[32], what[64];
+	char cname[64], dname[64], what[64];
 	snprintf(what, sizeof what, "-F #%zu", index + 1);
 	if (url_split(url, &u, e, what) < 0)
 		return -1;
-	scheme_pair(u.scheme, cname, dname, sizeof cname);
-	if (!registry_connector(cname)) {
-		/* GOST: a lone transport name (tls://, wss://), or no scheme at all, means the http connector. */
-		if (strcmp(cname, "auto") && (strcmp(cname, dname) || !registry_dialer(dname)))
-			log_warn("-F %s: connector \"%s\" is not known, using http", url, cname);
-		snprintf(cname, sizeof cname, "http");
+	if (hop_types(url, &u, cname, dname, sizeof cname, e) < 0) {
+		url_parts_free(&u);
+		return -1;
 	}
-	if (!registry_dialer(dname))
-		snprintf(dname, sizeof dname, "tcp");
 	struct cnode *hop = cnode_new(CN_MAP, url, 0, 0);
 	char name[32];
 	snprintf(name, sizeof name, "hop-%zu", index);
@@ -316,8 +499,8 @@ static int build_hop(struct cnode *root, struct cnode *hops, const char *url, si
 	nodes->key = xstrdup("nodes");
 	cnode_append(hop, nodes);
 	char *hosts = xstrdup(u.hosts), *save = NULL;
-	int i = 0;
-	for (char *t = strtok_r(hosts, ",", &save); t; t = strtok_r(NULL, ",", &save), i++) {
+	int i = 0, r = 0;
+	for (char *t = strtok_r(hosts, ",", &save); t && r == 0; t = strtok_r(NULL, ",", &save), i++) {
 		struct cnode *nd = cnode_new(CN_MAP, url, 0, 0);
 		snprintf(name, sizeof name, "node-%d", i);
 		cnode_set(nd, "name", name);
@@ -335,7 +518,9 @@ static int build_hop(struct cnode *root, struct cnode *hops, const char *url, si
 		if (u.query) {
 			struct cnode *sections[] = { c, d, nd };
 			static const char *const prefixes[] = { "connector", "dialer", "node" };
-			apply_query(u.query, sections, prefixes, 3, tls, 1, NULL, root, i == 0 ? hop : NULL);
+			struct query_dest qd = { sections, prefixes, 3, tls, 1, NULL, root, i == 0 ? hop : NULL,
+						 u.user ? NULL : c };
+			r = apply_query(u.query, &qd, "-F", url, e);
 		}
 		if (tls->n)
 			cnode_append(d, tls);
@@ -346,7 +531,7 @@ static int build_hop(struct cnode *root, struct cnode *hops, const char *url, si
 	free(hosts);
 	cnode_append(hops, hop);
 	url_parts_free(&u);
-	return 0;
+	return r;
 }
 
 struct config *config_from_urls(char **L, int nL, char **F, int nF, struct cfg_err *e)

@@ -127,6 +127,12 @@ static int agent_init(struct service *svc, struct cfg_err *e)
 			tls.secure = 0;
 		if (!(o->tls = tls_conf_client(&tls, md, cnode_get(md, "gateway"), o->host, "agent", e)))
 			return -1;
+	} else if (svc->listener.tls.set) {
+		/* ws:// is plain: TLS settings (a CA to trust, a client certificate) would not be applied */
+		const struct cnode *l = cnode_get(svc->cfg, "listener");
+		const struct cnode *t = l ? cnode_get(l, "tls") : NULL;
+		return cfg_error(e, t ? t : svc->cfg, "listener.tls",
+				 "the gateway is ws://, without TLS, so this would not be applied (use wss://)");
 	}
 	return 0;
 }
@@ -431,4 +437,6 @@ const struct listener_type listener_agent = {
 	.fini = agent_fini,
 	.start = agent_start,
 	.stop = agent_stop,
+	/* for a wss:// gateway: its client side (caFile, certFile, secure) */
+	.uses_tls = 1,
 };

@@ -228,9 +228,28 @@ fail:
 	return conf_fail(err, errlen, ret, "generating a self-signed certificate%s", NULL);
 }
 
+/* DTLS 1.2 is all this offers: a minimum above it would not be enforced, so it is refused.
+ * The version is read as the TLS code reads it (VersionTLS13, 1.3, tls13). */
+static int min_version_offered(const struct tls_cfg *tls, char *err, size_t errlen)
+{
+	const char *v = tls->min_version;
+	char digits[8] = "";
+	size_t k = 0;
+	for (const char *p = v; p && *p && k < sizeof digits - 1; p++)
+		if (*p >= '0' && *p <= '9')
+			digits[k++] = *p;
+	digits[k] = 0;
+	if (!v || !*v || !strcmp(digits, "10") || !strcmp(digits, "11") || !strcmp(digits, "12"))
+		return 0;
+	snprintf(err, errlen, "tls.options.minVersion %s: only DTLS 1.2 is offered, so it would not be enforced", v);
+	return -1;
+}
+
 struct dtls_conf *dtls_conf_server(const struct tls_cfg *tls, const struct dtls_opts *o, const char *label,
 				   char *err, size_t errlen)
 {
+	if (min_version_offered(tls, err, errlen) < 0)
+		return NULL;
 	struct dtls_conf *c = conf_new(MBEDTLS_SSL_IS_SERVER, o, label, err, errlen);
 	int ret;
 	if (!c)
@@ -277,6 +296,8 @@ static int is_ip_literal(const char *s)
 struct dtls_conf *dtls_conf_client(const struct tls_cfg *tls, const struct dtls_opts *o, const char *default_name,
 				   const char *label, char *err, size_t errlen)
 {
+	if (min_version_offered(tls, err, errlen) < 0)
+		return NULL;
 	struct dtls_conf *c = conf_new(MBEDTLS_SSL_IS_CLIENT, o, label, err, errlen);
 	if (!c)
 		return NULL;

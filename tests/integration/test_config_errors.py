@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import PORTWAY
+from conftest import PORTWAY, curl, free_port
 
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(CONFIGS)))
@@ -101,7 +101,7 @@ def test_url_mode_test(pw):
 def test_version(pw):
     code, out = pw.run("-V")
     assert code == 0
-    assert re.fullmatch(r"portway \d+\.\d+\.\d+\S*\n", out), out
+    assert re.match(r"portway \d+\.\d+\.\d+\S* \(commit (?:[0-9a-f]{12}|unknown)\)\n", out), out
 
 
 def test_help(pw):
@@ -158,3 +158,198 @@ def test_listen_address_must_be_numeric(pw):
     code, out = pw.run("-L", "tcp://example.com:18080/127.0.0.1:80", timeout=10)
     assert code != 0
     assert "service service-0: listen address example.com: a numeric IP address is required" in out
+
+
+# ---- fail closed: what portway does not implement is an error, never plain tcp or auto ----
+
+def run_split(*args, timeout=10):
+    """Run to completion; (code, stdout, stderr) apart, as the errors must be on stderr."""
+    r = subprocess.run([PORTWAY, *args], capture_output=True, timeout=timeout)
+    return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+
+
+def known_names(pw, kind):
+    """The names portway lists for a kind, as its own error for an unknown one says."""
+    section = {"handler": "handler: {type: nosuch}",
+               "listener": "handler: {type: http}\n    listener: {type: nosuch}"}.get(kind)
+    if section:
+        text = f"services:\n  - addr: 127.0.0.1:1\n    {section}\n"
+    else:
+        other = "dialer: {type: tcp}" if kind == "connector" else "connector: {type: relay}"
+        text = (f"chains:\n  - name: c\n    hops:\n      - nodes: [{{addr: 127.0.0.1:1, {other}, "
+                f"{kind}: {{type: nosuch}}}}]\n")
+    code, out = pw.run("-t", config=text)
+    assert code == 2, out
+    return re.search(rf'unknown {kind} "nosuch" \(known: ([^)]*)\)', out).group(1)
+
+
+UNKNOWN_SCHEMES = [
+    # option, scheme, kind, name: GOST would run these over tcp (or as auto / http)
+    ("-L", "http+mtls", "listener", "mtls"),
+    ("-L", "relay+kcp", "listener", "kcp"),
+    ("-L", "http+quic", "listener", "quic"),
+    ("-L", "socks5+grpc", "listener", "grpc"),
+    ("-L", "nosuch+tcp", "handler", "nosuch"),
+    ("-F", "relay+mwss", "dialer", "mwss"),
+    ("-F", "relay+grpc", "dialer", "grpc"),
+    ("-F", "ss+tcp", "connector", "ss"),
+]
+
+
+@pytest.mark.parametrize("opt,scheme,kind,name", UNKNOWN_SCHEMES, ids=[f"{u[0]} {u[1]}" for u in UNKNOWN_SCHEMES])
+def test_unknown_scheme_half_is_an_error(pw, opt, scheme, kind, name):
+    known = known_names(pw, kind)
+    port = free_port()
+    url = f"{scheme}://127.0.0.1:{port}" + ("/127.0.0.1:80" if scheme == "nosuch+tcp" else "")
+    args = ["-L", url] if opt == "-L" else ["-L", f"http://127.0.0.1:{port}", "-F", url]
+    for extra in (["-t"], []):
+        code, out, err = run_split(*args, *extra)
+        assert code == 2, out + err
+        assert f'portway: configuration error: {opt} {url}: unknown {kind} "{name}" (known: {known})' in err, err
+        assert "configuration OK" not in out + err
+
+
+@pytest.mark.parametrize("word", ["mwss", "kcp", "mtls"])
+def test_unknown_one_word_scheme_is_an_error(pw, word):
+    """-L mwss:// used to run the auto proxy in the clear."""
+    handlers, listeners = known_names(pw, "handler"), known_names(pw, "listener")
+    port = free_port()
+    url = f"{word}://127.0.0.1:{port}"
+    for extra in (["-t"], []):
+        code, out, err = run_split("-L", url, *extra)
+        assert code == 2, out + err
+        assert (f'-L {url}: unknown scheme "{word}": neither a handler (known: {handlers}) '
+                f'nor a listener (known: {listeners})') in err, err
+
+
+def test_http_mtls_does_not_listen():
+    """What GOST runs as a plain HTTP proxy: portway exits at once and nothing listens."""
+    port = free_port()
+    # a listener would keep portway running: the timeout would fire
+    code, out, err = run_split("-L", f"http+mtls://127.0.0.1:{port}", timeout=10)
+    assert code == 2, out + err
+    assert "unknown listener \"mtls\"" in err
+    assert "running with" not in out + err
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_gost_shorthands_still_run(pw):
+    code, out = pw.run("-L", "tls://127.0.0.1:1", "-L", "wss://127.0.0.1:2", "-L", "127.0.0.1:3",
+                       "-L", "https://127.0.0.1:4", "-L", "socks://127.0.0.1:5", "-L", "tcp://127.0.0.1:6/127.0.0.1:7",
+                       "-F", "relay://127.0.0.1:8", "-t")
+    assert code == 0, out
+    assert "configuration OK: 6 services, 1 chains" in out
+
+
+QUERY_KEYS = ["admission=10.0.0.0/8", "limiter.in=1MB", "limiter.conn.out=1MB", "climiter=10", "rlimiter=5",
+              "probeResist=code:404", "probe_resist=code:404", "knock=x.example", "proxyProtocol=1"]
+
+
+@pytest.mark.parametrize("kv", QUERY_KEYS)
+def test_security_query_key_is_an_error(kv):
+    key = kv.split("=")[0]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}?{kv}"
+    for extra in (["-t"], []):
+        code, out, err = run_split("-L", url, *extra)
+        assert code == 2, out + err
+        assert (f"portway: configuration error: {url}: services[0].metadata.{key}: is not implemented by portway, "
+                "so it would not be enforced (remove it to run without it)") in err, err
+    furl = f"relay://127.0.0.1:{port}?{kv}"
+    code, out, err = run_split("-L", "http://127.0.0.1:1", "-F", furl, "-t")
+    assert code == 2, out + err
+    assert f"{furl}: chains[0].hops[0].nodes[0].metadata.{key}: is not implemented by portway" in err, err
+
+
+def test_users_on_a_forward_are_an_error():
+    for url in ("tcp://alice:s3cret@127.0.0.1:1/127.0.0.1:2", "tcp://127.0.0.1:1/127.0.0.1:2?auth=YTpi"):
+        code, out, err = run_split("-L", url, "-t")
+        assert code == 2, out + err
+        assert (f"{url}: services[0].handler.auth: handler tcp does not authenticate its clients, so these users "
+                "would not be asked for (handlers that do: auto, http, socks5, socks4, relay)") in err, err
+
+
+def test_query_auth_is_applied(pw, http_server):
+    """GOST's ?auth=base64(user:pass) protects the proxy instead of being dropped."""
+    port = free_port()
+    pw.start("-L", f"http://127.0.0.1:{port}?auth=YWxpY2U6czNjcmV0")  # alice:s3cret
+    out = curl("-s", "-o", "/dev/null", "-w", "%{http_code}", "-x", f"http://127.0.0.1:{port}",
+               f"http://127.0.0.1:{http_server.port}/index.html")[1]
+    assert out == "407"
+    out = curl("-s", "-o", "/dev/null", "-w", "%{http_code}", "-x", f"http://alice:s3cret@127.0.0.1:{port}",
+               f"http://127.0.0.1:{http_server.port}/index.html")[1]
+    assert out == "200"
+
+
+# file text, line:col of the key, field
+YAML_REFUSED = [
+    ("services: []\nadmissions: []\n", "2:1", "(top level).admissions"),
+    ("services: []\nlimiters: []\n", "2:1", "(top level).limiters"),
+    ("services: []\ntls: {certFile: c.pem, keyFile: k.pem, caFile: ca.pem}\n", "2:1", "(top level).tls"),
+    ("services:\n  - addr: 127.0.0.1:1\n    admission: adm\n    handler: {type: http}\n", "3:5",
+     "services[0].admission"),
+    ("services:\n  - addr: 127.0.0.1:1\n    limiter: lim\n    handler: {type: http}\n", "3:5", "services[0].limiter"),
+    ("services:\n  - addr: 127.0.0.1:1\n    climiter: lim\n    handler: {type: http}\n", "3:5",
+     "services[0].climiter"),
+    ("services:\n  - addr: 127.0.0.1:1\n    rlimiter: lim\n    handler: {type: http}\n", "3:5",
+     "services[0].rlimiter"),
+    ("services:\n  - addr: 127.0.0.1:1\n    quotas: [q]\n    handler: {type: http}\n", "3:5", "services[0].quotas"),
+    ("services:\n  - addr: 127.0.0.1:1\n    bypasses: [b]\n    handler: {type: http}\n", "3:5",
+     "services[0].bypasses"),
+    ("services:\n  - addr: 127.0.0.1:1\n    handler:\n      type: http\n      metadata:\n        probeResist: code:404\n",
+     "6:9", "services[0].handler.metadata.probeResist"),
+    ("services:\n  - addr: 127.0.0.1:1\n    handler:\n      type: http\n      metadata:\n        knock: a.example\n",
+     "6:9", "services[0].handler.metadata.knock"),
+    ("services:\n  - addr: 127.0.0.1:1\n    handler: {type: http}\n    listener:\n      type: tcp\n"
+     "      metadata: {proxyProtocol: 1}\n", "6:18", "services[0].listener.metadata.proxyProtocol"),
+    ("services:\n  - addr: 127.0.0.1:1\n    handler: {type: http}\n    listener:\n      type: tls\n"
+     "      tls: {rejectUnknownSNI: true}\n", "6:13", "services[0].listener.tls.rejectUnknownSNI"),
+]
+
+
+def write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("text,where,field", YAML_REFUSED, ids=[y[2] for y in YAML_REFUSED])
+def test_security_yaml_key_is_an_error(tmp_path, text, where, field):
+    path = write(tmp_path, text)
+    for extra in (["-t"], []):
+        code, out, err = run_split("-C", path, *extra)
+        assert code == 2, out + err
+        assert (f"portway: configuration error: {path}:{where}: {field}: is not implemented by portway, so it "
+                "would not be enforced (remove it to run without it)") in err, err
+        assert "configuration OK" not in out + err
+
+
+YAML_NOT_APPLIED = [
+    ("services:\n  - addr: 127.0.0.1:1\n    handler: {type: tcp, auth: {username: u, password: p}}\n"
+     "    forwarder: {nodes: [{addr: 127.0.0.1:2}]}\n", "3:26",
+     "services[0].handler.auth: handler tcp does not authenticate its clients"),
+    ("services:\n  - addr: 127.0.0.1:1\n    handler: {type: http}\n    listener: {type: tcp, tls: {caFile: ca.pem}}\n",
+     "4:27", "services[0].listener.tls: listener tcp does not use TLS, so it would not be applied"),
+    ("chains:\n  - name: c\n    hops:\n      - nodes:\n          - addr: 127.0.0.1:1\n"
+     "            connector: {type: relay}\n            dialer: {type: tcp, tls: {secure: true}}\n", "7:33",
+     "node node-0: dialer.tls: dialer tcp does not use TLS, so it would not be applied"),
+]
+
+
+@pytest.mark.parametrize("text,where,message", YAML_NOT_APPLIED, ids=["tcp auth", "tcp listener tls", "tcp dialer tls"])
+def test_setting_no_type_applies_is_an_error(tmp_path, text, where, message):
+    path = write(tmp_path, text)
+    code, out, err = run_split("-C", path, "-t")
+    assert code == 2, out + err
+    assert f"portway: configuration error: {path}:{where}: {message}" in err, err
+
+
+def test_informational_gost_keys_only_warn(tmp_path):
+    path = write(tmp_path, "observers: []\nrecorders: []\nprofiling: {addr: \":6060\"}\n"
+                           "services:\n  - addr: 127.0.0.1:1\n    observer: o\n    handler: {type: http}\n")
+    code, out, err = run_split("-C", path, "-t")
+    assert code == 0, out + err
+    assert "configuration OK: 1 services" in out
+    for key in ("(top level).observers", "(top level).recorders", "(top level).profiling", "services[0].observer"):
+        assert f"{key} is not supported by portway and is ignored" in err, err

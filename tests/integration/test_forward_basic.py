@@ -1,4 +1,8 @@
 """TCP port forwarding: the basics a user relies on first."""
+import socket
+
+import pytest
+
 from conftest import curl, free_port, wait_port
 
 
@@ -11,20 +15,17 @@ def test_curl_through_tcp_forward(pw, http_server):
     assert out == "hello from the backend\n"
 
 
-def test_unknown_handler_in_a_url_falls_back_to_auto(pw, http_server):
-    """As in GOST, an -L URL with an unknown handler runs the auto handler (with a warning)."""
+def test_unknown_handler_is_a_config_error(pw):
+    """GOST falls back to auto for an unknown handler; portway refuses it (fail closed), with -t and
+    without, and nothing listens."""
     code, out = pw.run("-L", "nosuch+tcp://:1/127.0.0.1:2", "-t")
-    assert code == 0, out
-    assert "configuration OK: 1 services, 0 chains" in out
-    assert 'handler "nosuch" is not known, using auto' in out
-    # and it runs as auto: an HTTP and a SOCKS5 proxy on one port
+    assert code == 2, out
+    assert '-L nosuch+tcp://:1/127.0.0.1:2: unknown handler "nosuch" (known: tcp, udp' in out
     port = free_port()
-    p = pw.start("-L", f"nosuch://127.0.0.1:{port}")
-    wait_port(port)
-    assert 'handler "nosuch" is not known, using auto' in p.text()
-    for proxy in (f"http://127.0.0.1:{port}", f"socks5h://127.0.0.1:{port}"):
-        code, out, err = curl("-x", proxy, f"http://127.0.0.1:{http_server.port}/index.html")
-        assert code == 0 and out == "hello from the backend\n", (proxy, err)
+    code, out = pw.run("-L", f"nosuch://127.0.0.1:{port}")
+    assert code == 2 and 'unknown scheme "nosuch"' in out, out
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)
 
 
 def test_bad_listen_address_is_a_config_error(pw):

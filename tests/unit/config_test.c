@@ -232,7 +232,7 @@ static void test_chains_hops_authers_bypasses(void **state)
 		 "    addr: :8080\n"
 		 "    bypass: local\n"
 		 "    handler:\n"
-		 "      type: tcp\n"
+		 "      type: relay\n"  /* a handler that asks for users (tcp would be refused) */
 		 "      chain: c1\n"
 		 "      auther: staff\n"
 		 "    forwarder:\n"
@@ -286,11 +286,12 @@ static void test_chains_hops_authers_bypasses(void **state)
 static void test_ignored_keys_are_accepted(void **state)
 {
 	(void)state;
+	/* limiter was here: it limits, so it is refused now (test_security_keys_refused) */
 	struct config *c = load_ok("api:\n  addr: :18080\n"
 				   "services:\n"
 				   "  - name: s\n"
 				   "    addr: :8080\n"
-				   "    limiter: x\n"
+				   "    observer: x\n"
 				   "    handler: {type: tcp}\n"
 				   "    forwarder: {nodes: [{addr: 127.0.0.1:80, sockopts: {mark: 1}}]}\n");
 	assert_int_equal(c->n_services, 1);
@@ -605,6 +606,271 @@ static void test_auth_tls_errors(void **state)
 	load_fails("bypasses:\n  - name: b\n    matchers: 10.0.0.0/8\n", 3, "10.", "matchers: expected a list");
 }
 
+/* ---- fail closed: what portway does not implement is refused, never run as something else ---- */
+
+/* GOST's types that portway does not have: an error listing the known ones, never tcp or auto. */
+static void test_gost_types_not_implemented(void **state)
+{
+	(void)state;
+	static const char *const listeners[] = { "mtls", "kcp", "quic", "grpc", "mwss", "http2", "h2", NULL };
+	static const char *const dialers[] = { "mtls", "kcp", "quic", "grpc", "mwss", NULL };
+	char known[512], msg[1024], text[512];
+	registry_names("listener", known, sizeof known);
+	for (size_t i = 0; listeners[i]; i++) {
+		snprintf(msg, sizeof msg, "services[0].listener.type: unknown listener \"%s\" (known: %s)", listeners[i],
+			 known);
+		snprintf(text, sizeof text, "services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: %s}\n",
+			 listeners[i]);
+		load_fails(text, 4, listeners[i], msg);
+	}
+	registry_names("dialer", known, sizeof known);
+	for (size_t i = 0; dialers[i]; i++) {
+		snprintf(msg, sizeof msg, "chains[0].hops[0].nodes[0].dialer.type: unknown dialer \"%s\" (known: %s)",
+			 dialers[i], known);
+		snprintf(text, sizeof text,
+			 "chains:\n  - name: c\n    hops:\n      - nodes: [{addr: 1.1.1.1:1, connector: {type: relay}, "
+			 "dialer: {type: %s}}]\n", dialers[i]);
+		load_fails(text, 4, dialers[i], msg);
+	}
+	registry_names("handler", known, sizeof known);
+	snprintf(msg, sizeof msg, "services[0].handler.type: unknown handler \"ss\" (known: %s)", known);
+	load_fails("services:\n  - addr: :1\n    handler: {type: ss}\n", 3, "ss}", msg);
+	registry_names("connector", known, sizeof known);
+	snprintf(msg, sizeof msg, "chains[0].hops[0].nodes[0].connector.type: unknown connector \"ss\" (known: %s)", known);
+	load_fails("chains:\n  - name: c\n    hops:\n      - nodes: [{addr: 1.1.1.1:1, connector: {type: ss}}]\n", 4,
+		   "ss}", msg);
+}
+
+#define REFUSED "is not implemented by portway, so it would not be enforced (remove it to run without it)"
+
+/* One file per key: "<key line>" is where the key is, field the path the error names. */
+static void refused_at(const char *text, int line, const char *token, const char *field)
+{
+	char msg[512];
+	snprintf(msg, sizeof msg, "%s: " REFUSED, field);
+	load_fails(text, line, token, msg);
+}
+
+static void test_security_keys_refused(void **state)
+{
+	(void)state;
+	char text[512], field[128];
+	/* top level: the definitions themselves, and tls (GOST's default certificate and client CA) */
+	static const char *const top[] = { "admissions", "limiters", "climiters", "rlimiters", "quotas", "tls", NULL };
+	for (size_t i = 0; top[i]; i++) {
+		snprintf(text, sizeof text, "services: []\n%s: []\n", top[i]);
+		snprintf(field, sizeof field, "(top level).%s", top[i]);
+		refused_at(text, 2, top[i], field);
+	}
+	/* a service's admission, limiters, quotas and several bypass lists */
+	static const char *const svc[] = { "admission", "admissions", "limiter", "climiter", "rlimiter", "quotas",
+					   "bypasses", NULL };
+	for (size_t i = 0; svc[i]; i++) {
+		snprintf(text, sizeof text, "services:\n  - addr: :1\n    handler: {type: http}\n    %s: x\n", svc[i]);
+		snprintf(field, sizeof field, "services[0].%s", svc[i]);
+		refused_at(text, 4, svc[i], field);
+	}
+	refused_at("services:\n  - addr: :1\n    handler: {type: http, limiter: x}\n", 3, "limiter",
+		   "services[0].handler.limiter");
+	refused_at("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: tcp, auther: a}\n", 4,
+		   "auther", "services[0].listener.auther");
+	refused_at("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: tcp, authers: [a]}\n", 4,
+		   "authers", "services[0].listener.authers");
+	refused_at("hops:\n  - name: h\n    bypasses: [a]\n    nodes: [{addr: 1.1.1.1:1}]\n", 3, "bypasses",
+		   "hops[0].bypasses");
+	refused_at("hops:\n  - name: h\n    nodes: [{addr: 1.1.1.1:1, bypasses: [a]}]\n", 3, "bypasses",
+		   "hops[0].nodes[0].bypasses");
+	refused_at("services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder: {nodes: [{addr: 1.1.1.1:1, "
+		   "bypasses: [a]}]}\n", 4, "bypasses", "services[0].forwarder.nodes[0].bypasses");
+	/* a bypass's matchers from elsewhere would not be loaded */
+	static const char *const bp[] = { "file", "redis", "http", "plugin", NULL };
+	for (size_t i = 0; bp[i]; i++) {
+		snprintf(text, sizeof text, "bypasses:\n  - name: b\n    %s: {}\n", bp[i]);
+		snprintf(field, sizeof field, "bypasses[0].%s", bp[i]);
+		refused_at(text, 3, bp[i], field);
+	}
+	/* tls: restrictions portway does not make */
+	refused_at("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: tls, tls: {rejectUnknownSNI: true}}\n",
+		   4, "rejectUnknownSNI", "services[0].listener.tls.rejectUnknownSNI");
+	refused_at("services:\n  - addr: :1\n    handler: {type: http}\n    listener:\n      type: tls\n      tls:\n"
+		   "        options: {cipherSuites: [TLS_AES_128_GCM_SHA256]}\n",
+		   7, "cipherSuites", "services[0].listener.tls.options.cipherSuites");
+	load_fails("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: tls, tls: {options: {ciphers: x}}}\n",
+		   4, "ciphers", "services[0].listener.tls.options.ciphers: unknown key (expected one of: alpn, minVersion)");
+}
+
+/* Metadata keys of GOST features that enforce something, wherever the metadata is. */
+static void test_security_metadata_refused(void **state)
+{
+	(void)state;
+	static const char *const keys[] = { "probeResist", "probe_resist", "probeResistance", "probe_resistance",
+					    "knock", "proxyProtocol", "admission", "limiter.in", "limiter.out",
+					    "limiter.conn.in", "limiter.conn.out", "climiter", "rlimiter", NULL };
+	char text[512], field[128];
+	for (size_t i = 0; keys[i]; i++) {
+		snprintf(text, sizeof text, "services:\n  - addr: :1\n    handler:\n      type: http\n      metadata:\n"
+			 "        %s: x\n", keys[i]);
+		snprintf(field, sizeof field, "services[0].handler.metadata.%s", keys[i]);
+		refused_at(text, 6, keys[i], field);
+	}
+	/* the PROXY protocol on a service, a listener, a hop (GOST's -F hop.KEY too), a node, a dialer */
+	refused_at("services:\n  - addr: :1\n    metadata: {proxyProtocol: 1}\n    handler: {type: http}\n", 3,
+		   "proxyProtocol", "services[0].metadata.proxyProtocol");
+	refused_at("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: tcp, metadata: {proxyProtocol: 2}}\n",
+		   4, "proxyProtocol", "services[0].listener.metadata.proxyProtocol");
+	refused_at("hops:\n  - name: h\n    metadata: {proxyProtocol: 1}\n    nodes: [{addr: 1.1.1.1:1}]\n", 3,
+		   "proxyProtocol", "hops[0].metadata.proxyProtocol");
+	refused_at("hops:\n  - name: h\n    nodes: [{addr: 1.1.1.1:1, metadata: {hop.proxyProtocol: 1}}]\n", 3,
+		   "hop.proxyProtocol", "hops[0].nodes[0].metadata.hop.proxyProtocol");
+	refused_at("chains:\n  - name: c\n    metadata: {proxyProtocol: 1}\n    hops: [{nodes: [{addr: 1.1.1.1:1}]}]\n", 3,
+		   "proxyProtocol", "chains[0].metadata.proxyProtocol");
+	refused_at("hops:\n  - name: h\n    nodes: [{addr: 1.1.1.1:1, dialer: {type: tcp, metadata: {proxyProtocol: 1}}}]\n",
+		   3, "proxyProtocol", "hops[0].nodes[0].dialer.metadata.proxyProtocol");
+	/* keys are case-insensitive here too */
+	refused_at("services:\n  - addr: :1\n    handler: {type: http, metadata: {KNOCK: x}}\n", 3, "KNOCK",
+		   "services[0].handler.metadata.KNOCK");
+}
+
+/* Settings no type of the section would apply: users on a handler that asks for none, tls
+ * where nothing makes TLS, a node's own tls and auth, transports of forwarder nodes. */
+static void test_settings_not_applied(void **state)
+{
+	(void)state;
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp, auth: {username: u, password: p}}\n" FWD, 3,
+		   "auth", "services[0].handler.auth: handler tcp does not authenticate its clients, so these users would "
+		   "not be asked for (handlers that do: auto, http, socks5, socks4, relay)");
+	load_fails("authers: [{name: a, auths: [{username: u}]}]\n"
+		   "services:\n  - addr: :1\n    handler: {type: tcp, auther: a}\n" FWD, 4, "auther",
+		   "services[0].handler.auther: handler tcp does not authenticate its clients, so these users would not "
+		   "be asked for (handlers that do: auto, http, socks5, socks4, relay)");
+	load_fails("authers: [{name: a, auths: [{username: u}]}]\n"
+		   "services:\n  - addr: :1\n    handler: {type: udp, authers: [a]}\n    listener: {type: udp}\n" FWD, 4,
+		   "authers", "services[0].handler.authers: handler udp does not authenticate its clients, so these users "
+		   "would not be asked for (handlers that do: auto, http, socks5, socks4, relay)");
+	load_fails("services:\n  - addr: :1\n    handler: {type: rtcp, auth: {username: u}}\n    listener: {type: rtcp}\n"
+		   FWD, 3, "auth", "services[0].handler.auth: handler rtcp does not authenticate its clients, so these "
+		   "users would not be asked for (handlers that do: auto, http, socks5, socks4, relay)");
+	load_fails("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: tcp, auth: {username: u}}\n", 4,
+		   "auth", "services[0].listener.auth: no portway listener authenticates clients, so these users would "
+		   "not be asked for (users go in handler.auth)");
+	load_fails("services:\n  - addr: :1\n    handler: {type: http, tls: {certFile: c.pem}}\n", 3, "tls",
+		   "services[0].handler.tls: no portway handler uses handler.tls, so it would not be applied (TLS "
+		   "settings go in listener.tls)");
+	load_fails("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: tcp, tls: {caFile: ca.pem}}\n",
+		   4, "tls", "services[0].listener.tls: listener tcp does not use TLS, so it would not be applied "
+		   "(listeners that do: tls, wss, dtls, agent)");
+	load_fails("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: ws, tls: {certFile: c.pem}}\n",
+		   4, "tls", "services[0].listener.tls: listener ws does not use TLS, so it would not be applied "
+		   "(listeners that do: tls, wss, dtls, agent)");
+	/* the agent listener makes TLS only to a wss:// gateway */
+	load_fails("services:\n  - addr: 127.0.0.1:80\n    handler: {type: agent}\n    listener:\n      type: agent\n"
+		   "      tls: {caFile: ca.pem}\n      metadata: {gateway: \"ws://127.0.0.1:4052\", subdomain: s, secret: x}\n",
+		   6, "{", "listener.tls: the gateway is ws://, without TLS, so this would not be applied (use wss://)");
+	/* chain nodes */
+	load_fails("hops:\n  - name: h\n    nodes:\n      - addr: 1.1.1.1:1\n        connector: {type: relay}\n"
+		   "        dialer: {type: tcp, tls: {secure: true}}\n", 6, "tls",
+		   "node node-0: dialer.tls: dialer tcp does not use TLS, so it would not be applied (dialers that do: "
+		   "tls, wss, dtls)");
+	load_fails("hops:\n  - name: h\n    nodes:\n      - addr: 1.1.1.1:1\n"
+		   "        connector: {type: relay, tls: {secure: true}}\n        dialer: {type: tls}\n", 5, "tls",
+		   "node node-0: connector.tls: no portway connector uses connector.tls, so it would not be applied "
+		   "(TLS settings go in dialer.tls, with a tls, wss or dtls dialer)");
+	load_fails("hops:\n  - name: h\n    nodes:\n      - name: n\n        addr: 1.1.1.1:1\n        tls: {secure: true}\n",
+		   6, "tls", "node n: tls: a node's own tls is not applied by portway (a chain node takes dialer.tls)");
+	load_fails("hops:\n  - name: h\n    nodes:\n      - name: n\n        addr: 1.1.1.1:1\n        auth: {username: u}\n",
+		   6, "auth", "node n: auth: a node's own auth is not applied by portway (a chain node takes connector.auth)");
+	/* forwarder nodes: GOST's TLS to the node and HTTP authentication of its clients */
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder:\n      nodes:\n"
+		   "        - {name: web, addr: 1.1.1.1:443, tls: {secure: true, serverName: web}}\n", 6, "tls",
+		   "node web: tls: a node's own tls is not applied by portway (a chain node takes dialer.tls)");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder:\n      nodes:\n"
+		   "        - {name: web, addr: 1.1.1.1:80, auth: {username: u, password: p}}\n", 6, "auth",
+		   "node web: auth: a node's own auth is not applied by portway (a chain node takes connector.auth)");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder:\n      nodes:\n"
+		   "        - {name: web, addr: 1.1.1.1:80, http: {host: h, auth: {username: u}}}\n", 6, "auth",
+		   "node web: http.auth: HTTP authentication of the clients is not implemented by portway, so it would "
+		   "not be enforced (remove it to run without it)");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder:\n      nodes:\n"
+		   "        - {name: web, addr: 1.1.1.1:443, dialer: {type: tls}}\n", 6, "dialer",
+		   "node web: dialer: a forwarder connects to its nodes directly, in plain TCP or UDP, so this dialer "
+		   "would not be applied (a transport goes in a chain: handler.chain)");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder:\n      nodes:\n"
+		   "        - {name: web, addr: 1.1.1.1:443, connector: {type: relay}}\n", 6, "connector",
+		   "node web: connector: a forwarder connects to its nodes directly, in plain TCP or UDP, so this "
+		   "connector would not be applied (a transport goes in a chain: handler.chain)");
+	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder:\n      nodes:\n"
+		   "        - {name: web, addr: 1.1.1.1:443, dialer: {type: tcp, tls: {secure: true}}}\n", 6, "dialer",
+		   "node web: dialer: a forwarder connects to its nodes directly, in plain TCP or UDP, so this dialer "
+		   "would not be applied (a transport goes in a chain: handler.chain)");
+	/* a top-level hop used as a forwarder: its nodes' transports are not used there either */
+	load_fails("hops:\n  - name: h\n    nodes:\n      - name: web\n        addr: 1.1.1.1:443\n"
+		   "        dialer: {type: wss}\n"
+		   "services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder: {hop: h}\n", 6, "dialer",
+		   "node web: dialer: a forwarder connects to its nodes directly, in plain TCP or UDP, so this dialer "
+		   "would not be applied (a transport goes in a chain: handler.chain)");
+}
+
+/* DTLS 1.2 is all portway offers: a minimum of 1.3 would not be enforced. */
+static void test_dtls_min_version_refused(void **state)
+{
+	(void)state;
+	load_fails("services:\n  - addr: :1\n    handler: {type: relay}\n    listener:\n      type: dtls\n"
+		   "      tls: {options: {minVersion: VersionTLS13}}\n", 6, "{options",
+		   "listener.tls: tls.options.minVersion VersionTLS13: only DTLS 1.2 is offered, so it would not be "
+		   "enforced");
+	load_fails("hops:\n  - name: h\n    nodes:\n      - addr: 127.0.0.1:1\n        connector: {type: relay}\n"
+		   "        dialer: {type: dtls, tls: {options: {minVersion: \"1.3\"}}}\n", 6, "{type",
+		   "node node-0: dialer.tls: tls.options.minVersion 1.3: only DTLS 1.2 is offered, so it would not be "
+		   "enforced");
+	struct config *c = load_ok("services:\n  - addr: :1\n    handler: {type: relay}\n    listener:\n      type: dtls\n"
+				   "      tls: {options: {minVersion: VersionTLS12}}\n");
+	drop(c);
+}
+
+/* What stays accepted: the same settings where a type applies them, and informational keys. */
+static void test_settings_applied_accepted(void **state)
+{
+	(void)state;
+	struct config *c = load_ok(
+		"authers: [{name: a, auths: [{username: u, password: p}]}]\n"
+		"services:\n"
+		"  - {name: h, addr: \":1\", handler: {type: http, auth: {username: u, password: p}}}\n"
+		"  - {name: s, addr: \":2\", handler: {type: socks5, auther: a}}\n"
+		"  - {name: s4, addr: \":3\", handler: {type: socks4, authers: [a]}}\n"
+		"  - {name: r, addr: \":4\", handler: {type: relay, auth: {username: u}}}\n"
+		"  - {name: x, addr: \":5\", handler: {type: auto, auth: {username: u}}}\n"
+		"  - name: t\n"
+		"    addr: \":6\"\n"
+		"    handler: {type: http}\n"
+		"    listener:\n"
+		"      type: tls\n"
+		"      tls: {serverNames: [a], validity: 1h, options: {alpn: [h2], minVersion: VersionTLS12, maxVersion: "
+		"VersionTLS13}}\n"
+		"  - name: f\n"
+		"    addr: \":7\"\n"
+		"    observer: o\n"
+		"    handler: {type: tcp}\n"
+		"    forwarder: {nodes: [{addr: 1.1.1.1:1, connector: {type: forward}, dialer: {type: tcp}}]}\n"
+		"  - name: empty-user\n"
+		"    addr: \":8\"\n"
+		"    handler: {type: tcp, auth: {username: \"\"}}\n"   /* GOST: no user name is no auth */
+		"    forwarder: {nodes: [{addr: 1.1.1.1:1}]}\n"
+		"hops:\n"
+		"  - name: out\n"
+		"    nodes:\n"
+		"      - addr: 1.1.1.1:1\n"
+		"        connector: {type: relay, auth: {username: u}}\n"
+		"        dialer: {type: tls, tls: {secure: false, options: {alpn: [h2]}}}\n"
+		"      - addr: 1.1.1.1:2\n"
+		"        connector: {type: forward, auth: {username: u}}\n"  /* sends nothing: a warning only */
+		"observers: []\nloggers: []\nprofiling: {addr: \":6060\"}\n");
+	assert_int_equal(c->n_services, 8);
+	assert_true(service_auth_required(c->services[0]));
+	assert_true(service_auth_required(c->services[1]));
+	assert_false(service_auth_required(c->services[7]));
+	drop(c);
+}
+
 /* Loading and refusing many files leaves nothing behind (ASan's leak check runs at exit). */
 static void test_many_refusals(void **state)
 {
@@ -666,6 +932,12 @@ int main(void)
 		cmocka_unit_test(test_metadata_errors),
 		cmocka_unit_test(test_chain_errors),
 		cmocka_unit_test(test_auth_tls_errors),
+		cmocka_unit_test(test_gost_types_not_implemented),
+		cmocka_unit_test(test_security_keys_refused),
+		cmocka_unit_test(test_security_metadata_refused),
+		cmocka_unit_test(test_settings_not_applied),
+		cmocka_unit_test(test_dtls_min_version_refused),
+		cmocka_unit_test(test_settings_applied_accepted),
 		cmocka_unit_test(test_many_refusals),
 	};
 	log_set_level("error");

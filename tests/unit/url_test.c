@@ -8,8 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+
+#include <unistd.h>
 
 #include "src/core/log.h"
 #include "src/conf/model.h"
@@ -119,7 +122,8 @@ static void test_forward_alias_and_ipv6_listen(void **state)
 static void test_userinfo(void **state)
 {
 	(void)state;
-	struct config *c = one("tcp://alice:s3cret@:8080/127.0.0.1:80");
+	/* on a handler that asks for users (tcp does not: test_users_where_not_asked_refused) */
+	struct config *c = one("http://alice:s3cret@:8080");
 	struct service *s = c->services[0];
 	assert_string_equal(s->handler.auth.username, "alice");
 	assert_string_equal(s->handler.auth.password, "s3cret");
@@ -134,22 +138,22 @@ static void test_userinfo_percent_and_at(void **state)
 {
 	(void)state;
 	/* percent-encoding in userinfo; a raw '@' in the password: the last '@' ends the userinfo */
-	struct config *c = one("tcp://us%65r:p%40ss%3Aw%2Fd@:8080/127.0.0.1:80");
+	struct config *c = one("http://us%65r:p%40ss%3Aw%2Fd@:8080");
 	assert_string_equal(c->services[0]->handler.auth.username, "user");
 	assert_string_equal(c->services[0]->handler.auth.password, "p@ss:w/d");
 	drop(c);
-	c = one("tcp://u:p@ss@127.0.0.1:8080/127.0.0.1:80");
+	c = one("http://u:p@ss@127.0.0.1:8080");
 	assert_string_equal(c->services[0]->handler.auth.username, "u");
 	assert_string_equal(c->services[0]->handler.auth.password, "p@ss");
 	assert_string_equal(c->services[0]->host, "127.0.0.1");
 	drop(c);
 	/* a user without a password; '+' is not a space outside the query */
-	c = one("tcp://a+b@:8080/127.0.0.1:80");
+	c = one("http://a+b@:8080");
 	assert_string_equal(c->services[0]->handler.auth.username, "a+b");
 	assert_string_equal(c->services[0]->handler.auth.password, "");
 	drop(c);
 	/* a lone or broken escape stays as it is */
-	c = one("tcp://a%:b%4@:8080/127.0.0.1:80");
+	c = one("http://a%:b%4@:8080");
 	assert_string_equal(c->services[0]->handler.auth.username, "a%");
 	assert_string_equal(c->services[0]->handler.auth.password, "b%4");
 	drop(c);
@@ -231,7 +235,8 @@ static void test_chain_from_F(void **state)
 	(void)state;
 	char *L[] = { "tcp://:8080/10.0.0.1:80" };
 	char *F[] = { "forward://bob:pw@127.0.0.1:1080?connector.x=1&dialer.y=2&node.z=3&w=4",
-		      "forward://127.0.0.1:1081,127.0.0.1:1082?secure=true&serverName=example.com" };
+		      /* TLS settings need a dialer that makes TLS (tcp would be refused) */
+		      "forward+tls://127.0.0.1:1081,127.0.0.1:1082?secure=true&serverName=example.com" };
 	struct config *c = urls(L, 1, F, 2);
 	assert_int_equal(c->n_chains, 1);
 	struct chain *ch = c->chains[0];
@@ -259,6 +264,7 @@ static void test_chain_from_F(void **state)
 	assert_int_equal(n->dialer.tls.set, 0);
 
 	assert_int_equal(h1->n_nodes, 2);
+	assert_string_equal(h1->nodes[1]->dialer.type->name, "tls");
 	assert_int_equal(h1->nodes[1]->port, 1082);
 	assert_string_equal(h1->nodes[0]->name, "node-0");
 	assert_string_equal(h1->nodes[1]->name, "node-1");
@@ -280,16 +286,47 @@ static void test_udp_dialer_from_F(void **state)
 	drop(c);
 }
 
+static char certdir[64];
+static char cert_pem[128], key_pem[128];
+
+/* A self-signed certificate (its own CA too), made with the openssl command as the
+ * integration tests make theirs: TLS listeners load their files when the config is built. */
+static int make_cert(void **state)
+{
+	char cmd[512];
+	(void)state;
+	snprintf(certdir, sizeof certdir, "/tmp/portway-url-test-XXXXXX");
+	if (!mkdtemp(certdir))
+		return -1;
+	snprintf(cert_pem, sizeof cert_pem, "%s/c.pem", certdir);
+	snprintf(key_pem, sizeof key_pem, "%s/k.pem", certdir);
+	snprintf(cmd, sizeof cmd,
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost "
+		 "-keyout '%s' -out '%s' >/dev/null 2>&1", key_pem, cert_pem);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int remove_cert(void **state)
+{
+	char cmd[128];
+	(void)state;
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", certdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
 static void test_listen_tls_files_from_query(void **state)
 {
 	(void)state;
+	char url[512];
 	/* certFile in the query becomes the listener's tls section (keyFile alone does not) */
-	struct config *c = one("tcp://:8443/127.0.0.1:80?cert=/x/c.pem&key=/x/k.pem&ca=/x/ca.pem");
+	snprintf(url, sizeof url, "tls://:8443/127.0.0.1:80?cert=%s&key=%s&ca=%s", cert_pem, key_pem, cert_pem);
+	struct config *c = one(url);
 	struct service *s = c->services[0];
+	assert_string_equal(s->listener.type->name, "tls");
 	assert_int_equal(s->listener.tls.set, 1);
-	assert_string_equal(s->listener.tls.cert_file, "/x/c.pem");
-	assert_string_equal(s->listener.tls.key_file, "/x/k.pem");
-	assert_string_equal(s->listener.tls.ca_file, "/x/ca.pem");
+	assert_string_equal(s->listener.tls.cert_file, cert_pem);
+	assert_string_equal(s->listener.tls.key_file, key_pem);
+	assert_string_equal(s->listener.tls.ca_file, cert_pem);
 	assert_int_equal(s->handler.tls.set, 0);
 	/* not metadata */
 	assert_null(md_str(s->handler.md, "cert", NULL));
@@ -297,6 +334,14 @@ static void test_listen_tls_files_from_query(void **state)
 	c = one("tcp://:8443/127.0.0.1:80?keyFile=/x/k.pem");
 	assert_int_equal(c->services[0]->listener.tls.set, 0);
 	drop(c);
+	/* the same on a listener that makes no TLS: refused, as the clients would talk in the clear */
+	char *L[] = { "tcp://:8443/127.0.0.1:80?cert=/x/c.pem&key=/x/k.pem&ca=/x/ca.pem" };
+	assert_contains(refused(L, 1, NULL, 0),
+			"tcp://:8443/127.0.0.1:80?cert=/x/c.pem&key=/x/k.pem&ca=/x/ca.pem: services[0].listener.tls: "
+			"listener tcp does not use TLS, so it would not be applied (listeners that do: tls, wss, dtls, "
+			"agent)");
+	char *L2[] = { "ws://:8443?caFile=/x/ca.pem" };
+	assert_contains(refused(L2, 1, NULL, 0), "listener ws does not use TLS");
 }
 
 static void test_bad_listen_address(void **state)
@@ -356,6 +401,246 @@ static void test_fingerprint_stable(void **state)
 	drop(d);
 }
 
+/* ---- fail closed: a scheme portway does not implement is refused, never run as tcp or auto ---- */
+
+static void expect_unknown(char **L, int nL, char **F, int nF, const char *opt_url, const char *kind,
+			   const char *name)
+{
+	char known[512], want[1400];
+	registry_names(kind, known, sizeof known);
+	snprintf(want, sizeof want, "%s: unknown %s \"%s\" (known: %s)", opt_url, kind, name, known);
+	assert_string_equal(refused(L, nL, F, nF), want);
+}
+
+static void test_unknown_transport_or_protocol_refused(void **state)
+{
+	(void)state;
+	static const struct { const char *url, *kind, *name; } bad_L[] = {
+		{ "http+mtls://:8080", "listener", "mtls" },   /* GOST would run a plain HTTP proxy over tcp */
+		{ "relay+kcp://:8080", "listener", "kcp" },
+		{ "http+quic://:8080", "listener", "quic" },
+		{ "socks5+grpc://:8080", "listener", "grpc" },
+		{ "http+://:8080", "listener", "" },
+		{ "nosuch+tcp://:1/127.0.0.1:2", "handler", "nosuch" },  /* not forgotten behind a target */
+		{ "ss+tls://:8443", "handler", "ss" },
+		{ "+tls://:8443", "handler", "" },
+	};
+	char opt[600];
+	for (size_t i = 0; i < sizeof bad_L / sizeof *bad_L; i++) {
+		char *L[] = { (char *)bad_L[i].url };
+		snprintf(opt, sizeof opt, "-L %s", bad_L[i].url);
+		expect_unknown(L, 1, NULL, 0, opt, bad_L[i].kind, bad_L[i].name);
+	}
+	static const struct { const char *url, *kind, *name; } bad_F[] = {
+		{ "relay+mwss://127.0.0.1:443", "dialer", "mwss" },
+		{ "relay+grpc://127.0.0.1:443", "dialer", "grpc" },
+		{ "relay+kcp://127.0.0.1:443", "dialer", "kcp" },
+		{ "ss+tcp://127.0.0.1:8388", "connector", "ss" },
+	};
+	char *L[] = { "http://:8080" };
+	for (size_t i = 0; i < sizeof bad_F / sizeof *bad_F; i++) {
+		char *F[] = { (char *)bad_F[i].url };
+		snprintf(opt, sizeof opt, "-F %s", bad_F[i].url);
+		expect_unknown(L, 1, F, 1, opt, bad_F[i].kind, bad_F[i].name);
+	}
+}
+
+/* One word that is neither kind: both lists, as either could have been meant. */
+static void test_unknown_word_refused(void **state)
+{
+	(void)state;
+	char handlers[512], listeners[512], connectors[512], dialers[512], want[2400];
+	registry_names("handler", handlers, sizeof handlers);
+	registry_names("listener", listeners, sizeof listeners);
+	registry_names("connector", connectors, sizeof connectors);
+	registry_names("dialer", dialers, sizeof dialers);
+	static const char *const words[] = { "mwss", "mtls", "kcp", "quic", "grpc", "http2", "ss", "nosuch" };
+	for (size_t i = 0; i < sizeof words / sizeof *words; i++) {
+		char url[64];
+		snprintf(url, sizeof url, "%s://:8080", words[i]);
+		char *L[] = { url };
+		snprintf(want, sizeof want,
+			 "-L %s: unknown scheme \"%s\": neither a handler (known: %s) nor a listener (known: %s)", url,
+			 words[i], handlers, listeners);
+		assert_string_equal(refused(L, 1, NULL, 0), want);
+		char *L1[] = { "http://:8080" };
+		char furl[64];
+		snprintf(furl, sizeof furl, "%s://127.0.0.1:1", words[i]);
+		char *F[] = { furl };
+		snprintf(want, sizeof want,
+			 "-F %s: unknown scheme \"%s\": neither a connector (known: %s) nor a dialer (known: %s)", furl,
+			 words[i], connectors, dialers);
+		assert_string_equal(refused(L1, 1, F, 1), want);
+	}
+	/* GOST writes a -F without a scheme as auto://, but there is no auto connector to name */
+	char *L[] = { "http://:8080" };
+	char *F[] = { "auto://127.0.0.1:1" };
+	assert_contains(refused(L, 1, F, 1), "-F auto://127.0.0.1:1: unknown scheme \"auto\"");
+	char *L3[] = { "http+tls+ws://:8080" };
+	assert_string_equal(refused(L3, 1, NULL, 0),
+			    "-L http+tls+ws://:8080: scheme \"http+tls+ws\" has more than two parts (expected TYPE or "
+			    "TYPE+TRANSPORT)");
+	char *F3[] = { "relay+tls+ws://127.0.0.1:1" };
+	assert_contains(refused(L, 1, F3, 1), "-F relay+tls+ws://127.0.0.1:1: scheme \"relay+tls+ws\" has more than");
+}
+
+static void service_is(const char *url, const char *handler, const char *listener)
+{
+	struct config *c = one(url);
+	assert_string_equal(c->services[0]->handler.type->name, handler);
+	assert_string_equal(c->services[0]->listener.type->name, listener);
+	drop(c);
+}
+
+static void node_is(const char *url, const char *connector, const char *dialer)
+{
+	char *L[] = { "http://:8080" };
+	char *F[] = { (char *)url };
+	struct config *c = urls(L, 1, F, 1);
+	assert_string_equal(c->chains[0]->hops[0]->nodes[0]->connector.type->name, connector);
+	assert_string_equal(c->chains[0]->hops[0]->nodes[0]->dialer.type->name, dialer);
+	drop(c);
+}
+
+/* GOST's shorthands that name what portway has stay as they were. */
+static void test_gost_shorthands_kept(void **state)
+{
+	(void)state;
+	service_is(":8080", "auto", "tcp");             /* no scheme: the auto handler */
+	service_is("auto://:8080", "auto", "tcp");
+	service_is("http://:8080", "http", "tcp");      /* a handler only: over tcp */
+	service_is("relay://:8080", "relay", "tcp");
+	service_is("tls://:8443", "auto", "tls");       /* a listener only: auto over it */
+	service_is("wss://:8443", "auto", "wss");
+	service_is("ws://:8080", "auto", "ws");
+	service_is("https://:8443", "http", "tls");     /* http+tls */
+	service_is("socks://:1080", "socks5", "tcp");   /* the registry's aliases */
+	service_is("socks4a://:1080", "socks4", "tcp");
+	service_is("tcp://:8080/127.0.0.1:80", "tcp", "tcp");
+	service_is("udp://:5353/127.0.0.1:53", "udp", "udp");
+	service_is("forward+tls://:8443/127.0.0.1:80", "tcp", "tls");
+	service_is("tls://:8443/127.0.0.1:80", "tcp", "tls");   /* a target makes a forward over the listener */
+	service_is("http://:8080/127.0.0.1:80", "tcp", "tcp");
+	service_is("relay://:8420/127.0.0.1:80", "relay", "tcp");
+	node_is("127.0.0.1:1", "http", "tcp");          /* no scheme: the http connector */
+	node_is("relay://127.0.0.1:1", "relay", "tcp");
+	node_is("tls://127.0.0.1:1", "http", "tls");
+	node_is("https://127.0.0.1:1", "http", "tls");
+	node_is("direct://127.0.0.1:1", "forward", "tcp");
+	node_is("socks://127.0.0.1:1", "socks5", "tcp");
+	node_is("relay+wss://127.0.0.1:1", "relay", "wss");
+}
+
+/* GOST's ?auth=base64(user:pass): the handler's (or connector's) user, unless userinfo says. */
+static void test_query_auth(void **state)
+{
+	(void)state;
+	struct config *c = one("http://:8080?auth=YWxpY2U6czNjcmV0");   /* alice:s3cret */
+	struct service *s = c->services[0];
+	assert_string_equal(s->handler.auth.username, "alice");
+	assert_string_equal(s->handler.auth.password, "s3cret");
+	assert_true(service_auth_required(s));
+	assert_false(service_auth_check(s, "alice", "x"));
+	assert_null(md_str(s->handler.md, "auth", NULL));
+	drop(c);
+	/* URL alphabet without padding; a user without a colon has an empty password */
+	c = one("socks5://:1080?auth=dX4-OnA_fg");       /* "u~>:p?~" */
+	assert_string_equal(c->services[0]->handler.auth.username, "u~>");
+	assert_string_equal(c->services[0]->handler.auth.password, "p?~");
+	drop(c);
+	c = one("socks5://:1080?auth=dX4%2BOnA%2Ffg%3D%3D");  /* the same, standard alphabet, padded */
+	assert_string_equal(c->services[0]->handler.auth.username, "u~>");
+	assert_string_equal(c->services[0]->handler.auth.password, "p?~");
+	drop(c);
+	c = one("http://:8080?auth=Ym9i");               /* bob */
+	assert_string_equal(c->services[0]->handler.auth.username, "bob");
+	assert_string_equal(c->services[0]->handler.auth.password, "");
+	drop(c);
+	/* userinfo wins, as in GOST */
+	c = one("http://carol:pw@:8080?auth=YWxpY2U6czNjcmV0");
+	assert_string_equal(c->services[0]->handler.auth.username, "carol");
+	drop(c);
+	char *L[] = { "http://:8080" };
+	char *F[] = { "relay://127.0.0.1:8420?auth=YWxpY2U6czNjcmV0" };
+	c = urls(L, 1, F, 1);
+	assert_string_equal(c->chains[0]->hops[0]->nodes[0]->connector.auth.username, "alice");
+	assert_string_equal(c->chains[0]->hops[0]->nodes[0]->connector.auth.password, "s3cret");
+	drop(c);
+	char *bad[] = { "http://:8080?auth=not*base64" };
+	assert_string_equal(refused(bad, 1, NULL, 0), "-L http://:8080?auth=not*base64: auth: expected base64 of user:password");
+	char *bad2[] = { "http://:8080?auth=YQ" };  /* fine */
+	c = urls(bad2, 1, NULL, 0);
+	assert_string_equal(c->services[0]->handler.auth.username, "a");
+	drop(c);
+	char *bad3[] = { "http://:8080?auth=AGE6Yg" };  /* a NUL byte */
+	assert_contains(refused(bad3, 1, NULL, 0), "auth: expected base64 of user:password");
+	char *badF[] = { "relay://127.0.0.1:8420?auth=%%%" };
+	assert_contains(refused(L, 1, badF, 1), "-F relay://127.0.0.1:8420?auth=%%%: auth: expected base64");
+}
+
+/* Users on a handler that does not ask for them: refused, as the service would be open. */
+static void test_users_where_not_asked_refused(void **state)
+{
+	(void)state;
+	static const char *const urls_[] = { "tcp://alice:s3cret@:8080/127.0.0.1:80", "tcp://:8080/127.0.0.1:80?auth=YTpi",
+					     "udp://alice:s3cret@:5353/127.0.0.1:53", "http://alice:s3cret@:8080/127.0.0.1:80",
+					     "tls://alice:s3cret@:8443/127.0.0.1:80" };
+	for (size_t i = 0; i < sizeof urls_ / sizeof *urls_; i++) {
+		char *L[] = { (char *)urls_[i] };
+		char want[600];
+		snprintf(want, sizeof want, "%s: services[0].handler.auth: handler %s does not authenticate its clients, "
+			 "so these users would not be asked for (handlers that do: auto, http, socks5, socks4, relay)",
+			 urls_[i], strncmp(urls_[i], "udp", 3) ? "tcp" : "udp");
+		assert_string_equal(refused(L, 1, NULL, 0), want);
+	}
+	/* a dialer that makes no TLS with TLS settings */
+	char *L[] = { "http://:8080" };
+	char *F[] = { "relay://127.0.0.1:8420?secure=true" };
+	assert_string_equal(refused(L, 1, F, 1),
+			    "relay://127.0.0.1:8420?secure=true: node node-0: dialer.tls: dialer tcp does not use TLS, so "
+			    "it would not be applied (dialers that do: tls, wss, dtls)");
+	char *F2[] = { "socks5+ws://127.0.0.1:1080?caFile=/x/ca.pem" };
+	assert_contains(refused(L, 1, F2, 1), "dialer ws does not use TLS");
+	/* credentials a connector does not send: accepted (with a warning) */
+	char *F3[] = { "forward://bob:pw@127.0.0.1:1080" };
+	struct config *c = urls(L, 1, F3, 1);
+	drop(c);
+}
+
+/* Keys that would enforce something portway does not have: refused from the query too. */
+static void test_query_security_keys_refused(void **state)
+{
+	(void)state;
+	static const char *const keys[] = { "admission=10.0.0.0/8", "limiter.in=1MB", "limiter.out=1MB",
+					    "limiter.conn.in=1MB", "limiter.conn.out=1MB", "climiter=10", "rlimiter=5",
+					    "probeResist=code:404", "probe_resist=code:404", "probeResistance=code:404",
+					    "knock=x.example", "proxyProtocol=1", "quota=1GB" };
+	char url[256], want[600], key[64];
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+		snprintf(key, sizeof key, "%.*s", (int)strcspn(keys[i], "="), keys[i]);
+		snprintf(url, sizeof url, "http://:8080?%s", keys[i]);
+		char *L[] = { url };
+		/* the first section that reads the metadata names it; handler. as prefix too */
+		snprintf(want, sizeof want,
+			 "%s: services[0].metadata.%s: is not implemented by portway, so it would not be enforced (remove "
+			 "it to run without it)", url, key);
+		assert_string_equal(refused(L, 1, NULL, 0), want);
+		snprintf(url, sizeof url, "http://:8080?handler.%s", keys[i]);
+		snprintf(want, sizeof want, "services[0].handler.metadata.%s: is not implemented by portway", key);
+		assert_contains(refused(L, 1, NULL, 0), want);
+		char *L1[] = { "http://:8080" };
+		char furl[256];
+		snprintf(furl, sizeof furl, "relay://127.0.0.1:8420?%s", keys[i]);
+		char *F[] = { furl };
+		snprintf(want, sizeof want, "%s: chains[0].hops[0].nodes[0].metadata.%s: is not implemented by portway",
+			 furl, key);
+		assert_contains(refused(L1, 1, F, 1), want);
+	}
+	char *L1[] = { "http://:8080" };
+	char *F[] = { "relay://127.0.0.1:8420?hop.proxyProtocol=1" };
+	assert_contains(refused(L1, 1, F, 1), "chains[0].hops[0].nodes[0].metadata.hop.proxyProtocol: is not implemented");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -376,7 +661,13 @@ int main(void)
 		cmocka_unit_test(test_scheme_too_long),
 		cmocka_unit_test(test_tcp_without_target_needs_forwarder),
 		cmocka_unit_test(test_fingerprint_stable),
+		cmocka_unit_test(test_unknown_transport_or_protocol_refused),
+		cmocka_unit_test(test_unknown_word_refused),
+		cmocka_unit_test(test_gost_shorthands_kept),
+		cmocka_unit_test(test_query_auth),
+		cmocka_unit_test(test_users_where_not_asked_refused),
+		cmocka_unit_test(test_query_security_keys_refused),
 	};
 	log_set_level("error");
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, make_cert, remove_cert);
 }
