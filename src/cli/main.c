@@ -202,19 +202,23 @@ static void reload(void)
 		return;
 	}
 	log_info("SIGHUP: reloading %s", opts.config_path);
+	notify_reloading();
 	struct config *cfg = load_config(&e);
 	if (!cfg) {
 		log_error("reload rejected, the running configuration stays: %s", e.msg);
+		notify_reload_done(0, n_running);
 		return;
 	}
 	if (reconcile(cfg) < 0) {
 		log_error("reload rejected, the running configuration stays");
 		drop_unstarted(cfg);
+		notify_reload_done(0, n_running);
 		return;
 	}
 	apply_log_settings(cfg);
 	config_unref(cfg); /* the loader's reference; services hold the rest */
 	log_info("reload done: %zu services", n_running);
+	notify_reload_done(1, n_running);
 }
 
 static void drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -237,6 +241,8 @@ static void shutdown_begin(struct ev_loop *loop)
 		ev_break(loop, EVBREAK_ALL);
 		return;
 	}
+	notify_stopping();
+	notify_watchdog_stop(loop);
 	log_info("shutting down: no new connections, %ld open, waiting up to %.0fs", workers_connection_total(),
 		 opts.grace);
 	for (size_t i = 0; i < n_running; i++)
@@ -420,6 +426,8 @@ int portway_main(int argc, char **argv)
 	}
 	config_unref(cfg);
 	log_info("portway %s running with %d workers", PACKAGE_VERSION, worker_count);
+	notify_ready(n_running);
+	notify_watchdog_start(loop);
 	ev_run(loop, 0);
 	release_all();
 	log_info("bye");

@@ -10,6 +10,15 @@ int portway_main(int argc, char **argv);
 /* src/cli/version.c: what --version prints. */
 void version_print(FILE *f);
 
+/* src/cli/notify.c: systemd notifications (nothing without NOTIFY_SOCKET). */
+struct ev_loop;
+void notify_ready(size_t n_services);
+void notify_reloading(void);
+void notify_reload_done(int ok, size_t n_services);
+void notify_stopping(void);
+void notify_watchdog_start(struct ev_loop *loop);
+void notify_watchdog_stop(struct ev_loop *loop);
+
 /* One per subcommand, each in its file of src/cli/. */
 int probe_main(int argc, char **argv);
 int tunnel_main(int argc, char **argv);
