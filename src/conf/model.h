@@ -85,6 +85,11 @@ struct dialer_type {
 	void (*fini)(struct node *n);
 	/* Run the transport handshake over lower (already reaching the node). NULL: use lower as is. */
 	void (*handshake)(struct node *n, struct stream *lower, stream_done_cb cb, void *ctx);
+	/* Multiplexing dialers (mtcp, mtls, mws, mwss); NULL for the others. A new stream over the
+	 * node's session on worker w, when one is up or being established there: 1, and cb runs
+	 * later, exactly once, with the stream (as handshake would deliver it) or an error. 0: no
+	 * session; reach the node as usual, and handshake starts one over that connection. */
+	int (*reuse)(struct node *n, struct worker *w, stream_done_cb cb, void *ctx);
 };
 
 struct connector_type {

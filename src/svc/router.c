@@ -174,6 +174,7 @@ static void dial_fail(struct dial *d, struct node *failed, struct hop *hop, int 
 }
 
 static void dial_start_transport(struct dial *d, struct stream *lower);
+static void dial_on_stream(void *ctx, struct stream *s, int err);
 
 /* Forward mode: the target is a node of the forwarder; on failure try the next one. */
 static int dial_pick_target(struct dial *d)
@@ -187,10 +188,46 @@ static int dial_pick_target(struct dial *d)
 	return 0;
 }
 
+/* The node of every hop in use, chosen once per attempt (its own bypass excludes a node). */
+static void dial_select_nodes(struct dial *d)
+{
+	for (size_t i = 0; i < d->n_hops; i++) {
+		struct hop *h = d->o.chain->hops[i];
+		struct node *skip[16];
+		d->node[i] = hop_select(h, skip, hop_bypassed_nodes(h, d->host, d->port, skip, 16));
+	}
+}
+
+/*
+ * Multiplexing nodes (mtcp, mtls, mws, mwss). As in GOST, such a node starts the route
+ * anew: the hops before it only carry its session, which every request of this worker
+ * shares. When the last of them has a session here (or one being established), that node
+ * delivers a stream over it and the dial goes on as if its handshake had just completed;
+ * the hops before it are not dialed. Otherwise the node is dialed as any other, and its
+ * handshake turns that connection into the session.
+ */
+static int dial_reuse_session(struct dial *d)
+{
+	for (size_t k = d->n_hops; k-- > 0;) {
+		struct node *n = d->node[k];
+		if (!n->dialer.type->reuse)
+			continue;
+		d->hop = k;
+		d->state = DIAL_HANDSHAKE;
+		if (n->dialer.type->reuse(n, d->w, dial_on_stream, d))
+			return 1;
+	}
+	d->hop = 0;
+	return 0;
+}
+
 static void dial_restart(struct dial *d)
 {
 	d->hop = 0;
 	d->n_hops = chain_hops_for(d->o.chain, d->host, d->port);
+	dial_select_nodes(d);
+	if (dial_reuse_session(d))
+		return;
 	dial_start_transport(d, NULL);
 }
 
@@ -240,10 +277,7 @@ static void dial_start_transport(struct dial *d, struct stream *lower)
 		}
 		return;
 	}
-	struct hop *h = d->o.chain->hops[d->hop];
-	struct node *skip[16];
-	struct node *n = hop_select(h, skip, hop_bypassed_nodes(h, d->host, d->port, skip, 16));
-	d->node[d->hop] = n;
+	struct node *n = d->node[d->hop];
 	int dgram = n->dialer.type->socktype == SOCK_DGRAM;
 	if (!lower) {
 		sock_connect(d->w, n->host, n->port, dgram, d->o.timeout, dial_on_stream, d);
