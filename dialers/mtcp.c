@@ -34,6 +34,11 @@ static int mtcp_dialer_reuse(struct node *n, struct worker *w, stream_done_cb cb
 	return mux_dialer_reuse(n->dialer.state, w, cb, ctx);
 }
 
+static void mtcp_dialer_give_up(struct node *n, struct worker *w, void *ctx, int err)
+{
+	mux_dialer_give_up(n->dialer.state, w, ctx, err);
+}
+
 const struct dialer_type dialer_mtcp = {
 	.name = "mtcp",
 	.socktype = SOCK_STREAM,
@@ -41,4 +46,5 @@ const struct dialer_type dialer_mtcp = {
 	.fini = mtcp_dialer_fini,
 	.handshake = mtcp_dialer_handshake,
 	.reuse = mtcp_dialer_reuse,
+	.give_up = mtcp_dialer_give_up,
 };

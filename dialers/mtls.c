@@ -46,6 +46,11 @@ static int mtls_dialer_reuse(struct node *n, struct worker *w, stream_done_cb cb
 	return mux_dialer_reuse(n->dialer.state, w, cb, ctx);
 }
 
+static void mtls_dialer_give_up(struct node *n, struct worker *w, void *ctx, int err)
+{
+	mux_dialer_give_up(n->dialer.state, w, ctx, err);
+}
+
 const struct dialer_type dialer_mtls = {
 	.name = "mtls",
 	.socktype = SOCK_STREAM,
@@ -53,4 +58,5 @@ const struct dialer_type dialer_mtls = {
 	.fini = mtls_dialer_fini,
 	.handshake = mtls_dialer_handshake,
 	.reuse = mtls_dialer_reuse,
+	.give_up = mtls_dialer_give_up,
 };

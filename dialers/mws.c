@@ -64,6 +64,11 @@ static int mws_dialer_reuse(struct node *n, struct worker *w, stream_done_cb cb,
 	return mux_dialer_reuse(n->dialer.state, w, cb, ctx);
 }
 
+static void mws_dialer_give_up(struct node *n, struct worker *w, void *ctx, int err)
+{
+	mux_dialer_give_up(n->dialer.state, w, ctx, err);
+}
+
 const struct dialer_type dialer_mws = {
 	.name = "mws",
 	.socktype = SOCK_STREAM,
@@ -71,4 +76,5 @@ const struct dialer_type dialer_mws = {
 	.fini = mws_dialer_fini,
 	.handshake = mws_dialer_handshake,
 	.reuse = mws_dialer_reuse,
+	.give_up = mws_dialer_give_up,
 };

@@ -89,6 +89,11 @@ static int mwss_dialer_reuse(struct node *n, struct worker *w, stream_done_cb cb
 	return mux_dialer_reuse(n->dialer.state, w, cb, ctx);
 }
 
+static void mwss_dialer_give_up(struct node *n, struct worker *w, void *ctx, int err)
+{
+	mux_dialer_give_up(n->dialer.state, w, ctx, err);
+}
+
 const struct dialer_type dialer_mwss = {
 	.name = "mwss",
 	.socktype = SOCK_STREAM,
@@ -96,4 +101,5 @@ const struct dialer_type dialer_mwss = {
 	.fini = mwss_dialer_fini,
 	.handshake = mwss_dialer_handshake,
 	.reuse = mwss_dialer_reuse,
+	.give_up = mwss_dialer_give_up,
 };

@@ -4,14 +4,20 @@
  * Dialer side, per node: a table of slots, one per worker, each holding that
  * worker's session and the requests waiting for it:
  *
- *   IDLE --handshake(lower)--> PENDING --established--> UP --session died--> IDLE
- *                                 \--failed--> IDLE (every waiter gets the error)
+ *   IDLE --reuse: 0--> DIALING --handshake(lower)--> PENDING --established--> UP
+ *     ^                  |                              |                     |
+ *     +----give_up-------+-------------failed-----------+----session died-----+
  *
  * A request on a worker whose slot is UP gets a stream at once (reuse); one
- * arriving while PENDING queues; one finding IDLE dials the node, and its
- * handshake turns the slot PENDING. Requests that dialed concurrently before
- * the first handshake began reach the handshake with a connection of their
- * own: it is closed and they join the session (GOST refuses them instead).
+ * arriving while DIALING or PENDING queues; the one finding IDLE claims the
+ * slot (DIALING) and the router dials the node for it; its handshake turns
+ * that connection into the session (PENDING while TLS / WebSocket run). When
+ * the claiming dial fails before that (refused, timed out, cancelled), the
+ * router says so (give_up) and every waiter gets the error, as do they when
+ * the establishment fails. So one connection per node and worker, as GOST
+ * makes one per node. A handshake from elsewhere (a caller that did not ask
+ * reuse first: rtcp, probe) joins an existing session and closes its own
+ * connection, or becomes the session.
  */
 #include "src/svc/mux.h"
 
@@ -72,7 +78,7 @@ struct mux_waiter {
 	void *ctx;
 };
 
-enum slot_state { SLOT_IDLE, SLOT_PENDING, SLOT_UP };
+enum slot_state { SLOT_IDLE, SLOT_DIALING, SLOT_PENDING, SLOT_UP };
 
 /* One worker's part of a dialer; only that worker touches it. */
 struct mux_slot {
@@ -80,7 +86,8 @@ struct mux_slot {
 	struct worker *w;
 	enum slot_state state;
 	struct smux_session *sess;           /* UP: owned */
-	struct mux_waiter *waiters, **wtail; /* PENDING: owned, the first is the request that dialed */
+	struct mux_waiter *waiters, **wtail; /* DIALING, PENDING: owned */
+	void *claim;                         /* DIALING: the ctx of the dial that claimed the slot */
 };
 
 struct mux_slots {
@@ -256,13 +263,41 @@ int mux_dialer_reuse(struct mux_dialer *d, struct worker *w, stream_done_cb cb, 
 		deliver_later(w, cb, ctx, st, 0);
 		return 1;
 	}
+	case SLOT_DIALING:
 	case SLOT_PENDING:
 		slot_enqueue(sl, cb, ctx);
 		return 1;
 	case SLOT_IDLE:
 		break;
 	}
+	sl->state = SLOT_DIALING;
+	sl->claim = ctx;
 	return 0;
+}
+
+/* Every waiter gets err, from the loop: the callers of this are inside their own calls. */
+static void slot_fail_waiters(struct mux_slot *sl, int err)
+{
+	struct mux_waiter *wt = sl->waiters;
+	sl->waiters = NULL;
+	sl->wtail = &sl->waiters;
+	while (wt) {
+		struct mux_waiter *next = wt->next;
+		deliver_later(sl->w, wt->cb, wt->ctx, NULL, err);
+		free(wt);
+		wt = next;
+	}
+}
+
+void mux_dialer_give_up(struct mux_dialer *d, struct worker *w, void *ctx, int err)
+{
+	struct mux_slot *sl = d ? slot_of(d, w) : NULL;
+	if (!sl || sl->state != SLOT_DIALING || sl->claim != ctx)
+		return; /* someone else's handshake came first */
+	log_debug("%s: no mux session: %s", d->label, strerror(err ? err : ECONNRESET));
+	sl->state = SLOT_IDLE;
+	sl->claim = NULL;
+	slot_fail_waiters(sl, err ? err : ECONNRESET);
 }
 
 void mux_dialer_handshake(struct mux_dialer *d, struct stream *lower, stream_done_cb cb, void *ctx)
@@ -288,7 +323,8 @@ void mux_dialer_handshake(struct mux_dialer *d, struct stream *lower, stream_don
 		stream_close(lower); /* another request's connection is becoming the session */
 		return;
 	}
-	sl->state = SLOT_PENDING;
+	sl->state = SLOT_PENDING; /* from IDLE, or DIALING: the claiming dial's or anybody's connection */
+	sl->claim = NULL;
 	dialer_ref(d); /* the establishment's, released by slot_established */
 	if (d->establish) {
 		d->establish(d->arg, lower, slot_established, sl);
@@ -307,6 +343,12 @@ static void slot_retire(void *arg)
 	struct mux_dialer *d = sl->d;
 	if (sl->state == SLOT_UP)
 		slot_drop_session(sl);
+	if (sl->state == SLOT_DIALING) {
+		/* the claiming dial is gone with the node's configuration */
+		sl->state = SLOT_IDLE;
+		sl->claim = NULL;
+		slot_fail_waiters(sl, ECONNABORTED);
+	}
 	/* PENDING: slot_established sees retired and fails the waiters. */
 	dialer_unref(d);
 }

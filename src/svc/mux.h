@@ -57,8 +57,12 @@ struct mux_dialer *mux_dialer_new(const struct smux_config *c, const char *label
  * in flight end with ECONNABORTED. NULL is fine. */
 void mux_dialer_retire(struct mux_dialer *d);
 /* The reuse hook: a stream over w's session if one is up, or a place in the queue of the one
- * being established. 1: cb runs later, exactly once; 0: there is no session, dial the node. */
+ * being established. 1: cb runs later, exactly once; 0: there is no session, and the caller
+ * (ctx) is to dial the node and call mux_dialer_handshake, or mux_dialer_give_up. */
 int mux_dialer_reuse(struct mux_dialer *d, struct worker *w, stream_done_cb cb, void *ctx);
+/* The give_up hook: the dial that claimed w's slot (ctx) cannot reach the node; whoever waits
+ * for its session gets err. Anyone else's give_up is ignored. */
+void mux_dialer_give_up(struct mux_dialer *d, struct worker *w, void *ctx, int err);
 /* The handshake hook: lower reaches the node. Without a session on lower's worker it becomes
  * one (after the establish step) and the first stream is delivered; when another request got
  * there first, lower is closed and cb gets a stream over (or waits for) that session. */

@@ -3,7 +3,8 @@ TCP / TLS / WebSocket connection, between two portway processes and against the 
 (Debian's golang-github-xtaci-smux-dev) as a client and as a server.
 
 The dialer keeps one session per node on each worker, so the clients here run on one worker when a
-test counts connections.
+test counts connections. Nothing probes the ports: portway listens before it logs "running with",
+and a probe would be a connection of its own (a session on the client side).
 """
 import hashlib
 import os
@@ -16,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import curl, free_port, wait_port
+from conftest import curl, free_port
 
 TRANSPORTS = ["mtcp", "mtls", "mws", "mwss"]
 SMUX_SRC = "/usr/share/gocode/src/github.com/xtaci/smux"
@@ -116,12 +117,11 @@ def mux_pair(pw, echo, transport, server_args="", workers=1, md="", name=""):
     """portway relay server on `transport`, a one-worker client forwarding to an echo through it."""
     srv = echo()
     server = free_port()
-    sp = pw.start("-L", f"relay+{transport}://127.0.0.1:{server}{server_args}", name=f"server{name}")
-    wait_port(server)
+    # -D: the server logs every TCP connection it accepts ("connection from")
+    sp = pw.start("-D", "-L", f"relay+{transport}://127.0.0.1:{server}{server_args}", name=f"server{name}")
     entry = free_port()
     cp = pw.start(config=client_config(entry, f"127.0.0.1:{srv.port}", transport, server, workers=workers, md=md),
                   name=f"client{name}")
-    wait_port(entry)
     return server, sp, entry, cp
 
 
@@ -171,6 +171,7 @@ def test_100_concurrent_requests_share_one_connection(pw, echo, transport):
     assert results[100] == 1  # while all 100 were open: one connection to the server
     assert cp.text().count("mux session up") == 1, cp.text()
     assert established_to(server) == 1
+    assert sp.text().count("connection from") == 1  # and no other was ever made
 
 
 def test_two_workers_at_most_one_session_each(pw, echo):
@@ -194,7 +195,6 @@ def test_server_restart_session_replaced(pw, echo, transport):
     # nobody listens: the request fails (the client connection is closed)
     assert echo_once(entry, b"while down") != b"while down"
     sp2 = pw.start("-L", f"relay+{transport}://127.0.0.1:{server}", name="server2")
-    wait_port(server)
     assert echo_once(entry, b"after restart") == b"after restart"
     assert transfer(entry, 1 << 20)
     assert cp.text().count("mux session up") == 2, cp.text()
@@ -221,8 +221,51 @@ def test_session_killed_under_load_is_replaced(pw, echo):
             pass
         c.close()
     pw.start("-L", f"relay+mtcp://127.0.0.1:{server}", name="server2")
-    wait_port(server)
     assert echo_once(entry, b"again") == b"again"
+
+
+def test_requests_while_node_down_fail_promptly(pw, echo):
+    """Requests waiting for a session whose dial is refused learn it at once, not at their timeout."""
+    srv = echo()
+    server, entry = free_port(), free_port()
+    cp = pw.start(config=client_config(entry, f"127.0.0.1:{srv.port}", "mtls", server))
+    results = []
+    t0 = time.time()
+    threads = [threading.Thread(target=lambda: results.append(echo_once(entry, b"x" * 100, timeout=10)))
+               for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    assert len(results) == 20 and not any(results)
+    assert time.time() - t0 < 5
+    pw.start("-L", f"relay+mtls://127.0.0.1:{server}", name="server")
+    assert echo_once(entry, b"now up") == b"now up"
+    assert cp.text().count("mux session up") == 1
+
+
+def test_mux_hop_behind_another_hop(pw, echo):
+    """-F http://hop -F relay+mtls://server: the session runs through the http hop, once."""
+    srv = echo()
+    hop_port, server, entry = free_port(), free_port(), free_port()
+    hp = pw.start("-L", f"http://127.0.0.1:{hop_port}", name="hop")
+    pw.start("-L", f"relay+mtls://127.0.0.1:{server}", name="server")
+    cp = pw.start("-L", f"tcp://127.0.0.1:{entry}/127.0.0.1:{srv.port}", "-F", f"http://127.0.0.1:{hop_port}",
+                  "-F", f"relay+mtls://127.0.0.1:{server}", name="client")
+    results = []
+    for _ in range(3):  # sequential first: every request after the first reuses the session
+        results.append(echo_once(entry, b"seq") == b"seq")
+    threads = [threading.Thread(target=lambda i=i: results.append(echo_once(entry, b"%d" % i * 999)
+                                                                  == b"%d" % i * 999)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert results.count(True) == 23
+    # one session per client worker, each a single CONNECT through the http hop
+    n = hp.text().count(f"CONNECT 127.0.0.1:{server}")
+    assert 1 <= n <= 2 and n == cp.text().count("mux session up"), hp.text()
+    assert transfer(entry, 4 << 20)
 
 
 def test_http_over_mtls_and_auto_over_mws(pw, http_server):
@@ -230,29 +273,23 @@ def test_http_over_mtls_and_auto_over_mws(pw, http_server):
     # -L http+mtls on the server, -F http+mtls on the client
     b = free_port()
     pw.start("-L", f"http+mtls://127.0.0.1:{b}", name="server-http")
-    wait_port(b)
     a = free_port()
     pw.start("-L", f"http://127.0.0.1:{a}", "-F", f"http+mtls://127.0.0.1:{b}", name="client-http")
-    wait_port(a)
     for _ in range(3):
         code, out, err = curl("-x", f"http://127.0.0.1:{a}", url)
         assert code == 0 and out == "hello from the backend\n", err
     # a lone mws: the auto handler on the server, the http connector on the client
     b2 = free_port()
     pw.start("-L", f"mws://127.0.0.1:{b2}", name="server-auto")
-    wait_port(b2)
     a2 = free_port()
     pw.start("-L", f"socks5://127.0.0.1:{a2}", "-F", f"mws://127.0.0.1:{b2}", name="client-auto")
-    wait_port(a2)
     code, out, err = curl("--socks5-hostname", f"127.0.0.1:{a2}", url)
     assert code == 0 and out == "hello from the backend\n", err
     # and socks5 over mtcp
     b3 = free_port()
     pw.start("-L", f"socks5+mtcp://127.0.0.1:{b3}", name="server-s5")
-    wait_port(b3)
     a3 = free_port()
     pw.start("-L", f"http://127.0.0.1:{a3}", "-F", f"socks5+mtcp://127.0.0.1:{b3}", name="client-s5")
-    wait_port(a3)
     code, out, err = curl("-x", f"http://127.0.0.1:{a3}", url)
     assert code == 0 and out == "hello from the backend\n", err
 
@@ -270,7 +307,6 @@ def test_mux_keys_and_versions(pw, echo):
     # a v2 client against the v1 server: the server drops the session, the request fails
     entry2 = free_port()
     pw.start(config=client_config(entry2, "127.0.0.1:1", "mtcp", server), name="v2client")
-    wait_port(entry2)
     assert echo_once(entry2, b"mismatch", timeout=5) != b"mismatch"
 
 
@@ -448,7 +484,6 @@ def test_xtaci_smux_client_against_portway_mtcp(pw, echo, gopeer, tmp_path, vers
     port = free_port()
     q = "" if version == 2 else "?mux.version=1"  # mtcp's default is 2
     pw.start("-L", f"mtcp://127.0.0.1:{port}/127.0.0.1:{srv.port}{q}", name="mtcp")
-    wait_port(port)
     before = srv.connections
     r = subprocess.run([gopeer, "-mode", "client", "-addr", f"127.0.0.1:{port}", "-version", str(version)],
                        capture_output=True, timeout=60)
@@ -465,11 +500,12 @@ def test_portway_mtcp_dialer_against_xtaci_smux_server(pw, gopeer, tmp_path, ver
     g = subprocess.Popen([gopeer, "-mode", "server", "-addr", f"127.0.0.1:{gport}", "-version", str(version)],
                          stdout=open(log, "wb"), stderr=subprocess.STDOUT)
     try:
-        wait_port(gport)
+        deadline = time.time() + 10
+        while "listening" not in log.read_text() and time.time() < deadline:
+            time.sleep(0.05)
         entry = free_port()
         md = f"\n        metadata: {{mux.version: {version}}}"
         pw.start(config=client_config(entry, "127.0.0.1:1", "mtcp", gport, connector="forward", md=md))
-        wait_port(entry)
         threads = [threading.Thread(target=lambda i=i: results.append(echo_once(entry, b"%d" % i * 3000)
                                                                       == b"%d" % i * 3000)) for i in range(30)]
         results = []
@@ -479,10 +515,8 @@ def test_portway_mtcp_dialer_against_xtaci_smux_server(pw, gopeer, tmp_path, ver
             t.join(20)
         assert results.count(True) == 30
         assert transfer(entry, 4 << 20)
-        # the probe connection of wait_port does not count: it never reached the dialer
-        sessions = log.read_text().count("session from")
-        assert sessions == 2, log.read_text()  # wait_port's probe, then portway's one session
-        assert "session ended" not in log.read_text().split("session from")[-1]
+        assert log.read_text().count("session from") == 1, log.read_text()
+        assert "session ended" not in log.read_text()
     finally:
         g.send_signal(signal.SIGKILL)
         g.wait()
