@@ -341,8 +341,10 @@ static void slot_retire(void *arg)
 {
 	struct mux_slot *sl = arg;
 	struct mux_dialer *d = sl->d;
-	if (sl->state == SLOT_UP)
+	if (sl->state == SLOT_UP) {
+		log_info("%s: mux session closed: the node's configuration is gone", d->label);
 		slot_drop_session(sl);
+	}
 	if (sl->state == SLOT_DIALING) {
 		/* the claiming dial is gone with the node's configuration */
 		sl->state = SLOT_IDLE;

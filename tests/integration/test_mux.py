@@ -268,6 +268,32 @@ def test_mux_hop_behind_another_hop(pw, echo):
     assert transfer(entry, 4 << 20)
 
 
+def test_reload_retires_the_old_session(pw, echo, tmp_path):
+    """A reload that changes the chain: a connection on the old session lives on; once it ends the
+    old configuration goes, and with it its session; new requests get a session of the new one."""
+    srv = echo()
+    server, entry = free_port(), free_port()
+    pw.start("-L", f"relay+mwss://127.0.0.1:{server}", name="server")
+    cfg = tmp_path / "client.yaml"
+    cfg.write_text(client_config(entry, f"127.0.0.1:{srv.port}", "mwss", server))
+    cp = pw.start("-C", str(cfg), name="client")
+    held = socket.create_connection(("127.0.0.1", entry), timeout=10)
+    held.sendall(b"held")
+    assert held.recv(4) == b"held"
+    cfg.write_text(client_config(entry, f"127.0.0.1:{srv.port}", "mwss", server,
+                                 md="\n        metadata: {mux.keepaliveInterval: 5s}"))
+    cp.signal(signal.SIGHUP)
+    cp.wait_log("reload done", 10)
+    assert echo_once(entry, b"new config") == b"new config"
+    held.sendall(b"still held")
+    assert held.recv(10) == b"still held"
+    assert cp.text().count("mux session up") == 2
+    held.close()
+    cp.wait_log("mux session closed", 10)  # the old configuration's session, retired
+    assert echo_once(entry, b"again") == b"again"
+    assert cp.text().count("mux session up") == 2
+
+
 def test_http_over_mtls_and_auto_over_mws(pw, http_server):
     url = f"http://127.0.0.1:{http_server.port}/index.html"
     # -L http+mtls on the server, -F http+mtls on the client
