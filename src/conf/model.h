@@ -92,6 +92,14 @@ struct dialer_type {
 	void (*handshake)(struct node *n, struct stream *lower, stream_done_cb cb, void *ctx);
 	/* It reads dialer.tls. 0: a dialer.tls block is refused (it would not be applied). */
 	int uses_tls;
+	/* Multiplexing dialers (mtcp, mtls, mws, mwss); NULL for the others. reuse: a new stream
+	 * over the node's session on worker w, when one is up or being established there: 1, and
+	 * cb runs later, exactly once, with the stream (as handshake would deliver it) or an error.
+	 * 0: no session, and the caller (ctx) now establishes it: it reaches the node and hands the
+	 * connection to handshake(..., ctx) (other requests wait meanwhile), or, when it cannot,
+	 * calls give_up with the same ctx and why, while the node still lives. */
+	int (*reuse)(struct node *n, struct worker *w, stream_done_cb cb, void *ctx);
+	void (*give_up)(struct node *n, struct worker *w, void *ctx, int err);
 };
 
 struct connector_type {

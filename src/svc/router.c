@@ -117,10 +117,22 @@ struct dial {
 	int abandoned;             /* timed out or cancelled: the in-flight step's result is discarded */
 	int reported;
 	int no_target;             /* forward mode found no node: nothing is in flight */
+	unsigned claimed;          /* hops whose session this dial establishes (bit per hop), see dial_reuse_session */
 	ev_timer timer;
 };
 
 static void dial_step(struct dial *d, struct stream *s);
+
+/* The dial will not reach the handshake of the hops it claimed: their dialers stop waiting for it.
+ * Only while the dial's owner lives (so do the nodes): on failure, timeout or cancel. */
+static void dial_release_claims(struct dial *d, int err)
+{
+	for (size_t k = 0; d->claimed && k < d->n_hops; k++)
+		if (d->claimed & (1u << k)) {
+			d->claimed &= ~(1u << k);
+			d->node[k]->dialer.type->give_up(d->node[k], d->w, d, err);
+		}
+}
 
 static void dial_report(struct dial *d, struct stream *s, int err)
 {
@@ -159,6 +171,7 @@ static void dial_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		return;
 	d->abandoned = 1;
 	d->reported = 1;
+	dial_release_claims(d, ETIMEDOUT);
 	d->cb(d->ctx, NULL, ETIMEDOUT);
 }
 
@@ -169,12 +182,15 @@ static void dial_fail(struct dial *d, struct node *failed, struct hop *hop, int 
 {
 	if (failed && !local_shortage(err))
 		node_mark_failed(hop, failed);
+	if (!d->abandoned)
+		dial_release_claims(d, err);
 	if (!d->reported && !d->abandoned)
 		dial_report(d, NULL, err);
 	dial_free_later(d);
 }
 
 static void dial_start_transport(struct dial *d, struct stream *lower);
+static void dial_on_stream(void *ctx, struct stream *s, int err);
 
 /* Forward mode: the target is a node of the forwarder; on failure try the next one. */
 static int dial_pick_target(struct dial *d)
@@ -188,10 +204,50 @@ static int dial_pick_target(struct dial *d)
 	return 0;
 }
 
+/* The node of every hop in use, chosen once per attempt (its own bypass excludes a node). */
+static void dial_select_nodes(struct dial *d)
+{
+	for (size_t i = 0; i < d->n_hops; i++) {
+		struct hop *h = d->o.chain->hops[i];
+		struct node *skip[16];
+		d->node[i] = hop_select(h, skip, hop_bypassed_nodes(h, d->host, d->port, skip, 16));
+	}
+}
+
+/*
+ * Multiplexing nodes (mtcp, mtls, mws, mwss). As in GOST, such a node starts the route
+ * anew: the hops before it only carry its session, which every request of this worker
+ * shares. When the last of them has a session here, or one being established, that node
+ * delivers a stream over it and the dial goes on as if its handshake had just completed;
+ * the hops before it are not dialed. Otherwise this dial claims the node: it is dialed
+ * as any other, and its handshake turns that connection into the session, while other
+ * requests wait for it. A claimed node whose handshake the dial never reaches is told
+ * (give_up), so that those waiting learn it too.
+ */
+static int dial_reuse_session(struct dial *d)
+{
+	for (size_t k = d->n_hops; k-- > 0;) {
+		struct node *n = d->node[k];
+		if (!n->dialer.type->reuse)
+			continue;
+		d->hop = k;
+		d->state = DIAL_HANDSHAKE;
+		if (n->dialer.type->reuse(n, d->w, dial_on_stream, d))
+			return 1;
+		d->claimed |= 1u << k;
+	}
+	d->hop = 0;
+	return 0;
+}
+
 static void dial_restart(struct dial *d)
 {
+	dial_release_claims(d, ECONNABORTED);
 	d->hop = 0;
 	d->n_hops = chain_hops_for(d->o.chain, d->host, d->port);
+	dial_select_nodes(d);
+	if (dial_reuse_session(d))
+		return;
 	dial_start_transport(d, NULL);
 }
 
@@ -241,10 +297,7 @@ static void dial_start_transport(struct dial *d, struct stream *lower)
 		}
 		return;
 	}
-	struct hop *h = d->o.chain->hops[d->hop];
-	struct node *skip[16];
-	struct node *n = hop_select(h, skip, hop_bypassed_nodes(h, d->host, d->port, skip, 16));
-	d->node[d->hop] = n;
+	struct node *n = d->node[d->hop];
 	int dgram = n->dialer.type->socktype == SOCK_DGRAM;
 	if (!lower) {
 		sock_connect(d->w, n->host, n->port, dgram, d->o.timeout, dial_on_stream, d);
@@ -261,6 +314,7 @@ static void dial_step(struct dial *d, struct stream *s)
 		struct node *n = d->node[d->hop];
 		d->state = DIAL_HANDSHAKE;
 		if (n->dialer.type->handshake) {
+			d->claimed &= ~(1u << d->hop); /* the handshake takes the claim over */
 			n->dialer.type->handshake(n, s, dial_on_stream, d);
 			return;
 		}
@@ -342,6 +396,7 @@ void router_dial_cancel(struct dial *d)
 	}
 	d->abandoned = 1;
 	d->reported = 1;
+	dial_release_claims(d, ECONNABORTED);
 	ev_timer_stop(d->w->loop, &d->timer);
 }
 

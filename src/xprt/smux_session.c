@@ -101,12 +101,18 @@ static const struct cnode *mux_key(const struct cnode *md, const char *k, char *
 
 int smux_config_parse(const struct cnode *md, struct smux_config *c, struct cfg_err *e)
 {
+	return smux_config_parse_version(md, SMUX_VERSION_1, c, e);
+}
+
+int smux_config_parse_version(const struct cnode *md, int default_version, struct smux_config *c, struct cfg_err *e)
+{
 	char key[64];
 	const struct cnode *m;
 	long v;
 	double d;
 
 	smux_config_default(c);
+	c->version = default_version;
 	if (!md)
 		return 0;
 	m = mux_key(md, "version", key, sizeof key);

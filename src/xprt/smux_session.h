@@ -42,6 +42,8 @@ void smux_config_default(struct smux_config *c);
  * mux.keepaliveTimeout, mux.maxFrameSize, mux.maxReceiveBuffer, mux.maxStreamBuffer);
  * absent or 0 keeps the default, as GOST does. -1 with e when malformed. */
 int smux_config_parse(const struct cnode *md, struct smux_config *c, struct cfg_err *e);
+/* The same with another version when mux.version is absent or 0 (GOST's mtcp: 2). */
+int smux_config_parse_version(const struct cnode *md, int default_version, struct smux_config *c, struct cfg_err *e);
 
 struct smux_session;
 
