@@ -185,12 +185,12 @@ def known_names(pw, kind):
 
 UNKNOWN_SCHEMES = [
     # option, scheme, kind, name: GOST would run these over tcp (or as auto / http)
-    ("-L", "http+mtls", "listener", "mtls"),
+    ("-L", "http+pht", "listener", "pht"),
     ("-L", "relay+kcp", "listener", "kcp"),
     ("-L", "http+quic", "listener", "quic"),
     ("-L", "socks5+grpc", "listener", "grpc"),
     ("-L", "nosuch+tcp", "handler", "nosuch"),
-    ("-F", "relay+mwss", "dialer", "mwss"),
+    ("-F", "relay+phts", "dialer", "phts"),
     ("-F", "relay+grpc", "dialer", "grpc"),
     ("-F", "ss+tcp", "connector", "ss"),
 ]
@@ -209,9 +209,9 @@ def test_unknown_scheme_half_is_an_error(pw, opt, scheme, kind, name):
         assert "configuration OK" not in out + err
 
 
-@pytest.mark.parametrize("word", ["mwss", "kcp", "mtls"])
+@pytest.mark.parametrize("word", ["phts", "kcp", "pht"])
 def test_unknown_one_word_scheme_is_an_error(pw, word):
-    """-L mwss:// used to run the auto proxy in the clear."""
+    """-L mwss:// used to run the auto proxy in the clear (mwss exists now; phts does not)."""
     handlers, listeners = known_names(pw, "handler"), known_names(pw, "listener")
     port = free_port()
     url = f"{word}://127.0.0.1:{port}"
@@ -222,13 +222,13 @@ def test_unknown_one_word_scheme_is_an_error(pw, word):
                 f'nor a listener (known: {listeners})') in err, err
 
 
-def test_http_mtls_does_not_listen():
+def test_http_over_an_unknown_listener_does_not_listen():
     """What GOST runs as a plain HTTP proxy: portway exits at once and nothing listens."""
     port = free_port()
     # a listener would keep portway running: the timeout would fire
-    code, out, err = run_split("-L", f"http+mtls://127.0.0.1:{port}", timeout=10)
+    code, out, err = run_split("-L", f"http+pht://127.0.0.1:{port}", timeout=10)
     assert code == 2, out + err
-    assert "unknown listener \"mtls\"" in err
+    assert "unknown listener \"pht\"" in err
     assert "running with" not in out + err
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()

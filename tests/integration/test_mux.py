@@ -189,7 +189,7 @@ def test_two_workers_at_most_one_session_each(pw, echo):
 def test_server_restart_session_replaced(pw, echo, transport):
     server, sp, entry, cp = mux_pair(pw, echo, transport)
     assert echo_once(entry, b"before") == b"before"
-    sp.proc.kill()
+    sp.kill()
     sp.proc.wait()
     cp.wait_log("mux session closed", 5)
     # nobody listens: the request fails (the client connection is closed)
@@ -211,7 +211,7 @@ def test_session_killed_under_load_is_replaced(pw, echo):
         c.sendall(b"hi")
         assert c.recv(2) == b"hi"
         socks.append(c)
-    sp.proc.kill()
+    sp.kill()
     sp.proc.wait()
     for c in socks:  # every piped client connection is closed
         c.settimeout(5)
