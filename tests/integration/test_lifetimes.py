@@ -398,3 +398,37 @@ def test_reload_does_not_open_the_database_on_a_worker(pw, tmp_path, echo):
     assert worst < 0.5, f"a worker stalled {worst:.2f}s while the database was opened\n{p.text()}"
     live.close()
     sink.close()
+
+
+# ---- all at once: reloads while dials, deliveries and agent dial-ins are in flight ----
+
+def test_reloads_while_everything_is_in_flight(pw, tmp_path):
+    socks = SlowSocks5(delay=0.5)
+    sink = SilentHTTP(hold=2)
+    port, web, db, fwd, target = free_port(), free_port(), tmp_path / "gw.db", free_port(), free_port()
+    secret = tunnel_add(db, "site")
+
+    def config(r):
+        chain = _socks_chain_config(fwd, socks.port, target, f"pass{r}").replace("\nservices:\n", "")
+        return _gateway_config(port, web, db, sink.port, 100 + r).replace("workers: 1", "workers: 2") + chain
+
+    cfg = tmp_path / "all.yaml"
+    cfg.write_text(config(0))
+    p = pw.start("-C", str(cfg), name="portway")
+    wait_port(port)
+    wait_port(fwd)
+    agent = pw.start("-L", f"agent://127.0.0.1:1?gateway=ws://127.0.0.1:{port}&subdomain=site&secret={secret}"
+                           f"&relayWorkers=3&tunnelWorkers=3", name="agent")
+    for r in range(1, 9):
+        dials = [socket.create_connection(("127.0.0.1", fwd), timeout=5) for _ in range(30)]
+        dial_ins = [_dial_in(port, secret) for _ in range(10)]
+        time.sleep(0.15)
+        _reload(p, cfg, config(r), r)
+        time.sleep(0.3)
+        for s in dials + dial_ins:
+            _abort(s)
+    time.sleep(1)  # the last SOCKS5 answers and webhook timeouts land
+    assert p.proc.poll() is None and agent.proc.poll() is None
+    assert sink.requests > 0 and socks.connections > 0
+    socks.close()
+    sink.close()
