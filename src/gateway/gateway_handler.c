@@ -711,7 +711,6 @@ static void gw_start(struct service *svc, struct worker *w)
 	char err[512];
 	g->w = w;
 	g->started = ev_now(w->loop);
-	g->stopped = 0;
 	if (!g->store)
 		return; /* gw_prepare could not open the database: logged there */
 	if (g->o.web_port) {
