@@ -68,6 +68,7 @@ struct proxy_dial *proxy_dial_start(struct worker *w, struct service *svc, const
 	struct proxy_dial *pd = xcalloc(1, sizeof *pd);
 	pd->w = w;
 	pd->d.chain = svc->handler.chain;
+	pd->d.svc = svc;
 	pd->d.dgram = dgram;
 	pd->d.timeout = o->dial_timeout;
 	snprintf(pd->host, sizeof pd->host, "%s", host);

@@ -154,7 +154,7 @@ static void relay_process(struct relay_conn *c)
 	struct relay_opts *o = c->svc->handler.state;
 	const struct relay_addr *addr = relay_msg_last_addr(&c->req);
 	uint8_t cmd = c->req.cmd & RELAY_CMD_MASK;
-	struct dial_opts d = { .chain = c->svc->handler.chain, .timeout = o->dial_timeout };
+	struct dial_opts d = { .chain = c->svc->handler.chain, .timeout = o->dial_timeout, .svc = c->svc };
 
 	if (service_auth_required(c->svc) &&
 	    !service_auth_check(c->svc, c->req.has_user_auth ? c->req.username : "",

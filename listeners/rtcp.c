@@ -204,6 +204,7 @@ static void rbind_connect(struct rbind *r)
 		.chain = o->prefix.n_hops ? &o->prefix : NULL,
 		.dgram = r->node->dialer.type->socktype == SOCK_DGRAM,
 		.timeout = o->dial_timeout,
+		.svc = r->li->svc,
 	};
 	r->state = RBIND_DIALING;
 	r->dial = router_dial(r->li->w, &d, r->node->host, r->node->port, rbind_dialed, r);

@@ -1252,10 +1252,8 @@ static void service_free(struct service *s)
 	free(s);
 }
 
-void config_unref(struct config *c)
+static void config_free(struct config *c)
 {
-	if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
-		return;
 	for (size_t i = 0; i < c->n_services; i++)
 		service_free(c->services[i]);
 	for (size_t i = 0; i < c->n_hops; i++)
@@ -1274,6 +1272,21 @@ void config_unref(struct config *c)
 	cnode_free(c->root);
 	free(c->path);
 	free(c);
+}
+
+/* Set once by the services layer before anything runs; read by whichever thread drops the last reference. */
+static void (*free_hook)(struct config *c, void (*free_now)(struct config *c));
+
+void config_set_free_hook(void (*hook)(struct config *c, void (*free_now)(struct config *c))) { free_hook = hook; }
+
+void config_unref(struct config *c)
+{
+	if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	if (free_hook)
+		free_hook(c, config_free);
+	else
+		config_free(c);
 }
 
 void service_ref(struct service *s) { __atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED); }

@@ -64,6 +64,10 @@ struct handler_type {
 	 * (extra listeners, timers). Called after the listener started / before it stops. */
 	void (*start)(struct service *svc, struct worker *w);
 	void (*stop)(struct service *svc, struct worker *w);
+	/* Optional, on the main thread before start runs on any worker (at start-up and when a reload
+	 * brings the service in): what may block, such as opening a database. An older instance of the
+	 * service may still run meanwhile. Failures are the handler's to report (start sees them). */
+	void (*prepare)(struct service *svc);
 	/* The handler's state lives on one worker (worker 0): the service listens there only. */
 	int single_worker;
 	/* It checks clients against handler.auth / auther / authers. 0: a service that sets them
@@ -249,6 +253,10 @@ struct config *config_load_file(const char *path, struct cfg_err *e);
 struct config *config_from_urls(char **L, int nL, char **F, int nF, struct cfg_err *e);
 struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *e);
 void config_unref(struct config *c);
+/* Where the last reference's free runs (the types' fini may join a thread or close a database, which
+ * a worker loop must not do). Unset: at once, on the thread that dropped it. The services layer sets
+ * one that hands the free to a thread of its own; the hook must call free_now(c) exactly once. */
+void config_set_free_hook(void (*hook)(struct config *c, void (*free_now)(struct config *c)));
 
 /* Services keep the model alive while connections use them. */
 void service_ref(struct service *s);

@@ -17,7 +17,7 @@ static void agent_report(void *ctx, struct stream *ws, struct stream *local, int
 static void agent_handle(struct service *svc, struct stream *ws)
 {
 	router_dial_pipe(ws, &(struct dial_pipe){
-		.dial = { .timeout = 10 },
+		.dial = { .timeout = 10, .svc = svc },
 		.host = *svc->host ? svc->host : "127.0.0.1",
 		.port = svc->port,
 		.report = agent_report,

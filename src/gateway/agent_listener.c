@@ -50,9 +50,12 @@ struct agent_worker {
 	struct agent_worker *prev, *next;
 };
 
-/* On worker 0; freed when stopped and no dial is in flight. */
+/* On worker 0; freed when stopped and no dial is in flight. The listener instance is freed when it
+ * stops (before the agent's dials end), so what outlives it is kept here: the worker, and a reference
+ * on the service, which keeps o (the listener's state) valid for the dials still running. */
 struct agent {
-	struct listener_inst *li;
+	struct worker *w;
+	struct service *svc;        /* a reference, released with the agent */
 	struct agent_opts *o;
 	int live[2];                /* dialing or idle, per kind */
 	struct backoff retry[2];    /* per kind: paces dials that failed */
@@ -155,8 +158,11 @@ static void agent_fill(struct agent *a, enum agent_kind k);
 
 static void agent_maybe_free(struct agent *a)
 {
-	if (a->stopped && !a->pending)
-		free(a);
+	if (!a->stopped || a->pending)
+		return;
+	struct service *svc = a->svc;
+	free(a);
+	service_unref(svc);
 }
 
 static void idle_unlink(struct agent_worker *aw)
@@ -176,7 +182,7 @@ static void agent_retry_later(struct agent *a, enum agent_kind k)
 	if (a->stopped || backoff_pending(&a->retry[k]))
 		return;
 	/* Jittered, so a fleet of agents does not return in lockstep. */
-	backoff_retry_later(&a->retry[k], a->li->w->loop);
+	backoff_retry_later(&a->retry[k], a->w->loop);
 }
 
 static int port_allowed(const struct agent_opts *o, long port)
@@ -193,13 +199,26 @@ static int port_allowed(const struct agent_opts *o, long port)
 	return 0;
 }
 
-/* A tunnel worker in use: read "CONNECT <port>\n", then join it to that local port. */
+/*
+ * A tunnel worker in use: read "CONNECT <port>\n", then join it to that local port. One owner at a
+ * time: the worker's callbacks while the line is read (tunnel_line_read, tunnel_event), then the
+ * dial (tunnel_dialed), during which the worker's failure only closes it (tunnel_wait_event).
+ * It outlives the agent (a stop does not wait for tunnels), so it holds its own service reference.
+ */
 struct agent_tunnel {
-	struct agent *a;
-	struct stream *ws;          /* owned until the pipe takes it */
+	const struct agent_opts *o;
+	struct service *svc;        /* a reference */
+	struct stream *ws;          /* owned until the pipe takes it; NULL once it failed during the dial */
 	char line[ONIFAST_LINE_MAX];
 	size_t len;
 };
+
+static void tunnel_free(struct agent_tunnel *t)
+{
+	struct service *svc = t->svc;
+	free(t);
+	service_unref(svc);
+}
 
 static void tunnel_dialed(void *ctx, struct stream *local, int err)
 {
@@ -207,10 +226,24 @@ static void tunnel_dialed(void *ctx, struct stream *local, int err)
 	if (err) {
 		log_info("agent: tunnel to %s: %s", t->line, strerror(err));
 		stream_close(t->ws); /* the gateway sees the worker close */
+	} else if (!t->ws) {
+		log_debug("agent: tunnel to %s: the worker closed during the dial", t->line);
+		stream_close(local);
 	} else {
 		pipe_start(t->ws, local, 0, NULL, NULL);
 	}
-	free(t);
+	tunnel_free(t);
+}
+
+/* The worker failed while its dial runs: the dial still owns t and learns it in tunnel_dialed. */
+static void tunnel_wait_event(struct stream *s, enum stream_event ev, int err)
+{
+	struct agent_tunnel *t = s->ud;
+	(void)err;
+	if (ev != STREAM_EV_ERROR)
+		return;
+	stream_close(s);
+	t->ws = NULL;
 }
 
 static void tunnel_line_read(struct stream *s, const char *data, size_t len)
@@ -221,7 +254,7 @@ static void tunnel_line_read(struct stream *s, const char *data, size_t len)
 	if (!len) {
 		log_info("agent: a tunnel worker closed before its CONNECT line");
 		stream_close(s);
-		free(t);
+		tunnel_free(t);
 		return;
 	}
 	memcpy(t->line + t->len, data, take);
@@ -229,11 +262,11 @@ static void tunnel_line_read(struct stream *s, const char *data, size_t len)
 	int n = onifast_connect_line_parse(t->line, t->len, &port);
 	if (n == 0 && t->len < sizeof t->line)
 		return;
-	if (n <= 0 || !port_allowed(t->a->o, port)) {
+	if (n <= 0 || !port_allowed(t->o, port)) {
 		log_warn(n <= 0 ? "agent: a tunnel worker without a valid CONNECT line; closed"
 				: "agent: refusing a tunnel to port %d (allowPorts)", port);
 		stream_close(s);
-		free(t);
+		tunnel_free(t);
 		return;
 	}
 	/* What followed the line (the client's first bytes) goes to the local port. */
@@ -242,15 +275,16 @@ static void tunnel_line_read(struct stream *s, const char *data, size_t len)
 	if (len > used)
 		stream_unread(s, data + used, len - used);
 	snprintf(t->line, sizeof t->line, "port %d", port);
-	struct dial_opts d = { .timeout = t->a->o->dial_timeout };
-	router_dial(s->w, &d, t->a->o->tunnel_host, (uint16_t)port, tunnel_dialed, t);
+	stream_set_callbacks(s, NULL, tunnel_wait_event, t); /* the dial owns t from here */
+	struct dial_opts d = { .timeout = t->o->dial_timeout, .svc = t->svc };
+	router_dial(s->w, &d, t->o->tunnel_host, (uint16_t)port, tunnel_dialed, t);
 }
 
 static void tunnel_event(struct stream *s, enum stream_event ev, int err)
 {
 	(void)err;
 	if (ev == STREAM_EV_ERROR) {
-		free(s->ud);
+		tunnel_free(s->ud);
 		stream_close(s);
 	}
 }
@@ -273,10 +307,12 @@ static void worker_first_read(struct stream *s, const char *data, size_t len)
 		/* web relay: the handler joins it to the local web server */
 		stream_read_stop(s);
 		stream_unread(s, data, len);
-		service_dispatch(a->li->svc, s);
+		service_dispatch(a->svc, s);
 	} else {
 		struct agent_tunnel *t = xcalloc(1, sizeof *t);
-		t->a = a;
+		t->o = a->o;
+		t->svc = a->svc;
+		service_ref(t->svc);
 		t->ws = s;
 		stream_set_callbacks(s, tunnel_line_read, tunnel_event, t);
 		tunnel_line_read(s, data, len);
@@ -366,12 +402,12 @@ static void tcp_ready(void *ctx, struct stream *s, int err)
 static void agent_dial_one(struct agent *a, enum agent_kind k)
 {
 	struct agent_dial *d = xcalloc(1, sizeof *d);
-	struct dial_opts opts = { .chain = a->li->svc->listener.chain, .timeout = a->o->dial_timeout };
+	struct dial_opts opts = { .chain = a->svc->listener.chain, .timeout = a->o->dial_timeout, .svc = a->svc };
 	d->a = a;
 	d->k = k;
 	a->live[k]++;
 	a->pending++;
-	router_dial(a->li->w, &opts, a->o->host, a->o->port, tcp_ready, d);
+	router_dial(a->w, &opts, a->o->host, a->o->port, tcp_ready, d);
 }
 
 /*
@@ -400,7 +436,9 @@ static int agent_start(struct listener_inst *li)
 	if (li->w->id != 0)
 		return 0;
 	struct agent *a = xcalloc(1, sizeof *a);
-	a->li = li;
+	a->w = li->w;
+	a->svc = li->svc;
+	service_ref(a->svc);
 	a->o = li->svc->listener.state;
 	li->state = a;
 	for (int k = 0; k < 2; k++)
@@ -419,8 +457,9 @@ static void agent_stop(struct listener_inst *li)
 	if (!a)
 		return;
 	a->stopped = 1;
+	li->state = NULL;
 	for (int k = 0; k < 2; k++)
-		backoff_cancel(&a->retry[k], li->w->loop);
+		backoff_cancel(&a->retry[k], a->w->loop);
 	while (a->idle) {
 		struct agent_worker *aw = a->idle;
 		idle_unlink(aw);

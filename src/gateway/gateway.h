@@ -85,8 +85,11 @@ struct gw_stats {
 struct gw {
 	struct service *svc;
 	struct gw_opts o;
-	struct store *store;
+	struct store *store;        /* opened by gw_prepare on the main thread; NULL if it failed */
+	struct port_forward *initial_pfs; /* read by gw_prepare, opened (and freed) by gw_start */
+	size_t n_initial_pfs;
 	struct worker *w;           /* worker 0, once started */
+	int stopped;                /* gw_stop ran: late store completions close their connection */
 	struct gw_pool *pools;
 	int web_fd;
 	struct acceptor web_acc;

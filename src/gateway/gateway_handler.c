@@ -125,6 +125,7 @@ static void gw_fini(struct service *svc)
 	if (!g)
 		return;
 	store_close(g->store);
+	free(g->initial_pfs);
 	free_list(g->o.domains, g->o.n_domains);
 	free_list(g->o.allow.patterns, g->o.allow.n);
 	ws_opts_free(&g->o.ws);
@@ -369,14 +370,50 @@ static void known_run(struct store *st, void *arg)
 	k->exists = store_tunnel_exists(st, k->r.name);
 }
 
+static const char unavailable_page[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+				       "Content-Length: 24\r\nConnection: close\r\n\r\nthe gateway has stopped\n";
+
+/*
+ * A store job of a connection: the job holds a reference on the service (so g stays valid until its
+ * completion runs), and the completion first asks whether the gateway stopped meanwhile (a reload,
+ * a shutdown): then the connection is closed, never handed to pools that are gone.
+ */
+static void conn_store_async(struct gw_conn *c, void (*job)(struct store *st, void *arg), void (*done)(void *arg),
+			     void *arg)
+{
+	c->state = GWC_AUTH;
+	stream_read_stop(c->s);
+	ev_timer_stop(c->g->w->loop, &c->timer);
+	service_ref(c->g->svc);
+	store_async(c->g->store, c->g->w, job, done, arg);
+}
+
+/* 1 when the gateway stopped: c was closed and freed, and the job's reference released. */
+static int conn_store_done_stopped(struct gw_conn *c)
+{
+	struct service *svc = c->g->svc;
+	if (!c->g->stopped)
+		return 0;
+	log_debug("gateway: %s: the gateway stopped while the database was asked", c->s->peer);
+	conn_close(c, unavailable_page);
+	service_unref(svc);
+	return 1;
+}
+
 static void known_done(void *arg)
 {
 	struct known_job *k = arg;
+	struct service *svc = k->c->g->svc;
+	if (conn_store_done_stopped(k->c)) {
+		free(k);
+		return;
+	}
 	if (k->exists == 0)
 		conn_close(k->c, not_found_page);
 	else
 		conn_dispatch(k->c, &k->r, 0, 0);
 	free(k);
+	service_unref(svc);
 }
 
 static void web_route(struct gw_conn *c)
@@ -394,10 +431,7 @@ static void web_route(struct gw_conn *c)
 	struct known_job *k = xcalloc(1, sizeof *k);
 	k->c = c;
 	k->r = r;
-	c->state = GWC_AUTH;
-	stream_read_stop(c->s);
-	ev_timer_stop(c->g->w->loop, &c->timer);
-	store_async(c->g->store, c->g->w, known_run, known_done, k);
+	conn_store_async(c, known_run, known_done, k);
 }
 
 /* ---- agent dial-in: /relay and /tunnel ---- */
@@ -413,11 +447,15 @@ static void agent_auth_done(void *arg)
 {
 	struct gw_conn *c = arg;
 	struct gw *g = c->g;
+	struct service *svc = g->svc;
+	if (conn_store_done_stopped(c))
+		return;
 	if (!c->ok) {
 		g->stats.agents_refused++;
 		log_warn("gateway: %s: agent for %s (%s) refused: unknown tunnel or wrong secret", c->s->peer, c->name,
 			 gw_kind_name(c->kind));
 		conn_http_error(c, 401, "Unauthorized");
+		service_unref(svc);
 		return;
 	}
 	struct stream *ws = ws_server_upgrade(&g->o.ws, c->s, &c->req, c->buf + c->head_len, c->len - c->head_len);
@@ -428,6 +466,7 @@ static void agent_auth_done(void *arg)
 		gw_pool_add(g, gw_pool_find(g, c->name, c->kind, 1), ws);
 	}
 	conn_free(c);
+	service_unref(svc);
 }
 
 static void agent_dial_in(struct gw_conn *c, enum onifast_kind kind)
@@ -441,10 +480,7 @@ static void agent_dial_in(struct gw_conn *c, enum onifast_kind kind)
 		return;
 	}
 	c->kind = kind;
-	c->state = GWC_AUTH;
-	stream_read_stop(c->s);
-	ev_timer_stop(c->g->w->loop, &c->timer);
-	store_async(c->g->store, c->g->w, auth_run, agent_auth_done, c);
+	conn_store_async(c, auth_run, agent_auth_done, c);
 }
 
 /* ---- the control port's HTTP mux ---- */
@@ -678,15 +714,10 @@ static void gw_start(struct service *svc, struct worker *w)
 {
 	struct gw *g = svc->handler.state;
 	char err[512];
-	struct port_forward *pfs = NULL;
-	size_t n = 0;
 	g->w = w;
 	g->started = ev_now(w->loop);
-	/* Opening (and migrating) the database blocks once, at start, before any traffic. */
-	if (!g->store && !(g->store = store_open(g->o.db, err, sizeof err))) {
-		log_error("gateway %s: %s; the gateway cannot start", svc->name, err);
-		return;
-	}
+	if (!g->store)
+		return; /* gw_prepare could not open the database: logged there */
 	if (g->o.web_port) {
 		g->web_fd = listen_socket(g->o.web_host, g->o.web_port, SOCK_STREAM, 1, err, sizeof err);
 		if (g->web_fd < 0) {
@@ -697,20 +728,38 @@ static void gw_start(struct service *svc, struct worker *w)
 			log_info("gateway %s: web proxy on %s:%u", svc->name, g->o.web_host, g->o.web_port);
 		}
 	}
-	/* Port forwards are loaded once here; later changes come through the API. */
-	if (store_pf_list(g->store, &pfs, &n) == 0)
-		for (size_t i = 0; i < n; i++)
-			if (gw_forward_open(g, &pfs[i], err, sizeof err) < 0)
-				log_error("gateway %s: port forward %d: %s", svc->name, pfs[i].listen_port, err);
-	free(pfs);
+	/* Port forwards are read once by gw_prepare; later changes come through the API. */
+	for (size_t i = 0; i < g->n_initial_pfs; i++)
+		if (gw_forward_open(g, &g->initial_pfs[i], err, sizeof err) < 0)
+			log_error("gateway %s: port forward %d: %s", svc->name, g->initial_pfs[i].listen_port, err);
+	free(g->initial_pfs);
+	g->initial_pfs = NULL;
+	g->n_initial_pfs = 0;
 	ev_timer_init(&g->gc, gc_cb, g->o.gc_interval, g->o.gc_interval);
 	g->gc.data = g;
 	ev_timer_start(w->loop, &g->gc);
 }
 
+/* On the main thread before gw_start: opening (and migrating) the database, and reading the port
+ * forwards, block; no worker loop may wait for them. */
+static void gw_prepare(struct service *svc)
+{
+	struct gw *g = svc->handler.state;
+	char err[512];
+	if (g->store)
+		return;
+	if (!(g->store = store_open(g->o.db, err, sizeof err))) {
+		log_error("gateway %s: %s; the gateway cannot start", svc->name, err);
+		return;
+	}
+	if (store_pf_list(g->store, &g->initial_pfs, &g->n_initial_pfs) < 0)
+		log_error("gateway %s: cannot read the port forwards from %s", svc->name, g->o.db);
+}
+
 static void gw_stop(struct service *svc, struct worker *w)
 {
 	struct gw *g = svc->handler.state;
+	g->stopped = 1; /* store jobs still in flight find it so (agent_auth_done, known_done) */
 	ev_timer_stop(w->loop, &g->gc);
 	if (g->web_fd >= 0) {
 		acceptor_stop(&g->web_acc);
@@ -729,5 +778,6 @@ const struct handler_type handler_gateway = {
 	.handle = gw_handle,
 	.start = gw_start,
 	.stop = gw_stop,
+	.prepare = gw_prepare,
 	.single_worker = 1,
 };

@@ -25,8 +25,7 @@ struct store_job {
 struct store {
 	sqlite3 *db;
 	pthread_mutex_t db_lock;    /* the CLI and start-up use the db directly; the thread too */
-	pthread_t thread;
-	int thread_started;
+	pthread_t thread;           /* started by store_open, joined by store_close */
 	pthread_mutex_t q_lock;
 	pthread_cond_t q_cond;
 	struct store_job *q_head, **q_tail;
@@ -128,6 +127,17 @@ struct store *store_open(const char *path, char *err, size_t errlen)
 	pthread_mutex_init(&st->q_lock, NULL);
 	pthread_cond_init(&st->q_cond, NULL);
 	st->q_tail = &st->q_head;
+	/* The thread starts here, where a failure can be reported, never lazily on a worker. */
+	int rc = pthread_create(&st->thread, NULL, store_thread, st);
+	if (rc) {
+		snprintf(err, errlen, "%s: cannot start the database thread: %s", path, strerror(rc));
+		sqlite3_close(st->db);
+		pthread_mutex_destroy(&st->db_lock);
+		pthread_mutex_destroy(&st->q_lock);
+		pthread_cond_destroy(&st->q_cond);
+		free(st);
+		return NULL;
+	}
 	return st;
 }
 
@@ -135,13 +145,12 @@ void store_close(struct store *st)
 {
 	if (!st)
 		return;
-	if (st->thread_started) {
-		pthread_mutex_lock(&st->q_lock);
-		st->quit = 1;
-		pthread_cond_signal(&st->q_cond);
-		pthread_mutex_unlock(&st->q_lock);
-		pthread_join(st->thread, NULL);
-	}
+	/* Jobs still queued run first; each holds what its completion needs. */
+	pthread_mutex_lock(&st->q_lock);
+	st->quit = 1;
+	pthread_cond_signal(&st->q_cond);
+	pthread_mutex_unlock(&st->q_lock);
+	pthread_join(st->thread, NULL);
 	sqlite3_close(st->db);
 	free(st);
 }
@@ -155,10 +164,6 @@ void store_async(struct store *st, struct worker *w, void (*job)(struct store *s
 	j->arg = arg;
 	j->w = w;
 	pthread_mutex_lock(&st->q_lock);
-	if (!st->thread_started) {
-		st->thread_started = 1;
-		pthread_create(&st->thread, NULL, store_thread, st);
-	}
 	*st->q_tail = j;
 	st->q_tail = &j->next;
 	pthread_cond_signal(&st->q_cond);

@@ -1,9 +1,11 @@
 /*
  * The gateway's SQLite state (onifast-relay.db): tunnels with hashed secrets
- * and static port forwards. Opening and migrating is synchronous (start-up,
- * CLI). At run time every query goes through store_async: the job runs on the
- * store's own thread and its completion is posted back to the worker, so a
- * slow disk never stalls an event loop.
+ * and static port forwards. Opening and migrating is synchronous and never on
+ * a worker (the main thread before the gateway starts, the CLI); so is
+ * store_close, which joins the store's thread. At run time every query goes
+ * through store_async: the job runs on the store's own thread and its
+ * completion is posted back to the worker, so a slow disk never stalls an
+ * event loop.
  */
 #ifndef PORTWAY_STORE_H
 #define PORTWAY_STORE_H
@@ -23,7 +25,9 @@ struct port_forward {
 	int active;
 };
 
+/* Opens (creating and migrating) the database and starts the store's thread; NULL with err. */
 struct store *store_open(const char *path, char *err, size_t errlen);
+/* Runs the jobs still queued, joins the thread, closes the database. */
 void store_close(struct store *st);
 
 /* A tunnel name is a DNS label: 1-63 of [a-z0-9-], not starting or ending with '-'. */

@@ -37,11 +37,13 @@ int webhook_parse(struct webhook *wh, const char *url)
 
 enum delivery_state { DELIVERY_CONNECTING, DELIVERY_AWAIT_ANSWER, DELIVERY_BACKOFF };
 
-/* One delivery: owns its copy of the request and its retry timer. */
+/* One delivery: owns its copies of the webhook (a reload may free the gateway's options while it
+ * waits), of the request, and its retry timer. */
 struct delivery {
 	enum delivery_state state;
 	struct worker *w;
-	const struct webhook *wh;
+	struct webhook whc;
+	const struct webhook *wh;   /* &whc */
 	char *request;
 	size_t request_len;
 	int attempt;
@@ -148,7 +150,8 @@ void webhook_post(struct worker *w, const struct webhook *wh, const char *body)
 	struct delivery *d = xcalloc(1, sizeof *d);
 	size_t blen = strlen(body), cap = blen + 512 + strlen(wh->path) + strlen(wh->host);
 	d->w = w;
-	d->wh = wh;
+	d->whc = *wh;
+	d->wh = &d->whc;
 	d->request = xmalloc(cap);
 	d->request_len = (size_t)snprintf(d->request, cap,
 					  "POST %s HTTP/1.1\r\nHost: %s:%u\r\nContent-Type: application/json\r\n"

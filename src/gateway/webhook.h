@@ -15,7 +15,8 @@ struct webhook {
 
 /* Parse "http://host[:port]/path". 0 or -1 (https is not supported: put a local relay in front). */
 int webhook_parse(struct webhook *wh, const char *url);
-/* POST body (copied) from worker w; the outcome is only logged. */
+/* POST body from worker w; wh and body are copied (the delivery outlives the caller's options).
+ * The outcome is only logged. */
 void webhook_post(struct worker *w, const struct webhook *wh, const char *body);
 
 #endif

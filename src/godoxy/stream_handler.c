@@ -339,7 +339,8 @@ static void sconn_header_done(struct sconn *c)
 		return;
 	}
 	c->state = SC_DIALING;
-	struct dial_opts d = { .chain = c->svc->handler.chain, .dgram = c->client->dgram, .timeout = o->dial_timeout };
+	struct dial_opts d = { .chain = c->svc->handler.chain, .dgram = c->client->dgram, .timeout = o->dial_timeout,
+			       .svc = c->svc };
 	c->dial = router_dial(c->client->w, &d, host, (uint16_t)port, sconn_dialed, c);
 }
 

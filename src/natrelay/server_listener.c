@@ -121,7 +121,8 @@ static void nrs_line(struct nrs *n, enum natrelay_line_kind kind, int port)
 		backoff_reset(&n->retry);
 		return;
 	}
-	struct dial_opts d = { .chain = n->o->prefix.n_hops ? &n->o->prefix : NULL, .timeout = n->o->dial_timeout };
+	struct dial_opts d = { .chain = n->o->prefix.n_hops ? &n->o->prefix : NULL, .timeout = n->o->dial_timeout,
+			       .svc = n->li->svc };
 	n->pending++;
 	router_dial(n->li->w, &d, n->o->relay_host, (uint16_t)port, nrs_back_dialed, n);
 }
@@ -182,7 +183,8 @@ static void nrs_ctl_dialed(void *ctx, struct stream *s, int err)
 
 static void nrs_connect(struct nrs *n)
 {
-	struct dial_opts d = { .chain = n->o->prefix.n_hops ? &n->o->prefix : NULL, .timeout = n->o->dial_timeout };
+	struct dial_opts d = { .chain = n->o->prefix.n_hops ? &n->o->prefix : NULL, .timeout = n->o->dial_timeout,
+			       .svc = n->li->svc };
 	n->ctl_dial = router_dial(n->li->w, &d, n->o->relay_host, n->o->relay_port, nrs_ctl_dialed, n);
 }
 

@@ -86,7 +86,7 @@ void port_forward_handle(struct service *svc, struct stream *client)
 {
 	struct port_forward *pf = svc->handler.state;
 	router_dial_pipe(client, &(struct dial_pipe){
-		.dial = { .chain = svc->handler.chain, .dgram = pf->dgram, .timeout = pf->dial_timeout },
+		.dial = { .chain = svc->handler.chain, .dgram = pf->dgram, .timeout = pf->dial_timeout, .svc = svc },
 		.forwarder = svc->forwarder,
 		.idle_timeout = pf->idle_timeout,
 		.report = forward_report,

@@ -119,6 +119,7 @@ struct dial {
 	int no_target;             /* forward mode found no node: nothing is in flight */
 	unsigned claimed;          /* hops whose session this dial establishes (bit per hop), see dial_reuse_session */
 	ev_timer timer;
+	struct service *svc;       /* a reference (o.svc), released with the dial */
 };
 
 static void dial_step(struct dial *d, struct stream *s);
@@ -145,10 +146,20 @@ static void dial_report(struct dial *d, struct stream *s, int err)
 	d->cb(d->ctx, s, err);
 }
 
+static void dial_release(void *arg)
+{
+	struct dial *d = arg;
+	if (d->svc)
+		service_unref(d->svc);
+	free(d);
+}
+
+/* Nothing is in flight any more. The model's reference is released once the callbacks on the stack
+ * (a connector that just finished, still holding its node) have unwound. */
 static void dial_free_later(struct dial *d)
 {
 	ev_timer_stop(d->w->loop, &d->timer);
-	free(d);
+	worker_defer(d->w, dial_release, d);
 }
 
 static void dial_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -159,7 +170,7 @@ static void dial_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	if (d->no_target) {
 		d->reported = 1;
 		d->cb(d->ctx, NULL, EHOSTUNREACH);
-		free(d);
+		dial_free_later(d);
 		return;
 	}
 	if (d->reported || d->abandoned)
@@ -348,6 +359,8 @@ static struct dial *dial_new(struct worker *w, const struct dial_opts *o, stream
 		d->o.timeout = 15;
 	d->cb = cb;
 	d->ctx = ctx;
+	if ((d->svc = o->svc))
+		service_ref(d->svc);
 	ev_timer_init(&d->timer, dial_timeout_cb, d->o.timeout, 0);
 	d->timer.data = d;
 	ev_timer_start(w->loop, &d->timer);
@@ -390,8 +403,8 @@ void router_dial_cancel(struct dial *d)
 	if (!d || d->reported)
 		return;
 	if (d->no_target) {
-		ev_timer_stop(d->w->loop, &d->timer);
-		free(d);
+		d->reported = 1;
+		dial_free_later(d);
 		return;
 	}
 	d->abandoned = 1;
@@ -427,8 +440,11 @@ void router_dial_pipe(struct stream *client, const struct dial_pipe *o)
 	c->idle_timeout = o->idle_timeout;
 	c->report = o->report;
 	c->ctx = o->ctx;
+	struct dial_opts d = o->dial;
+	if (!d.svc)
+		d.svc = client->svc;
 	if (o->forwarder)
-		router_dial_forward(client->w, &o->dial, o->forwarder, dial_pipe_dialed, c);
+		router_dial_forward(client->w, &d, o->forwarder, dial_pipe_dialed, c);
 	else
-		router_dial(client->w, &o->dial, o->host, o->port, dial_pipe_dialed, c);
+		router_dial(client->w, &d, o->host, o->port, dial_pipe_dialed, c);
 }

@@ -15,6 +15,12 @@ struct dial_opts {
 	struct chain *chain;        /* NULL: direct */
 	int dgram;                  /* UDP at the far end */
 	double timeout;             /* whole dial; <= 0: 15 s */
+	/* The service whose model the dial reads (its chain, forwarder and their nodes, a listener's own
+	 * prefix chain). The dial holds a reference on it until the last step it started has finished,
+	 * even after a timeout or router_dial_cancel: a connector still waiting for its node's answer
+	 * reads the node, which a reload would otherwise free. NULL: the caller keeps the model alive
+	 * (the CLI's probe owns its config). router_dial_pipe defaults it to the client's service. */
+	struct service *svc;
 };
 
 /* cb runs exactly once unless the dial is cancelled first. err: errno value. */

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,9 +123,75 @@ static void start_on_worker(void *arg)
 		li->svc->handler.type->start(li->svc, li->w);
 }
 
+/* ---- the last free of a config, off the worker loops ----
+ * The last reference on a config often drops on a worker (a connection closes, a dial ends), and the
+ * types' fini may block (the gateway joins its store thread and closes its database). The free is
+ * handed to one thread of its own instead, started with the first service. */
+
+struct reap {
+	struct config *c;
+	void (*free_now)(struct config *c);
+	struct reap *next;
+};
+
+static pthread_mutex_t reap_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reap_cond = PTHREAD_COND_INITIALIZER;
+static struct reap *reap_head, **reap_tail = &reap_head;
+
+static void *reaper_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&reap_lock);
+		while (!reap_head)
+			pthread_cond_wait(&reap_cond, &reap_lock);
+		struct reap *r = reap_head;
+		reap_head = r->next;
+		if (!reap_head)
+			reap_tail = &reap_head;
+		pthread_mutex_unlock(&reap_lock);
+		r->free_now(r->c);
+		free(r);
+	}
+	return NULL;
+}
+
+static void reap_later(struct config *c, void (*free_now)(struct config *c))
+{
+	struct reap *r = xcalloc(1, sizeof *r);
+	r->c = c;
+	r->free_now = free_now;
+	pthread_mutex_lock(&reap_lock);
+	*reap_tail = r;
+	reap_tail = &r->next;
+	pthread_cond_signal(&reap_cond);
+	pthread_mutex_unlock(&reap_lock);
+}
+
+/* On the main thread, before the first service runs. Without the thread, frees stay where they drop. */
+static void reaper_start(void)
+{
+	static int started;
+	pthread_t t;
+	if (started)
+		return;
+	started = 1;
+	int err = pthread_create(&t, NULL, reaper_main, NULL);
+	if (err) {
+		log_warn("cannot start the thread that frees replaced configurations: %s", strerror(err));
+		return;
+	}
+	pthread_detach(t);
+	config_set_free_hook(reap_later);
+}
+
 void service_start(struct service *svc)
 {
 	stream_set_svc_release(service_unref);
+	reaper_start();
+	/* What may block (opening a database) runs here, on the main thread, never on a worker. */
+	if (svc->handler.type->prepare)
+		svc->handler.type->prepare(svc);
 	svc->running = 1;
 	for (int i = 0; i < service_workers(svc); i++) {
 		struct listener_inst *li = xcalloc(1, sizeof *li);
