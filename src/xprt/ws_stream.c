@@ -531,7 +531,8 @@ static int head_append(struct ws_stream *x, const char *data, size_t len)
 	size_t take = len < cap - x->head_len ? len : cap - x->head_len;
 	if (!x->head)
 		x->head = xmalloc(cap);
-	memcpy(x->head + x->head_len, data, take);
+	if (take) /* the end of input comes as (NULL, 0): memcpy from NULL is undefined even for 0 bytes */
+		memcpy(x->head + x->head_len, data, take);
 	x->head_len += take;
 	return (int)take;
 }
