@@ -1,11 +1,12 @@
 /*
  * The wait for a handshake's reply, shared by the connectors whose handshake
  * is a request and a reply on the stream to the node (http CONNECT, SOCKS4,
- * SOCKS5): the request goes out, the reply accumulates until the protocol's
- * parser decides, and a timer bounds the wait. On success the bytes after the
- * reply (the tunnel's first bytes) are pushed back in front of the stream,
- * which is handed on stopped and with no callbacks; on failure (a refusal, a
- * malformed reply, EOF, a stream error, the timeout) it is closed.
+ * SOCKS5, relay with nodelay): the request goes out, the reply accumulates
+ * until the protocol's parser decides, and a timer bounds the wait. On
+ * success the bytes after the reply (the tunnel's first bytes) are pushed
+ * back in front of the stream, which is handed on stopped and with no
+ * callbacks; on failure (a refusal, a malformed reply, EOF, a stream error,
+ * the timeout) it is closed.
  */
 #ifndef PORTWAY_CONNECTOR_HANDSHAKE_H
 #define PORTWAY_CONNECTOR_HANDSHAKE_H

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "connectors/handshake.h"
 #include "src/core/filter.h"
 #include "src/core/log.h"
 #include "src/conf/model.h"
@@ -170,66 +171,49 @@ static const struct stream_ops lazy_ops = {
 	.fd = lazy_fd,
 };
 
-/* ---- nodelay mode: request now, wait for the reply ---- */
+/* ---- nodelay mode: request now, wait for the reply (connectors/handshake.c) ---- */
 
-struct relay_wait {
-	struct node *node;
-	struct stream *lower;       /* owned until handed back */
-	int udp;
-	stream_done_cb cb;
-	void *ctx;
-	char *acc;
-	size_t acc_len;
-	ev_timer timer;
+static int relay_reply(struct handshake *h)
+{
+	int r = relay_reply_check(h->n, h->buf.p, h->buf.len);
+	if (r <= 0)
+		return r ? -status_errno(r) : 0;
+	buf_consume(&h->buf, (size_t)r); /* what follows is the tunnel's */
+	return 1;
+}
+
+static const struct handshake_proto relay_proto = {
+	.reply = relay_reply,
+	.timeout_msg = "no relay reply",
 };
 
-static void wait_finish(struct relay_wait *rw, int err)
+/* A UDP tunnel is handed on framed, as a datagram stream. */
+struct relay_udp_wait {
+	stream_done_cb cb;
+	void *ctx;
+};
+
+static void udp_wait_done(void *ctx, struct stream *s, int err)
 {
-	struct stream *s = rw->lower;
-	ev_timer_stop(s->w->loop, &rw->timer);
-	stream_read_stop(s);
-	if (err) {
-		stream_close(s);
-		s = NULL;
-	}
-	rw->cb(rw->ctx, s && rw->udp ? frame_stream_new(s) : s, err);
-	free(rw->acc);
-	free(rw);
+	struct relay_udp_wait *w = ctx;
+	stream_done_cb cb = w->cb;
+	void *cbctx = w->ctx;
+	free(w);
+	cb(cbctx, s ? frame_stream_new(s) : NULL, err);
 }
 
-static void wait_read(struct stream *s, const char *data, size_t len)
+static void relay_wait(struct node *n, struct stream *lower, int udp, const uint8_t *req, size_t len,
+		       stream_done_cb cb, void *ctx)
 {
-	struct relay_wait *rw = s->ud;
-	if (!len) {
-		wait_finish(rw, ECONNRESET);
+	struct relay_copts *o = n->connector.state;
+	if (!udp) {
+		handshake_start(&relay_proto, n, lower, o->connect_timeout, req, len, NULL, cb, ctx);
 		return;
 	}
-	rw->acc = xrealloc(rw->acc, rw->acc_len + len);
-	memcpy(rw->acc + rw->acc_len, data, len);
-	rw->acc_len += len;
-	int r = relay_reply_check(rw->node, rw->acc, rw->acc_len);
-	if (r == 0)
-		return;
-	if (r < 0) {
-		wait_finish(rw, status_errno(r));
-		return;
-	}
-	if (rw->acc_len > (size_t)r)
-		stream_unread(s, rw->acc + r, rw->acc_len - (size_t)r);
-	wait_finish(rw, 0);
-}
-
-static void wait_event(struct stream *s, enum stream_event ev, int err)
-{
-	if (ev == STREAM_EV_ERROR)
-		wait_finish(s->ud, err);
-}
-
-static void wait_timeout(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	(void)loop;
-	(void)revents;
-	wait_finish(t->data, ETIMEDOUT);
+	struct relay_udp_wait *w = xcalloc(1, sizeof *w);
+	w->cb = cb;
+	w->ctx = ctx;
+	handshake_start(&relay_proto, n, lower, o->connect_timeout, req, len, NULL, udp_wait_done, w);
 }
 
 static void relay_connect(struct node *n, struct stream *lower, int dgram, const char *host, uint16_t port,
@@ -254,21 +238,7 @@ static void relay_connect(struct node *n, struct stream *lower, int dgram, const
 		cb(ctx, dgram ? frame_stream_new(&l->f.base) : &l->f.base, 0);
 		return;
 	}
-	struct relay_wait *rw = xcalloc(1, sizeof *rw);
-	rw->node = n;
-	rw->lower = lower;
-	rw->udp = dgram;
-	rw->cb = cb;
-	rw->ctx = ctx;
-	ev_timer_init(&rw->timer, wait_timeout, o->connect_timeout, 0);
-	rw->timer.data = rw;
-	ev_timer_start(lower->w->loop, &rw->timer);
-	stream_set_callbacks(lower, wait_read, wait_event, rw);
-	if (stream_write(lower, req, (size_t)len) < 0) {
-		wait_finish(rw, EPIPE);
-		return;
-	}
-	stream_read_start(lower);
+	relay_wait(n, lower, dgram, req, (size_t)len, cb, ctx);
 }
 
 const struct connector_type connector_relay = {

@@ -2,7 +2,8 @@
 
 #include <string.h>
 
-void filter_init(struct filter *f, const struct stream_ops *ops, struct stream *lower, stream_read_cb on_lower_read)
+void filter_init_events(struct filter *f, const struct stream_ops *ops, struct stream *lower,
+			stream_read_cb on_lower_read, stream_event_cb on_lower_event)
 {
 	stream_init(&f->base, ops, lower->w);
 	f->lower = lower;
@@ -10,7 +11,13 @@ void filter_init(struct filter *f, const struct stream_ops *ops, struct stream *
 	lower->svc = NULL;
 	memcpy(f->base.peer, lower->peer, sizeof f->base.peer);
 	memcpy(f->base.alpn, lower->alpn, sizeof f->base.alpn);
-	stream_set_callbacks(lower, on_lower_read ? on_lower_read : filter_pass_read, filter_lower_event, f);
+	stream_set_callbacks(lower, on_lower_read ? on_lower_read : filter_pass_read,
+			     on_lower_event ? on_lower_event : filter_lower_event, f);
+}
+
+void filter_init(struct filter *f, const struct stream_ops *ops, struct stream *lower, stream_read_cb on_lower_read)
+{
+	filter_init_events(f, ops, lower, on_lower_read, NULL);
 }
 
 void filter_read_start(struct stream *s) { stream_read_start(((struct filter *)s)->lower); }

@@ -16,6 +16,10 @@ struct filter {
 /* Take over lower: its callbacks now go to on_lower_read / filter_lower_event.
  * Moves the service reference and copies peer and alpn. */
 void filter_init(struct filter *f, const struct stream_ops *ops, struct stream *lower, stream_read_cb on_lower_read);
+/* The same for a filter that handles the lower stream's events itself (a handshake's
+ * failures, DRAINED held back until it is open); it may pass them on to filter_lower_event. */
+void filter_init_events(struct filter *f, const struct stream_ops *ops, struct stream *lower,
+			stream_read_cb on_lower_read, stream_event_cb on_lower_event);
 
 /* Pass-through implementations, for ops tables and overrides to call. */
 void filter_read_start(struct stream *s);

@@ -24,6 +24,7 @@
 #include <mbedtls/ssl_cookie.h>
 #include <mbedtls/x509_crt.h>
 
+#include "src/core/filter.h"
 #include "src/core/log.h"
 #include "src/core/util.h"
 
@@ -345,8 +346,7 @@ enum dtls_state {
 };
 
 struct dtls_stream {
-	struct stream base;             /* dgram: one record per on_read */
-	struct stream *lower;           /* owned; NULL once closed */
+	struct filter f;                /* base is dgram: one record per on_read; f.lower NULL once closed */
 	struct dtls_conf *conf;         /* a reference */
 	enum dtls_state state;
 	mbedtls_ssl_context ssl;
@@ -366,9 +366,9 @@ struct dtls_stream {
 
 static void close_lower(struct dtls_stream *x)
 {
-	if (x->lower) {
-		stream_close(x->lower);
-		x->lower = NULL;
+	if (x->f.lower) {
+		stream_close(x->f.lower);
+		x->f.lower = NULL;
 	}
 }
 
@@ -377,7 +377,7 @@ static void close_lower(struct dtls_stream *x)
 static int bio_send(void *p, const unsigned char *buf, size_t len)
 {
 	struct dtls_stream *x = p;
-	if (!x->lower || stream_write(x->lower, buf, len) < 0)
+	if (!x->f.lower || stream_write(x->f.lower, buf, len) < 0)
 		return MBEDTLS_ERR_NET_SEND_FAILED;
 	return (int)len;
 }
@@ -396,7 +396,7 @@ static int bio_recv(void *p, unsigned char *buf, size_t len)
 static void set_timer_cb(void *p, uint32_t int_ms, uint32_t fin_ms)
 {
 	struct dtls_stream *x = p;
-	struct ev_loop *loop = x->base.w->loop;
+	struct ev_loop *loop = x->f.base.w->loop;
 	x->int_ms = int_ms;
 	x->fin_ms = fin_ms;
 	x->timer_expired = 0;
@@ -415,7 +415,7 @@ static int get_timer_cb(void *p)
 		return -1;
 	if (x->timer_expired)
 		return 2;
-	double elapsed = (ev_now(x->base.w->loop) - x->timer_start) * 1000;
+	double elapsed = (ev_now(x->f.base.w->loop) - x->timer_start) * 1000;
 	if (elapsed >= x->fin_ms)
 		return 2;
 	return elapsed >= x->int_ms ? 1 : 0;
@@ -462,14 +462,14 @@ static void log_failure(struct dtls_stream *x, const char *what, int ret)
 		snprintf(detail, sizeof detail, "the peer sent alert %d (%s)", x->ssl.in_msg[1],
 			 alert_name(x->ssl.in_msg[1]));
 	}
-	log_info("%s: dtls %s with %s failed: %s%s%s", x->conf->label, what, x->base.peer, e, *detail ? ": " : "",
+	log_info("%s: dtls %s with %s failed: %s%s%s", x->conf->label, what, x->f.base.peer, e, *detail ? ": " : "",
 		 detail);
 }
 
 /* Report the handshake's outcome to the starter, exactly once. */
 static void hs_finish(struct dtls_stream *x, int err)
 {
-	struct ev_loop *loop = x->base.w->loop;
+	struct ev_loop *loop = x->f.base.w->loop;
 	stream_done_cb cb = x->cb;
 	void *ctx = x->cb_ctx;
 	x->cb = NULL;
@@ -478,7 +478,7 @@ static void hs_finish(struct dtls_stream *x, int err)
 		ev_timer_stop(loop, &x->retrans);
 		x->state = DTLS_FAILED;
 		close_lower(x);
-		stream_close(&x->base);
+		stream_close(&x->f.base);
 		if (cb)
 			cb(ctx, NULL, err);
 		return;
@@ -486,12 +486,12 @@ static void hs_finish(struct dtls_stream *x, int err)
 	x->state = DTLS_OPEN;
 	/* The MTU shapes handshake flights; a datagram of application data stays one record. */
 	mbedtls_ssl_set_mtu(&x->ssl, 0);
-	log_debug("%s: dtls with %s established (%s)", x->conf->label, x->base.peer,
+	log_debug("%s: dtls with %s established (%s)", x->conf->label, x->f.base.peer,
 		  mbedtls_ssl_get_ciphersuite(&x->ssl));
-	if (!x->base.reading)
-		stream_read_stop(x->lower);
+	if (!x->f.base.reading)
+		stream_read_stop(x->f.lower);
 	if (cb)
-		cb(ctx, &x->base, 0);
+		cb(ctx, &x->f.base, 0);
 }
 
 static void hs_drive(struct dtls_stream *x)
@@ -502,7 +502,7 @@ static void hs_drive(struct dtls_stream *x)
 	} else if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE) {
 		return;
 	} else if (ret == MBEDTLS_ERR_SSL_HELLO_VERIFY_REQUIRED) {
-		log_trace("%s: dtls cookie sent to %s", x->conf->label, x->base.peer);
+		log_trace("%s: dtls cookie sent to %s", x->conf->label, x->f.base.peer);
 		hs_finish(x, EAGAIN);
 	} else {
 		log_failure(x, "handshake", ret);
@@ -519,7 +519,7 @@ static void deadline_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct dtls_stream *x = t->data;
 	(void)loop;
 	(void)revents;
-	log_info("%s: dtls handshake with %s timed out", x->conf->label, x->base.peer);
+	log_info("%s: dtls handshake with %s timed out", x->conf->label, x->f.base.peer);
 	hs_finish(x, ETIMEDOUT);
 }
 
@@ -529,7 +529,7 @@ static void fail(struct dtls_stream *x, int err)
 {
 	x->state = DTLS_FAILED;
 	close_lower(x);
-	stream_emit_event(&x->base, STREAM_EV_ERROR, err);
+	stream_emit_event(&x->f.base, STREAM_EV_ERROR, err);
 }
 
 /* Hand every record mbedTLS can produce now to the owner, one on_read each. */
@@ -537,27 +537,27 @@ static void pump(struct dtls_stream *x)
 {
 	static __thread unsigned char buf[MBEDTLS_SSL_IN_CONTENT_LEN];
 	/* After close_notify records are still read (and dropped) to notice a client reconnecting. */
-	while (!x->base.closed && x->lower &&
-	       (x->state == DTLS_PEER_CLOSED || (x->state == DTLS_OPEN && x->base.reading))) {
+	while (!x->f.base.closed && x->f.lower &&
+	       (x->state == DTLS_PEER_CLOSED || (x->state == DTLS_OPEN && x->f.base.reading))) {
 		int ret = mbedtls_ssl_read(&x->ssl, buf, sizeof buf);
 		if (ret > 0) {
 			if (x->state == DTLS_OPEN)
-				stream_emit_read(&x->base, (const char *)buf, (size_t)ret);
+				stream_emit_read(&x->f.base, (const char *)buf, (size_t)ret);
 			continue;
 		}
 		if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE)
 			return;
 		if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
 			if (x->state == DTLS_OPEN) {
-				log_debug("%s: dtls peer %s closed", x->conf->label, x->base.peer);
+				log_debug("%s: dtls peer %s closed", x->conf->label, x->f.base.peer);
 				x->state = DTLS_PEER_CLOSED;
-				stream_emit_read(&x->base, NULL, 0);
+				stream_emit_read(&x->f.base, NULL, 0);
 			}
 			return;
 		}
 		if (ret == MBEDTLS_ERR_SSL_CLIENT_RECONNECT) {
 			/* A new client on the same address: end this session, it will come back on a fresh one. */
-			log_debug("%s: dtls peer %s starts a new session", x->conf->label, x->base.peer);
+			log_debug("%s: dtls peer %s starts a new session", x->conf->label, x->f.base.peer);
 			fail(x, ECONNRESET);
 			return;
 		}
@@ -571,7 +571,7 @@ static void pump_deferred(void *arg)
 {
 	struct dtls_stream *x = arg;
 	x->pump_queued = 0;
-	if (!x->base.closed)
+	if (!x->f.base.closed)
 		pump(x);
 }
 
@@ -588,11 +588,11 @@ static void lower_read_cb(struct stream *l, const char *data, size_t len)
 	struct dtls_stream *x = l->ud;
 	if (!len) {
 		if (x->state == DTLS_HANDSHAKE) {
-			log_info("%s: dtls handshake with %s: the transport closed", x->conf->label, x->base.peer);
+			log_info("%s: dtls handshake with %s: the transport closed", x->conf->label, x->f.base.peer);
 			hs_finish(x, ECONNRESET);
 		} else if (x->state == DTLS_OPEN) {
 			x->state = DTLS_PEER_CLOSED;
-			stream_emit_read(&x->base, NULL, 0);
+			stream_emit_read(&x->f.base, NULL, 0);
 		}
 		return;
 	}
@@ -601,12 +601,12 @@ static void lower_read_cb(struct stream *l, const char *data, size_t len)
 		/* Only a ClientHello opens a session: anything else is noise, a stale peer, or the
 		 * retransmitted flight of a client whose handshake was refused a moment ago. */
 		if (!is_client_hello((const unsigned char *)data, len)) {
-			log_debug("%s: %s: not a DTLS ClientHello, dropped", x->conf->label, x->base.peer);
+			log_debug("%s: %s: not a DTLS ClientHello, dropped", x->conf->label, x->f.base.peer);
 			hs_finish(x, EPROTO);
 			return;
 		}
 	}
-	if (x->state == DTLS_OPEN && !x->base.reading) {
+	if (x->state == DTLS_OPEN && !x->f.base.reading) {
 		/* The owner paused: keep this datagram for later and stop the flow. */
 		if (!l->pending.len)
 			stream_unread(l, data, len);
@@ -626,13 +626,14 @@ static void lower_event_cb(struct stream *l, enum stream_event ev, int err)
 {
 	struct dtls_stream *x = l->ud;
 	if (ev == STREAM_EV_DRAINED) {
-		x->base.wqueued = l->wqueued;
 		if (x->state == DTLS_OPEN || x->state == DTLS_PEER_CLOSED)
-			stream_emit_event(&x->base, STREAM_EV_DRAINED, 0);
+			filter_lower_event(l, ev, err);
+		else
+			x->f.base.wqueued = l->wqueued;
 		return;
 	}
 	if (x->state == DTLS_HANDSHAKE) {
-		log_info("%s: dtls handshake with %s: %s", x->conf->label, x->base.peer, strerror(err));
+		log_info("%s: dtls handshake with %s: %s", x->conf->label, x->f.base.peer, strerror(err));
 		hs_finish(x, err ? err : EIO);
 	} else if (x->state != DTLS_FAILED) {
 		fail(x, err ? err : EIO);
@@ -656,9 +657,9 @@ static void retrans_cb(struct ev_loop *loop, ev_timer *t, int revents)
 static void dtls_read_start(struct stream *s)
 {
 	struct dtls_stream *x = (struct dtls_stream *)s;
-	if (x->state == DTLS_HANDSHAKE || x->state == DTLS_FAILED || !x->lower)
+	if (x->state == DTLS_HANDSHAKE || x->state == DTLS_FAILED || !x->f.lower)
 		return;
-	stream_read_start(x->lower);
+	stream_read_start(x->f.lower);
 	/* Records left inside the last datagram when the owner paused. */
 	if (mbedtls_ssl_check_pending(&x->ssl) && !x->pump_queued) {
 		x->pump_queued = 1;
@@ -669,14 +670,14 @@ static void dtls_read_start(struct stream *s)
 static void dtls_read_stop(struct stream *s)
 {
 	struct dtls_stream *x = (struct dtls_stream *)s;
-	if (x->state != DTLS_HANDSHAKE && x->lower)
-		stream_read_stop(x->lower);
+	if (x->state != DTLS_HANDSHAKE && x->f.lower)
+		filter_read_stop(s);
 }
 
 static int dtls_write(struct stream *s, const char *data, size_t len)
 {
 	struct dtls_stream *x = (struct dtls_stream *)s;
-	if ((x->state != DTLS_OPEN && x->state != DTLS_PEER_CLOSED) || !x->lower)
+	if ((x->state != DTLS_OPEN && x->state != DTLS_PEER_CLOSED) || !x->f.lower)
 		return -1;
 	int expansion = mbedtls_ssl_get_record_expansion(&x->ssl);
 	int max = mbedtls_ssl_get_max_out_record_payload(&x->ssl);
@@ -693,7 +694,7 @@ static int dtls_write(struct stream *s, const char *data, size_t len)
 		data += ret;
 		len -= (size_t)ret;
 	}
-	s->wqueued = x->lower ? x->lower->wqueued : 0;
+	s->wqueued = x->f.lower ? x->f.lower->wqueued : 0;
 	return 0;
 }
 
@@ -701,7 +702,7 @@ static int dtls_write(struct stream *s, const char *data, size_t len)
 static void dtls_shutdown(struct stream *s)
 {
 	struct dtls_stream *x = (struct dtls_stream *)s;
-	if ((x->state == DTLS_OPEN || x->state == DTLS_PEER_CLOSED) && x->lower)
+	if ((x->state == DTLS_OPEN || x->state == DTLS_PEER_CLOSED) && x->f.lower)
 		mbedtls_ssl_close_notify(&x->ssl);
 }
 
@@ -721,7 +722,7 @@ static void dtls_close(struct stream *s)
 	struct ev_loop *loop = s->w->loop;
 	ev_timer_stop(loop, &x->retrans);
 	ev_timer_stop(loop, &x->deadline);
-	if (x->state == DTLS_OPEN && x->lower && !s->shut_wr)
+	if (x->state == DTLS_OPEN && x->f.lower && !s->shut_wr)
 		mbedtls_ssl_close_notify(&x->ssl);
 	close_lower(x);
 	/* An mbedTLS call may still be on the stack (a lower stream failing inside a write). */
@@ -756,10 +757,8 @@ void dtls_start(struct dtls_conf *c, struct stream *lower, stream_done_cb cb, vo
 	struct dtls_stream *x = xmalloc(sizeof *x);
 	struct ev_loop *loop = lower->w->loop;
 
-	stream_init(&x->base, &dtls_ops, lower->w);
-	x->base.dgram = 1;
-	memcpy(x->base.peer, lower->peer, sizeof x->base.peer);
-	x->lower = lower;
+	filter_init_events(&x->f, &dtls_ops, lower, lower_read_cb, lower_event_cb);
+	x->f.base.dgram = 1;
 	x->conf = c;
 	__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
 	x->state = DTLS_HANDSHAKE;
@@ -792,7 +791,6 @@ void dtls_start(struct dtls_conf *c, struct stream *lower, stream_done_cb cb, vo
 		}
 	}
 	ev_timer_start(loop, &x->deadline);
-	stream_set_callbacks(lower, lower_read_cb, lower_event_cb, x);
 	stream_read_start(lower);
 	worker_defer(lower->w, kick, x);
 }

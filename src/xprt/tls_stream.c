@@ -28,6 +28,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "src/core/filter.h"
 #include "src/core/log.h"
 #include "src/core/util.h"
 
@@ -390,8 +391,7 @@ enum tls_state {
 };
 
 struct tls_stream {
-	struct stream base;
-	struct stream *lower;        /* owned */
+	struct filter f;             /* over the stream carrying the records */
 	SSL *ssl;                    /* owned; owns its two BIOs, whose data is this struct */
 	const char *ext;             /* the lower stream's bytes, during its on_read call only */
 	size_t ext_len, ext_off;
@@ -513,7 +513,7 @@ static int tls_flush(struct tls_stream *x)
 {
 	int r = 0;
 	if (x->out_len) {
-		r = stream_write(x->lower, x->out, x->out_len);
+		r = filter_write(&x->f.base, x->out, x->out_len);
 		x->out_len = 0;
 	}
 	if (x->out_cap > 16384) {
@@ -522,7 +522,7 @@ static int tls_flush(struct tls_stream *x)
 		x->out = NULL;
 		x->out_cap = 0;
 	}
-	x->base.wqueued = x->lower->wqueued;
+	x->f.base.wqueued = x->f.lower->wqueued;
 	return r;
 }
 
@@ -566,14 +566,14 @@ static void tls_handshake_fail(struct tls_stream *x, int err, const char *why)
 {
 	const char *name = x->conf && x->conf->server_name ? x->conf->server_name : NULL;
 	if (x->conf && x->conf->server)
-		log_info("%s: TLS handshake with %s failed: %s", x->label, x->base.peer, why);
+		log_info("%s: TLS handshake with %s failed: %s", x->label, x->f.base.peer, why);
 	else
-		log_warn("%s: TLS handshake with %s%s%s%s failed: %s", x->label, x->base.peer, name ? " (server name " : "",
+		log_warn("%s: TLS handshake with %s%s%s%s failed: %s", x->label, x->f.base.peer, name ? " (server name " : "",
 			 name ? name : "", name ? ")" : "", why);
 	stream_done_cb cb = x->done;
 	void *ctx = x->done_ctx;
 	x->done = NULL;
-	stream_close(&x->base);
+	stream_close(&x->f.base);
 	if (cb)
 		cb(ctx, NULL, err);
 }
@@ -582,22 +582,22 @@ static void tls_established(struct tls_stream *x)
 {
 	const unsigned char *proto = NULL;
 	unsigned plen = 0;
-	ev_timer_stop(x->base.w->loop, &x->timer);
+	ev_timer_stop(x->f.base.w->loop, &x->timer);
 	x->state = TLS_OPEN;
 	SSL_get0_alpn_selected(x->ssl, &proto, &plen);
-	if (proto && plen < sizeof x->base.alpn) {
-		memcpy(x->base.alpn, proto, plen);
-		x->base.alpn[plen] = 0;
+	if (proto && plen < sizeof x->f.base.alpn) {
+		memcpy(x->f.base.alpn, proto, plen);
+		x->f.base.alpn[plen] = 0;
 	}
-	log_debug("%s: TLS with %s: %s %s%s%s", x->label, x->base.peer, SSL_get_version(x->ssl),
-		  SSL_get_cipher_name(x->ssl), x->base.alpn[0] ? ", ALPN " : "", x->base.alpn);
+	log_debug("%s: TLS with %s: %s %s%s%s", x->label, x->f.base.peer, SSL_get_version(x->ssl),
+		  SSL_get_cipher_name(x->ssl), x->f.base.alpn[0] ? ", ALPN " : "", x->f.base.alpn);
 	tls_conf_unref(x->conf);
 	x->conf = NULL;
 	/* Application data that came with the last flight waits in the BIO for the new owner. */
-	stream_read_stop(x->lower);
+	stream_read_stop(x->f.lower);
 	stream_done_cb cb = x->done;
 	x->done = NULL;
-	cb(x->done_ctx, &x->base, 0);
+	cb(x->done_ctx, &x->f.base, 0);
 }
 
 static void tls_handshake_step(struct tls_stream *x)
@@ -637,24 +637,21 @@ static void tls_lower_read(struct stream *lower, const char *data, size_t len)
 	else
 		tls_drain(x);
 	/* x may be closed by now (its memory lives until the loop's next turn). */
-	if (x->base.closed)
+	if (x->f.base.closed)
 		return;
 	tls_keep_rest(x);
 }
 
+/* Until the session is open its owner knows nothing of it: errors end the handshake, DRAINED is kept quiet. */
 static void tls_lower_event(struct stream *lower, enum stream_event ev, int err)
 {
 	struct tls_stream *x = lower->ud;
-	if (ev == STREAM_EV_ERROR) {
-		if (x->state != TLS_OPEN)
-			tls_handshake_fail(x, err ? err : ECONNRESET, strerror(err ? err : ECONNRESET));
-		else
-			stream_emit_event(&x->base, STREAM_EV_ERROR, err);
-		return;
-	}
-	x->base.wqueued = lower->wqueued;
-	if (x->state == TLS_OPEN && !x->base.wqueued)
-		stream_emit_event(&x->base, STREAM_EV_DRAINED, 0);
+	if (x->state == TLS_OPEN)
+		filter_lower_event(lower, ev, err);
+	else if (ev == STREAM_EV_ERROR)
+		tls_handshake_fail(x, err ? err : ECONNRESET, strerror(err ? err : ECONNRESET));
+	else
+		x->f.base.wqueued = lower->wqueued;
 }
 
 /*
@@ -666,7 +663,7 @@ static void tls_drain(struct tls_stream *x)
 {
 	char buf[TLS_READ_CHUNK];
 	size_t have = 0;
-	while (x->base.reading && !x->base.closed && !x->eof_sent) {
+	while (x->f.base.reading && !x->f.base.closed && !x->eof_sent) {
 		ERR_clear_error();
 		int n = SSL_read(x->ssl, buf + have, (int)(sizeof buf - have));
 		if (n > 0) {
@@ -677,14 +674,14 @@ static void tls_drain(struct tls_stream *x)
 		if (have) {
 			/* What came before a pause, an end or an error is delivered first;
 			 * the next SSL_read reports the same condition again. */
-			stream_emit_read(&x->base, buf, have);
+			stream_emit_read(&x->f.base, buf, have);
 			have = 0;
 			continue;
 		}
 		int err = SSL_get_error(x->ssl, n);
 		/* Reading may have produced records to send (a TLS 1.3 key update answer). */
 		if (tls_flush(x) < 0) {
-			stream_emit_event(&x->base, STREAM_EV_ERROR, ECONNRESET);
+			stream_emit_event(&x->f.base, STREAM_EV_ERROR, ECONNRESET);
 			return;
 		}
 		if (err == SSL_ERROR_WANT_READ && !x->lower_eof)
@@ -692,13 +689,13 @@ static void tls_drain(struct tls_stream *x)
 		if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_ZERO_RETURN) {
 			char why[256];
 			tls_reason(x, err, why, sizeof why);
-			log_debug("%s: TLS read from %s: %s", x->label, x->base.peer, why);
-			stream_emit_event(&x->base, STREAM_EV_ERROR, EPROTO);
+			log_debug("%s: TLS read from %s: %s", x->label, x->f.base.peer, why);
+			stream_emit_event(&x->f.base, STREAM_EV_ERROR, EPROTO);
 			return;
 		}
 		/* close_notify, or the lower stream ended (a truncation we accept, as most peers do). */
 		x->eof_sent = 1;
-		stream_emit_read(&x->base, NULL, 0);
+		stream_emit_read(&x->f.base, NULL, 0);
 		return;
 	}
 }
@@ -707,7 +704,7 @@ static void tls_drain_deferred(void *arg)
 {
 	struct tls_stream *x = arg;
 	x->drain_queued = 0;
-	if (!x->base.closed && x->state == TLS_OPEN)
+	if (!x->f.base.closed && x->state == TLS_OPEN)
 		tls_drain(x);
 }
 
@@ -717,7 +714,7 @@ static void tls_read_start(struct stream *s)
 	if (x->state != TLS_OPEN)
 		return;
 	if (!x->lower_eof)
-		stream_read_start(x->lower);
+		stream_read_start(x->f.lower);
 	if (!x->drain_queued && !x->eof_sent &&
 	    (SSL_has_pending(x->ssl) || bio_in_available(x) || x->lower_eof)) {
 		x->drain_queued = 1;
@@ -725,11 +722,11 @@ static void tls_read_start(struct stream *s)
 	}
 }
 
+/* During the handshake the lower stream reads for the handshake, whatever the owner wants. */
 static void tls_read_stop(struct stream *s)
 {
-	struct tls_stream *x = (struct tls_stream *)s;
-	if (x->state == TLS_OPEN)
-		stream_read_stop(x->lower);
+	if (((struct tls_stream *)s)->state == TLS_OPEN)
+		filter_read_stop(s);
 }
 
 static int tls_write(struct stream *s, const char *data, size_t len)
@@ -744,7 +741,7 @@ static int tls_write(struct stream *s, const char *data, size_t len)
 		if (n <= 0) {
 			char why[256];
 			tls_reason(x, SSL_get_error(x->ssl, n), why, sizeof why);
-			log_debug("%s: TLS write to %s: %s", x->label, x->base.peer, why);
+			log_debug("%s: TLS write to %s: %s", x->label, x->f.base.peer, why);
 			return -1;
 		}
 		data += n;
@@ -762,15 +759,14 @@ static void tls_shutdown(struct stream *s)
 		ERR_clear_error();
 		tls_flush(x);
 	}
-	stream_shutdown(x->lower);
+	filter_shutdown(s);
 }
 
 static void tls_close(struct stream *s)
 {
 	struct tls_stream *x = (struct tls_stream *)s;
 	ev_timer_stop(s->w->loop, &x->timer);
-	stream_close(x->lower);
-	x->lower = NULL;
+	filter_close(s);
 	SSL_free(x->ssl);
 	x->ssl = NULL;
 	free(x->in);
@@ -807,8 +803,8 @@ static void tls_start_deferred(void *arg)
 		return;
 	}
 	x->state = TLS_HANDSHAKE;
-	ev_timer_start(x->base.w->loop, &x->timer);
-	stream_read_start(x->lower);
+	ev_timer_start(x->f.base.w->loop, &x->timer);
+	stream_read_start(x->f.lower);
 	if (!x->conf->server)
 		tls_handshake_step(x); /* the ClientHello */
 }
@@ -816,11 +812,8 @@ static void tls_start_deferred(void *arg)
 static void tls_start(struct tls_conf *c, struct stream *lower, stream_done_cb cb, void *ctx)
 {
 	struct tls_stream *x = xcalloc(1, sizeof *x);
-	stream_init(&x->base, &tls_ops, lower->w);
-	x->lower = lower;
-	x->base.svc = lower->svc;
-	lower->svc = NULL;
-	memcpy(x->base.peer, lower->peer, sizeof x->base.peer);
+	filter_init_events(&x->f, &tls_ops, lower, tls_lower_read, tls_lower_event);
+	x->f.base.alpn[0] = 0; /* this session's own, once negotiated */
 	x->conf = c;
 	tls_conf_ref(c);
 	x->state = TLS_STARTING;
@@ -829,7 +822,6 @@ static void tls_start(struct tls_conf *c, struct stream *lower, stream_done_cb c
 	snprintf(x->label, sizeof x->label, "%s", c->label);
 	ev_timer_init(&x->timer, tls_timeout_cb, c->handshake_timeout, 0);
 	x->timer.data = x;
-	stream_set_callbacks(lower, tls_lower_read, tls_lower_event, x);
 
 	pthread_once(&bio_once, bio_methods_init);
 	x->ssl = SSL_new(c->ctx);

@@ -20,6 +20,7 @@
 
 #include <openssl/rand.h>
 
+#include "src/core/filter.h"
 #include "src/core/log.h"
 #include "src/core/rng.h"
 #include "src/core/util.h"
@@ -200,8 +201,7 @@ enum ws_state {
 };
 
 struct ws_stream {
-	struct stream base;
-	struct stream *lower;            /* owned */
+	struct filter f;                 /* over the stream carrying the frames */
 	enum ws_state state;
 	int client;                      /* we mask what we send, and read unmasked frames */
 	/* handshake */
@@ -259,11 +259,10 @@ static int ws_send_frame(struct ws_stream *x, enum ws_opcode op, const void *pay
 			memcpy(buf + h, payload, n);
 		if (x->client)
 			ws_mask(buf + h, n, key, 0);
-		r = stream_write(x->lower, buf, (size_t)h + n);
+		r = filter_write(&x->f.base, (const char *)buf, (size_t)h + n);
 	}
 	if (buf != stackbuf)
 		free(buf);
-	x->base.wqueued = x->lower->wqueued;
 	return r;
 }
 
@@ -279,11 +278,11 @@ static void ws_send_close(struct ws_stream *x, uint16_t code)
 
 static void ws_protocol_error(struct ws_stream *x, int err)
 {
-	log_info("%s: WebSocket protocol error from %s: %s", x->label, x->base.peer, ws_strerror(err));
+	log_info("%s: WebSocket protocol error from %s: %s", x->label, x->f.base.peer, ws_strerror(err));
 	x->failed = 1;
 	ws_send_close(x, (uint16_t)ws_error_close_code(err));
-	stream_shutdown(x->lower);
-	stream_emit_event(&x->base, STREAM_EV_ERROR, EPROTO);
+	stream_shutdown(x->f.lower);
+	stream_emit_event(&x->f.base, STREAM_EV_ERROR, EPROTO);
 }
 
 static void ws_emit_eof(struct ws_stream *x)
@@ -291,7 +290,7 @@ static void ws_emit_eof(struct ws_stream *x)
 	if (x->eof_sent)
 		return;
 	x->eof_sent = 1;
-	stream_emit_read(&x->base, NULL, 0);
+	stream_emit_read(&x->f.base, NULL, 0);
 }
 
 static void ws_control_frame(struct ws_stream *x)
@@ -313,7 +312,7 @@ static void ws_control_frame(struct ws_stream *x)
 			return;
 		}
 		x->close_rcvd = 1;
-		log_debug("%s: WebSocket close from %s: %u %.*s", x->label, x->base.peer, c.code, (int)c.reason_len,
+		log_debug("%s: WebSocket close from %s: %u %.*s", x->label, x->f.base.peer, c.code, (int)c.reason_len,
 			  c.reason ? c.reason : "");
 		/* The peer is done sending; we answer with our own close when our owner is done too. */
 		ws_emit_eof(x);
@@ -326,17 +325,17 @@ static void ws_control_frame(struct ws_stream *x)
 static size_t ws_deliver(struct ws_stream *x, const uint8_t *p, size_t n)
 {
 	if (!x->fh.masked) {
-		stream_emit_read(&x->base, (const char *)p, n);
+		stream_emit_read(&x->f.base, (const char *)p, n);
 		return n;
 	}
 	uint8_t buf[WS_DELIVER_CHUNK];
 	size_t done = 0;
-	while (done < n && x->base.reading && !x->base.closed) {
+	while (done < n && x->f.base.reading && !x->f.base.closed) {
 		size_t k = n - done < sizeof buf ? n - done : sizeof buf;
 		memcpy(buf, p + done, k);
 		x->mask_off = ws_mask(buf, k, x->fh.mask_key, x->mask_off);
 		done += k;
-		stream_emit_read(&x->base, (const char *)buf, k);
+		stream_emit_read(&x->f.base, (const char *)buf, k);
 	}
 	return done;
 }
@@ -346,7 +345,7 @@ static size_t ws_consume(struct ws_stream *x, const uint8_t *p, size_t len)
 {
 	size_t used = 0;
 	enum ws_role role = x->client ? WS_ROLE_CLIENT : WS_ROLE_SERVER;
-	while (used < len && x->base.reading && !x->base.closed && !x->failed && !x->close_rcvd) {
+	while (used < len && x->f.base.reading && !x->f.base.closed && !x->failed && !x->close_rcvd) {
 		if (!x->in_payload) {
 			size_t take = len - used < sizeof x->hdr - x->hdr_len ? len - used : sizeof x->hdr - x->hdr_len;
 			memcpy(x->hdr + x->hdr_len, p + used, take);
@@ -404,9 +403,9 @@ static void inbuf_keep(struct ws_stream *x, const char *p, size_t n)
 /* Work through what is buffered, then the EOF if the lower stream ended. */
 static void ws_pump(struct ws_stream *x)
 {
-	if (x->inlen && x->base.reading) {
+	if (x->inlen && x->f.base.reading) {
 		size_t used = ws_consume(x, (const uint8_t *)x->inbuf, x->inlen);
-		if (x->base.closed)
+		if (x->f.base.closed)
 			return;
 		if (x->close_rcvd || x->failed)
 			used = x->inlen; /* nothing after a close counts */
@@ -417,9 +416,9 @@ static void ws_pump(struct ws_stream *x)
 			x->inbuf = NULL;
 		}
 	}
-	if (!x->inlen && x->lower_eof && x->base.reading && !x->failed && !x->eof_sent) {
+	if (!x->inlen && x->lower_eof && x->f.base.reading && !x->failed && !x->eof_sent) {
 		if (!x->close_rcvd)
-			log_debug("%s: %s closed the connection without a WebSocket close", x->label, x->base.peer);
+			log_debug("%s: %s closed the connection without a WebSocket close", x->label, x->f.base.peer);
 		ws_emit_eof(x);
 	}
 }
@@ -428,7 +427,7 @@ static void ws_pump_deferred(void *arg)
 {
 	struct ws_stream *x = arg;
 	x->drain_queued = 0;
-	if (!x->base.closed && x->state == WS_OPEN)
+	if (!x->f.base.closed && x->state == WS_OPEN)
 		ws_pump(x);
 }
 
@@ -439,20 +438,20 @@ static void ws_open_read(struct ws_stream *x, const char *data, size_t len)
 		ws_pump(x);
 		return;
 	}
-	x->last_rx = ev_now(x->base.w->loop);
+	x->last_rx = ev_now(x->f.base.w->loop);
 	if (x->close_rcvd || x->failed)
 		return;
-	if (x->inlen || !x->base.reading) {
+	if (x->inlen || !x->f.base.reading) {
 		inbuf_keep(x, data, len);
 		ws_pump(x);
 	} else {
 		size_t used = ws_consume(x, (const uint8_t *)data, len);
-		if (x->base.closed || x->close_rcvd || x->failed)
+		if (x->f.base.closed || x->close_rcvd || x->failed)
 			return;
 		inbuf_keep(x, data + used, len - used);
 	}
-	if (!x->base.closed && !x->base.reading)
-		stream_read_stop(x->lower);
+	if (!x->f.base.closed && !x->f.base.reading)
+		stream_read_stop(x->f.lower);
 }
 
 static void ws_keepalive_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -460,14 +459,14 @@ static void ws_keepalive_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct ws_stream *x = t->data;
 	(void)revents;
 	ev_tstamp now = ev_now(loop);
-	if (!x->base.reading)
+	if (!x->f.base.reading)
 		x->last_rx = now; /* we are not reading: silence proves nothing */
 	if (now - x->last_rx > 2 * x->keepalive + 1) {
-		log_info("%s: WebSocket peer %s silent for %.0fs (keep-alive); closing", x->label, x->base.peer,
+		log_info("%s: WebSocket peer %s silent for %.0fs (keep-alive); closing", x->label, x->f.base.peer,
 			 now - x->last_rx);
 		ev_timer_stop(loop, t);
 		x->failed = 1;
-		stream_emit_event(&x->base, STREAM_EV_ERROR, ETIMEDOUT);
+		stream_emit_event(&x->f.base, STREAM_EV_ERROR, ETIMEDOUT);
 		return;
 	}
 	if (!x->close_sent)
@@ -482,14 +481,14 @@ static void ws_open(struct ws_stream *x, const char *rest, size_t restlen)
 	free(x->head);
 	x->head = NULL;
 	inbuf_keep(x, rest, restlen);
-	ev_timer_stop(x->base.w->loop, &x->timer);
-	x->last_rx = ev_now(x->base.w->loop);
+	ev_timer_stop(x->f.base.w->loop, &x->timer);
+	x->last_rx = ev_now(x->f.base.w->loop);
 	if (x->keepalive > 0) {
 		ev_timer_init(&x->timer, ws_keepalive_cb, x->keepalive, x->keepalive);
 		x->timer.data = x;
-		ev_timer_start(x->base.w->loop, &x->timer);
+		ev_timer_start(x->f.base.w->loop, &x->timer);
 	}
-	stream_read_stop(x->lower); /* until the owner reads */
+	stream_read_stop(x->f.lower); /* until the owner reads */
 }
 
 static void ws_handshake_fail(struct ws_stream *x, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -501,13 +500,13 @@ static void ws_handshake_fail(struct ws_stream *x, int err, const char *fmt, ...
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
 	if (x->client)
-		log_warn("%s: WebSocket handshake with %s (Host %s) failed: %s", x->label, x->base.peer, x->host, why);
+		log_warn("%s: WebSocket handshake with %s (Host %s) failed: %s", x->label, x->f.base.peer, x->host, why);
 	else
-		log_info("%s: WebSocket handshake with %s failed: %s", x->label, x->base.peer, why);
+		log_info("%s: WebSocket handshake with %s failed: %s", x->label, x->f.base.peer, why);
 	stream_done_cb cb = x->done;
 	void *ctx = x->done_ctx;
 	x->done = NULL;
-	stream_close(&x->base);
+	stream_close(&x->f.base);
 	if (cb)
 		cb(ctx, NULL, err);
 }
@@ -515,14 +514,14 @@ static void ws_handshake_fail(struct ws_stream *x, int err, const char *fmt, ...
 /* Server: refuse with an HTTP answer; the lower stream lingers on its own. */
 static void ws_server_refuse(struct ws_stream *x, int status, const char *why)
 {
-	struct stream *lower = x->lower;
-	log_info("%s: WebSocket upgrade from %s refused (%d): %s", x->label, x->base.peer, status, why);
-	x->lower = NULL;
+	struct stream *lower = x->f.lower;
+	log_info("%s: WebSocket upgrade from %s refused (%d): %s", x->label, x->f.base.peer, status, why);
+	x->f.lower = NULL;
 	ws_http_refuse(lower, status, why);
 	stream_done_cb cb = x->done;
 	void *ctx = x->done_ctx;
 	x->done = NULL;
-	stream_close(&x->base);
+	stream_close(&x->f.base);
 	cb(ctx, NULL, EPROTO);
 }
 
@@ -532,7 +531,8 @@ static int head_append(struct ws_stream *x, const char *data, size_t len)
 	size_t take = len < cap - x->head_len ? len : cap - x->head_len;
 	if (!x->head)
 		x->head = xmalloc(cap);
-	memcpy(x->head + x->head_len, data, take);
+	if (take) /* the end of input comes as (NULL, 0): memcpy from NULL is undefined even for 0 bytes */
+		memcpy(x->head + x->head_len, data, take);
 	x->head_len += take;
 	return (int)take;
 }
@@ -559,7 +559,7 @@ static int ws_answer_101(struct ws_stream *x, const struct ws_opts *o, struct ht
 		cap += strlen(o->headers[i].name) + strlen(o->headers[i].value) + 4;
 	char *buf = xmalloc(cap);
 	ssize_t n = ws_upgrade_response_write(buf, cap, key, o->headers, o->n_headers);
-	int r = n > 0 ? stream_write(x->lower, buf, (size_t)n) : -1;
+	int r = n > 0 ? stream_write(x->f.lower, buf, (size_t)n) : -1;
 	free(buf);
 	return r;
 }
@@ -606,7 +606,7 @@ static void ws_server_head(struct ws_stream *x, const char *data, size_t len)
 	inbuf_keep(x, data + used, len - used);
 	stream_done_cb cb = x->done;
 	x->done = NULL;
-	cb(x->done_ctx, &x->base, 0);
+	cb(x->done_ctx, &x->f.base, 0);
 }
 
 static void ws_client_head(struct ws_stream *x, const char *data, size_t len)
@@ -636,7 +636,7 @@ static void ws_client_head(struct ws_stream *x, const char *data, size_t len)
 	inbuf_keep(x, data + used, len - used);
 	stream_done_cb cb = x->done;
 	x->done = NULL;
-	cb(x->done_ctx, &x->base, 0);
+	cb(x->done_ctx, &x->f.base, 0);
 }
 
 static void ws_lower_read(struct stream *lower, const char *data, size_t len)
@@ -660,19 +660,16 @@ static void ws_lower_read(struct stream *lower, const char *data, size_t len)
 	}
 }
 
+/* Until the upgrade is done the owner knows nothing of the stream: errors end the handshake, DRAINED is kept quiet. */
 static void ws_lower_event(struct stream *lower, enum stream_event ev, int err)
 {
 	struct ws_stream *x = lower->ud;
-	if (ev == STREAM_EV_ERROR) {
-		if (x->state != WS_OPEN)
-			ws_handshake_fail(x, err ? err : ECONNRESET, "%s", strerror(err ? err : ECONNRESET));
-		else
-			stream_emit_event(&x->base, STREAM_EV_ERROR, err);
-		return;
-	}
-	x->base.wqueued = lower->wqueued;
-	if (x->state == WS_OPEN && !x->base.wqueued)
-		stream_emit_event(&x->base, STREAM_EV_DRAINED, 0);
+	if (x->state == WS_OPEN)
+		filter_lower_event(lower, ev, err);
+	else if (ev == STREAM_EV_ERROR)
+		ws_handshake_fail(x, err ? err : ECONNRESET, "%s", strerror(err ? err : ECONNRESET));
+	else
+		x->f.base.wqueued = lower->wqueued;
 }
 
 static void ws_read_start(struct stream *s)
@@ -681,18 +678,18 @@ static void ws_read_start(struct stream *s)
 	if (x->state != WS_OPEN)
 		return;
 	if (!x->lower_eof)
-		stream_read_start(x->lower);
+		stream_read_start(x->f.lower);
 	if (!x->drain_queued && (x->inlen || (x->lower_eof && !x->eof_sent))) {
 		x->drain_queued = 1;
 		worker_defer(s->w, ws_pump_deferred, x);
 	}
 }
 
+/* During the handshake the lower stream reads for the handshake, whatever the owner wants. */
 static void ws_read_stop(struct stream *s)
 {
-	struct ws_stream *x = (struct ws_stream *)s;
-	if (x->state == WS_OPEN)
-		stream_read_stop(x->lower);
+	if (((struct ws_stream *)s)->state == WS_OPEN)
+		filter_read_stop(s);
 }
 
 static int ws_write(struct stream *s, const char *data, size_t len)
@@ -715,15 +712,14 @@ static void ws_shutdown(struct stream *s)
 	struct ws_stream *x = (struct ws_stream *)s;
 	if (x->state == WS_OPEN)
 		ws_send_close(x, WS_CLOSE_NORMAL);
-	stream_shutdown(x->lower);
+	filter_shutdown(s);
 }
 
 static void ws_close(struct stream *s)
 {
 	struct ws_stream *x = (struct ws_stream *)s;
 	ev_timer_stop(s->w->loop, &x->timer);
-	stream_close(x->lower);
-	x->lower = NULL;
+	filter_close(s); /* a refused upgrade has taken the lower stream away: then nothing */
 	free(x->head);
 	x->head = NULL;
 	free(x->req);
@@ -759,19 +755,14 @@ static struct ws_stream *ws_new(struct stream *lower, int client, const struct w
 	x->max_frame = o->max_frame ? o->max_frame : WS_DEFAULT_MAX_FRAME;
 	x->keepalive = o->keepalive;
 	x->hs_timeout = o->handshake_timeout > 0 ? o->handshake_timeout : WS_DEFAULT_HANDSHAKE_TIMEOUT;
-	stream_init(&x->base, &ws_ops, lower->w);
-	x->lower = lower;
+	filter_init_events(&x->f, &ws_ops, lower, ws_lower_read, ws_lower_event);
 	x->client = client;
-	x->base.svc = lower->svc;
-	lower->svc = NULL;
-	memcpy(x->base.peer, lower->peer, sizeof x->base.peer);
-	if (x->base.svc)
-		snprintf(x->label, sizeof x->label, "service %s", x->base.svc->name);
+	if (x->f.base.svc)
+		snprintf(x->label, sizeof x->label, "service %s", x->f.base.svc->name);
 	else
 		snprintf(x->label, sizeof x->label, "ws");
 	ev_init(&x->timer, ws_handshake_timeout);
 	x->timer.data = x;
-	stream_set_callbacks(lower, ws_lower_read, ws_lower_event, x);
 	return x;
 }
 
@@ -780,8 +771,8 @@ static void ws_server_start(void *arg)
 	struct ws_stream *x = arg;
 	x->state = WS_SERVER_HANDSHAKE;
 	ev_timer_set(&x->timer, x->hs_timeout, 0);
-	ev_timer_start(x->base.w->loop, &x->timer);
-	stream_read_start(x->lower);
+	ev_timer_start(x->f.base.w->loop, &x->timer);
+	stream_read_start(x->f.lower);
 }
 
 void ws_server_accept(const struct ws_opts *o, struct stream *lower, stream_done_cb cb, void *ctx)
@@ -810,17 +801,17 @@ struct stream *ws_server_upgrade(const struct ws_opts *o, struct stream *lower, 
 	}
 	struct ws_stream *x = ws_new(lower, 0, o);
 	if (ws_answer_101(x, o, u.key) < 0) {
-		stream_close(&x->base);
+		stream_close(&x->f.base);
 		return NULL;
 	}
 	ws_open(x, rest, restlen);
-	return &x->base;
+	return &x->f.base;
 }
 
 static void ws_client_start(void *arg)
 {
 	struct ws_stream *x = arg;
-	int r = x->req ? stream_write(x->lower, x->req, x->req_len) : -1;
+	int r = x->req ? stream_write(x->f.lower, x->req, x->req_len) : -1;
 	free(x->req);
 	x->req = NULL;
 	if (r < 0) {
@@ -830,8 +821,8 @@ static void ws_client_start(void *arg)
 	}
 	x->state = WS_CLIENT_HANDSHAKE;
 	ev_timer_set(&x->timer, x->hs_timeout, 0);
-	ev_timer_start(x->base.w->loop, &x->timer);
-	stream_read_start(x->lower);
+	ev_timer_start(x->f.base.w->loop, &x->timer);
+	stream_read_start(x->f.lower);
 }
 
 void ws_client_connect(const struct ws_opts *o, struct stream *lower, const char *default_host, const char *label,

@@ -325,3 +325,97 @@ def test_https_connect_through_http_then_relay_nodelay(pw, relay_server, http_se
     code, out, err = curl("-p", "-x", f"http://127.0.0.1:{pport}", f"http://127.0.0.1:{http_server.port}/index.html")
     assert code == 0, err
     assert out == "hello from the backend\n"
+
+
+class FakeRelay:
+    """A relay node that reads one request per connection and answers with the given
+    pieces (a reply cut anywhere, maybe with the tunnel's first bytes), then echoes."""
+
+    def __init__(self, pieces):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.pieces = pieces
+        self.requests = []
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        try:
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            hdr = recv_exact(c, 4)
+            self.requests.append(hdr + recv_exact(c, struct.unpack(">H", hdr[2:4])[0]))
+            for p in self.pieces:
+                c.sendall(p)
+                time.sleep(0.05)
+            while True:
+                d = c.recv(4096)
+                if not d:
+                    break
+                c.sendall(d)
+        except OSError:
+            pass
+        c.close()
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3, 4])
+def test_nodelay_client_reply_split_with_first_bytes(pw, cut):
+    """nodelay: the reply may come in pieces and bring the target's first bytes; those
+    reach the application first, then the tunnel echoes."""
+    reply = b"\x01\x00\x00\x00" + b"banner\r\n"
+    node = FakeRelay([reply[:cut], reply[cut:]])
+    lport = free_port()
+    pw.start("-L", f"tcp://127.0.0.1:{lport}/127.0.0.1:9", "-F", f"relay://127.0.0.1:{node.port}?nodelay=true")
+    s = socket.create_connection(("127.0.0.1", lport))
+    assert recv_exact(s, 8) == b"banner\r\n"
+    s.sendall(b"ping")
+    assert recv_exact(s, 4) == b"ping"
+    assert node.requests[0][:2] == b"\x01\x01"
+
+
+def test_nodelay_client_refused_and_timed_out(pw, relay_server, http_server):
+    """nodelay: a refusal closes the application's connection and is logged; so does a node
+    that never answers, after connectTimeout."""
+    rport = relay_server(auth="u:p")
+    lport = free_port()
+    client = pw.start("-L", f"tcp://127.0.0.1:{lport}/127.0.0.1:{http_server.port}", "-F",
+                      f"relay://u:nope@127.0.0.1:{rport}?nodelay=true")
+    s = socket.create_connection(("127.0.0.1", lport))
+    assert recv_until_close(s) == b""
+    client.wait_log("2 Unauthorized")
+    silent = FakeRelay([])
+    tport = free_port()
+    client = pw.start("-L", f"tcp://127.0.0.1:{tport}/127.0.0.1:9", "-F",
+                      f"relay://127.0.0.1:{silent.port}?nodelay=true&connectTimeout=1s", name="silent")
+    s = socket.create_connection(("127.0.0.1", tport))
+    t0 = time.time()
+    assert recv_until_close(s, timeout=8) == b""
+    assert 0.5 < time.time() - t0 < 6
+    client.wait_log("no relay reply")
+
+
+def test_udp_forward_through_relay_nodelay(pw, relay_server, echo):
+    """nodelay and UDP: the tunnel is handed on framed once the reply is in."""
+    srv = echo(udp=True)
+    rport = relay_server(query="?nodelay=true")
+    lport = free_port(socket.SOCK_DGRAM)
+    pw.start("-L", f"udp://127.0.0.1:{lport}/127.0.0.1:{srv.port}", "-F", f"relay://127.0.0.1:{rport}?nodelay=true")
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.settimeout(3)
+    for i in range(3):
+        for attempt in range(5):
+            c.sendto(b"query %d" % i, ("127.0.0.1", lport))
+            try:
+                data, _ = c.recvfrom(100)
+                break
+            except socket.timeout:
+                continue
+        assert data == b"query %d" % i

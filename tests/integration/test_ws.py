@@ -489,3 +489,109 @@ def test_lone_wss_scheme_is_auto_over_wss(pw, http_server):
     rc, out, err = curl("-x", f"http://127.0.0.1:{a}", f"http://127.0.0.1:{http_server.port}/")
     assert rc == 0 and out == "hello from the backend\n", err
     assert "not known" not in server.text() + client.text()
+
+
+UPGRADE = (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+
+
+def end_before_upgrade(port, sent, wait_close=True):
+    """Send part of an upgrade request and end the connection; with wait_close, half
+    close and wait until portway has closed its side (it has read our EOF by then)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if sent:
+        s.sendall(sent)
+    if wait_close:
+        s.shutdown(socket.SHUT_WR)
+        assert s.recv(100) == b""  # no answer to a request that never came whole
+    s.close()
+
+
+def test_clients_gone_before_the_upgrade_completes(pw, echo):
+    """A client that ends before its upgrade request is whole (having sent part of it,
+    or nothing) costs only its own connection: the listener goes on serving. The end
+    of input during the handshake once copied 0 bytes from NULL, which a sanitized
+    build aborts on, taking every service with it."""
+    e = echo()
+    port = free_port()
+    p = pw.start("-L", f"tcp+ws://127.0.0.1:{port}/127.0.0.1:{e.port}")
+    end_before_upgrade(port, b"")
+    end_before_upgrade(port, b"GET /ws HTTP/1.1\r\nHost: x\r\n")
+    p.wait_log("connection closed before a full request")
+    # The head cut at every byte, one connection each; and written in two pieces.
+    for cut in range(len(UPGRADE)):
+        end_before_upgrade(port, UPGRADE[:cut])
+    for cut in range(0, len(UPGRADE), 7):
+        end_before_upgrade(port, UPGRADE[:cut], wait_close=False)
+    for cut in range(1, len(UPGRADE)):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(UPGRADE[:cut])
+        s.sendall(UPGRADE[cut:])
+        head = b""
+        while b"\r\n\r\n" not in head:
+            d = s.recv(4096)
+            assert d, head
+            head += d
+        assert head.startswith(b"HTTP/1.1 101"), head
+        s.close()
+    assert p.proc.poll() is None, p.text()
+    run(ws_echo_check(f"ws://127.0.0.1:{port}/ws"))
+    assert e.connections >= 1
+
+
+def test_ws_dialer_server_gone_before_answering(pw, echo):
+    """The dialer's side of the same: a server that closes before (or while) answering
+    the upgrade fails that dial only; the same client then tunnels once the node answers."""
+    e = echo()
+    b = free_port()
+    pw.start("-L", f"tcp+ws://127.0.0.1:{b}/127.0.0.1:{e.port}", name="server")
+    node = socket.socket()
+    node.bind(("127.0.0.1", 0))
+    node.listen(16)
+    early = [b"", b"HTTP/1.1 101 Switching"]  # nothing at all; half a status line
+    import threading
+
+    def pipe(src, dst):
+        while True:
+            try:
+                d = src.recv(65536)
+            except OSError:
+                d = b""
+            if not d:
+                try:
+                    dst.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+                return
+            dst.sendall(d)
+
+    def serve():
+        n = 0
+        while True:
+            try:
+                c, _ = node.accept()
+            except OSError:
+                return
+            if n < len(early):
+                c.recv(4096)
+                c.sendall(early[n])
+                c.close()
+            else:  # from now on the node is the real ws listener
+                up = socket.create_connection(("127.0.0.1", b))
+                threading.Thread(target=pipe, args=(c, up), daemon=True).start()
+                threading.Thread(target=pipe, args=(up, c), daemon=True).start()
+            n += 1
+    threading.Thread(target=serve, daemon=True).start()
+    a = free_port()
+    client = pw.start("-L", f"tcp://127.0.0.1:{a}/127.0.0.1:{e.port}", "-F",
+                      f"forward+ws://127.0.0.1:{node.getsockname()[1]}", name="client")
+    for _ in early:
+        s = socket.create_connection(("127.0.0.1", a), timeout=10)
+        assert s.recv(10) == b""
+        s.close()
+    client.wait_log("connection closed before the server answered")
+    echo_transfer(a, 1 << 20)
+    assert client.proc.poll() is None, client.text()
+    node.close()
