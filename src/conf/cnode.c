@@ -134,12 +134,49 @@ char *cnode_fingerprint(const struct cnode *n)
 
 /* ---- YAML loading with libyaml's event parser ---- */
 
+/* Anchors seen so far (&name), for aliases (*name) and merge keys (<<: *name). */
+struct yaml_anchor {
+	char *name;                 /* owned */
+	const struct cnode *node;   /* in the tree being built, complete */
+	size_t size;                /* nodes in it */
+};
+
+/* Aliases copy their anchor's subtree: a bound on what they may add keeps a small file from
+ * expanding into an enormous tree ("billion laughs"). */
+#define YAML_ALIAS_NODES_MAX 100000
+
 struct yaml_loader {
 	yaml_parser_t parser;
 	const char *file;
 	char *err;
 	size_t errlen;
+	struct yaml_anchor *anchors;    /* owned */
+	size_t n_anchors;
+	size_t alias_nodes;             /* nodes copied by aliases so far */
 };
+
+static size_t cnode_count(const struct cnode *n)
+{
+	size_t k = 1;
+	for (size_t i = 0; i < n->n; i++)
+		k += cnode_count(n->items[i]);
+	return k;
+}
+
+static void anchor_add(struct yaml_loader *L, const yaml_char_t *name, const struct cnode *n)
+{
+	if (!name)
+		return;
+	L->anchors = xrealloc(L->anchors, (L->n_anchors + 1) * sizeof *L->anchors);
+	L->anchors[L->n_anchors++] = (struct yaml_anchor){ xstrdup((const char *)name), n, cnode_count(n) };
+}
+
+static void anchors_free(struct yaml_loader *L)
+{
+	for (size_t i = 0; i < L->n_anchors; i++)
+		free(L->anchors[i].name);
+	free(L->anchors);
+}
 
 static int yaml_fail(struct yaml_loader *L, int line, int col, const char *msg)
 {
@@ -159,6 +196,71 @@ static int yaml_next(struct yaml_loader *L, yaml_event_t *ev)
 	return 0;
 }
 
+/* *name: a copy of the anchored node, placed where the alias is. */
+static struct cnode *yaml_alias(struct yaml_loader *L, yaml_event_t *ev)
+{
+	const char *name = (const char *)ev->data.alias.anchor;
+	int line = (int)ev->start_mark.line + 1, col = (int)ev->start_mark.column + 1;
+	for (size_t i = L->n_anchors; i-- > 0;) {
+		if (strcmp(L->anchors[i].name, name))
+			continue;
+		if (L->alias_nodes + L->anchors[i].size > YAML_ALIAS_NODES_MAX) {
+			yaml_fail(L, line, col, "aliases expand to too many nodes");
+			return NULL;
+		}
+		L->alias_nodes += L->anchors[i].size;
+		/* The copy stands where the alias is; what is inside keeps where it was written. */
+		struct cnode *c = cnode_clone(L->anchors[i].node);
+		free(c->key);
+		c->key = NULL;
+		c->line = line;
+		c->col = col;
+		return c;
+	}
+	char msg[300];
+	snprintf(msg, sizeof msg, "unknown anchor \"%s\" (an alias must follow its anchor's complete node)", name);
+	yaml_fail(L, line, col, msg);
+	return NULL;
+}
+
+/* Merge keys: "<<: *base" (or a list of them) adds the base mapping's entries that the mapping
+ * does not set itself, whatever their order; earlier bases win over later ones. */
+static int yaml_merge(struct yaml_loader *L, struct cnode *map)
+{
+	size_t kept = 0;
+	struct cnode **merges = NULL;
+	size_t n_merges = 0;
+	for (size_t i = 0; i < map->n; i++) {
+		struct cnode *c = map->items[i];
+		if (strcmp(c->key, "<<")) {
+			map->items[kept++] = c;
+			continue;
+		}
+		merges = xrealloc(merges, (n_merges + 1) * sizeof *merges);
+		merges[n_merges++] = c;
+	}
+	map->n = kept;
+	int r = 0;
+	for (size_t m = 0; m < n_merges && r == 0; m++) {
+		struct cnode *v = merges[m];
+		struct cnode *const *bases = v->kind == CN_SEQ ? v->items : &v;
+		size_t n_bases = v->kind == CN_SEQ ? v->n : 1;
+		for (size_t b = 0; b < n_bases && r == 0; b++) {
+			if (bases[b]->kind != CN_MAP) {
+				r = yaml_fail(L, bases[b]->line, bases[b]->col, "a merge key (<<) takes a mapping or a list of them");
+				break;
+			}
+			for (size_t i = 0; i < bases[b]->n; i++)
+				if (!cnode_get(map, bases[b]->items[i]->key))
+					cnode_append(map, cnode_clone(bases[b]->items[i]));
+		}
+	}
+	for (size_t m = 0; m < n_merges; m++)
+		cnode_free(merges[m]);
+	free(merges);
+	return r;
+}
+
 static struct cnode *yaml_collection(struct yaml_loader *L, yaml_event_t *start, int depth)
 {
 	int is_map = start->type == YAML_MAPPING_START_EVENT;
@@ -170,6 +272,8 @@ static struct cnode *yaml_collection(struct yaml_loader *L, yaml_event_t *start,
 			goto fail;
 		if (ev.type == YAML_MAPPING_END_EVENT || ev.type == YAML_SEQUENCE_END_EVENT) {
 			yaml_event_delete(&ev);
+			if (is_map && yaml_merge(L, n) < 0)
+				goto fail;
 			return n;
 		}
 		char *key = NULL;
@@ -222,15 +326,21 @@ static struct cnode *yaml_node(struct yaml_loader *L, yaml_event_t *ev, int dept
 		    (!strcmp(n->value, "~") || !strcmp(n->value, "null"))) {
 			n->value[0] = 0;
 		}
+		anchor_add(L, ev->data.scalar.anchor, n);
 		return n;
 	}
 	case YAML_MAPPING_START_EVENT:
-	case YAML_SEQUENCE_START_EVENT:
-		return yaml_collection(L, ev, depth);
+	case YAML_SEQUENCE_START_EVENT: {
+		/* The anchor counts once the collection is complete: an alias inside it is an error. */
+		const yaml_char_t *anchor = ev->type == YAML_MAPPING_START_EVENT ? ev->data.mapping_start.anchor
+										 : ev->data.sequence_start.anchor;
+		struct cnode *n = yaml_collection(L, ev, depth);
+		if (n)
+			anchor_add(L, anchor, n);
+		return n;
+	}
 	case YAML_ALIAS_EVENT:
-		yaml_fail(L, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
-			  "YAML aliases are not supported");
-		return NULL;
+		return yaml_alias(L, ev);
 	default:
 		yaml_fail(L, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1, "unexpected YAML event");
 		return NULL;
@@ -287,6 +397,7 @@ struct cnode *cnode_load_yaml(const char *path, char *err, size_t errlen)
 		yaml_event_delete(&ev);
 	}
 	yaml_parser_delete(&L.parser);
+	anchors_free(&L);
 	fclose(f);
 	return root;
 }

@@ -391,7 +391,8 @@ static void test_yaml_errors(void **state)
 	load_fails("a: 1\n---\nb: 2\n", 3, NULL, "only one YAML document is supported");
 	load_fails("- a\n- b\n", 1, NULL, "the top level must be a mapping (services:, chains:, ...)");
 	load_fails("just text\n", 1, NULL, "the top level must be a mapping (services:, chains:, ...)");
-	load_fails("x: &a {k: 1}\ny: *a\n", 2, "*a", "YAML aliases are not supported");
+	load_fails("x: &a {k: 1}\ny: *b\n", 2, "*b",
+		   "unknown anchor \"b\" (an alias must follow its anchor's complete node)");
 	load_fails("? [a, b]\n: c\n", 1, "[", "a mapping key must be a plain string");
 }
 
@@ -909,6 +910,65 @@ static void test_many_refusals(void **state)
 	}
 }
 
+/* ---- YAML anchors, aliases and merge keys (as in GOST issue threads) ---- */
+
+static void test_yaml_anchors_aliases_merge(void **state)
+{
+	(void)state;
+	struct config *c = load_ok("services:\n"
+				   "- name: a\n"
+				   "  addr: 127.0.0.1:9001\n"
+				   "  handler: &tcp\n"
+				   "    type: tcp\n"
+				   "  listener: *tcp\n"
+				   "  forwarder: &fw\n"
+				   "    nodes: [{name: t, addr: 127.0.0.1:9}]\n"
+				   "  metadata: &md {idleTimeout: 30s, readTimeout: 5s}\n"
+				   "- name: b\n"
+				   "  addr: 127.0.0.1:9002\n"
+				   "  handler: *tcp\n"
+				   "  listener: {<<: *tcp}\n"
+				   "  forwarder: *fw\n"
+				   "  metadata:\n"
+				   "    idleTimeout: 60s\n"
+				   "    <<: [*md, {dialTimeout: 3s, readTimeout: 9s}]\n");
+	assert_int_equal(c->n_services, 2);
+	const struct service *b = c->services[1];
+	assert_string_equal(b->handler.type->name, "tcp");
+	assert_string_equal(b->listener.type->name, "tcp");
+	assert_int_equal(b->forwarder->n_nodes, 1);
+	assert_string_equal(b->forwarder->nodes[0]->addr, "127.0.0.1:9");
+	/* the mapping's own key wins over a merged one, whatever the order; the first base wins */
+	assert_string_equal(cnode_str(b->md, "idleTimeout"), "60s");
+	assert_string_equal(cnode_str(b->md, "readTimeout"), "5s");
+	assert_string_equal(cnode_str(b->md, "dialTimeout"), "3s");
+	assert_null(cnode_get(b->md, "<<"));
+	drop(c);
+}
+
+static void test_yaml_alias_errors(void **state)
+{
+	(void)state;
+	load_fails("services:\n- name: a\n  handler: *nope\n", 3, "*nope",
+		   "unknown anchor \"nope\" (an alias must follow its anchor's complete node)");
+	load_fails("services:\n- &s {name: a, handler: *s}\n", 2, "*s}",
+		   "unknown anchor \"s\" (an alias must follow its anchor's complete node)");
+	load_fails("services:\n- name: a\n  handler: &x tcp\n  listener: {<<: *x}\n", 4, "*x",
+		   "a merge key (<<) takes a mapping or a list of them");
+	/* "billion laughs": ten levels of ten aliases each */
+	char doc[4096];
+	size_t n = (size_t)snprintf(doc, sizeof doc, "services: []\nl0: &l0 [x,x,x,x,x,x,x,x,x,x]\n");
+	for (int i = 1; i <= 8; i++) {
+		n += (size_t)snprintf(doc + n, sizeof doc - n, "l%d: &l%d [", i, i);
+		for (int k = 0; k < 10; k++)
+			n += (size_t)snprintf(doc + n, sizeof doc - n, "%s*l%d", k ? "," : "", i - 1);
+		n += (size_t)snprintf(doc + n, sizeof doc - n, "]\n");
+	}
+	memset(&err, 0, sizeof err);
+	assert_null(config_load_file(write_file(doc), &err));
+	assert_non_null(strstr(err.msg, "aliases expand to too many nodes"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -939,6 +999,8 @@ int main(void)
 		cmocka_unit_test(test_dtls_min_version_refused),
 		cmocka_unit_test(test_settings_applied_accepted),
 		cmocka_unit_test(test_many_refusals),
+		cmocka_unit_test(test_yaml_anchors_aliases_merge),
+		cmocka_unit_test(test_yaml_alias_errors),
 	};
 	log_set_level("error");
 	return cmocka_run_group_tests(tests, make_dir, remove_dir);
