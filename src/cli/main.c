@@ -36,7 +36,8 @@
 #include "src/core/util.h"
 
 static struct {
-	char *config_path;          /* -C; NULL in URL mode */
+	char **config_paths;        /* each -C (a file, "-", inline JSON), merged in order; or the default file */
+	int n_config;
 	char **L, **F;
 	int nL, nF;
 	int test_only;
@@ -56,7 +57,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: portway [-C FILE] [-L URL]... [-F URL]... [-t] [-O yaml|json] [-D] [-V]\n"
 		"       portway SUBCOMMAND ... (see portway help)\n"
-		"  -C FILE          configuration file (GOST v3 YAML schema)\n"
+		"  -C FILE          configuration (GOST v3 YAML schema): a file, - for stdin, or inline JSON;\n"
+		"                   several are merged in order, then -L/-F (default: portway.yaml, gost.yaml)\n"
 		"  -L URL           a service, e.g. tcp://:8080/127.0.0.1:80 or udp://:5353/127.0.0.1:53\n"
 		"  -F URL           a chain node (one hop per -F, in order), e.g. relay://server:8420\n"
 		"  -t               test the configuration and exit (0 valid, 2 invalid)\n"
@@ -95,9 +97,7 @@ static void raise_nofile_limit(void)
 
 static struct config *load_config(struct cfg_err *e)
 {
-	if (opts.config_path)
-		return config_load_file(opts.config_path, e);
-	return config_from_urls(opts.L, opts.nL, opts.F, opts.nF, e);
+	return config_load_sources(opts.config_paths, opts.n_config, opts.L, opts.nL, opts.F, opts.nF, e);
 }
 
 static void apply_log_settings(const struct config *c)
@@ -197,11 +197,16 @@ static int reconcile(struct config *cfg)
 static void reload(void)
 {
 	struct cfg_err e;
-	if (!opts.config_path) {
+	if (!opts.n_config) {
 		log_warn("SIGHUP: services come from the command line; nothing to reload");
 		return;
 	}
-	log_info("SIGHUP: reloading %s", opts.config_path);
+	for (int i = 0; i < opts.n_config; i++)
+		if (!strcmp(opts.config_paths[i], "-")) {
+			log_warn("SIGHUP: the configuration came from stdin, which cannot be read again; nothing reloaded");
+			return;
+		}
+	log_info("SIGHUP: reloading %s%s", opts.config_paths[0], opts.n_config > 1 ? " and the other -C sources" : "");
 	notify_reloading();
 	struct config *cfg = load_config(&e);
 	if (!cfg) {
@@ -303,7 +308,9 @@ static void release_all(void)
 	n_running = 0;
 	free(opts.L);
 	free(opts.F);
+	free(opts.config_paths);
 	opts.L = opts.F = NULL;
+	opts.config_paths = NULL;
 }
 
 static int parse_args(int argc, char **argv)
@@ -319,10 +326,11 @@ static int parse_args(int argc, char **argv)
 			return -1;
 	opts.L = xcalloc((size_t)argc, sizeof *opts.L);
 	opts.F = xcalloc((size_t)argc, sizeof *opts.F);
+	opts.config_paths = xcalloc((size_t)argc + 1, sizeof *opts.config_paths);
 	while ((c = getopt_long(argc, argv, "C:L:F:tO:DVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'C':
-			opts.config_path = optarg;
+			opts.config_paths[opts.n_config++] = optarg;
 			break;
 		case 'L':
 			opts.L[opts.nL++] = optarg;
@@ -359,14 +367,16 @@ static int parse_args(int argc, char **argv)
 		usage(stderr);
 		return -1;
 	}
-	if (!opts.config_path && !opts.nL) {
-		fprintf(stderr, "portway: nothing to run: give -C FILE or at least one -L URL\n");
-		usage(stderr);
-		return -1;
-	}
-	if (opts.config_path && (opts.nL || opts.nF)) {
-		fprintf(stderr, "portway: -C cannot be combined with -L/-F\n");
-		return -1;
+	if (!opts.n_config && !opts.nL) {
+		/* As GOST: with nothing named, the usual file if there is one. */
+		static char def[1024];
+		if (!config_default_path(def, sizeof def)) {
+			fprintf(stderr, "portway: nothing to run: give -C FILE or at least one -L URL (no %s/portway/portway.yaml,"
+					" and no gost.yaml in /etc/gost, ~/.gost or here)\n", SYSCONFDIR);
+			usage(stderr);
+			return -1;
+		}
+		opts.config_paths[opts.n_config++] = def;
 	}
 	return 0;
 }

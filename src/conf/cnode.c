@@ -349,15 +349,23 @@ static struct cnode *yaml_node(struct yaml_loader *L, yaml_event_t *ev, int dept
 
 struct cnode *cnode_load_yaml(const char *path, char *err, size_t errlen)
 {
-	struct yaml_loader L = { .file = path, .err = err, .errlen = errlen };
-	struct cnode *root = NULL;
-	yaml_event_t ev;
 	FILE *f = fopen(path, "rb");
-
 	if (!f) {
 		snprintf(err, errlen, "%s: cannot open: %m", path);
 		return NULL;
 	}
+	struct cnode *root = cnode_load_yaml_stream(f, path, err, errlen);
+	fclose(f);
+	return root;
+}
+
+struct cnode *cnode_load_yaml_stream(FILE *f, const char *name, char *err, size_t errlen)
+{
+	struct yaml_loader L = { .file = name, .err = err, .errlen = errlen };
+	struct cnode *root = NULL;
+	yaml_event_t ev;
+	const char *path = name;
+
 	yaml_parser_initialize(&L.parser);
 	yaml_parser_set_input_file(&L.parser, f);
 	for (;;) {
@@ -398,6 +406,5 @@ struct cnode *cnode_load_yaml(const char *path, char *err, size_t errlen)
 	}
 	yaml_parser_delete(&L.parser);
 	anchors_free(&L);
-	fclose(f);
 	return root;
 }

@@ -36,5 +36,7 @@ char *cnode_fingerprint(const struct cnode *n);
 int cnode_write(const struct cnode *n, FILE *f, int json);
 /* Load a YAML (or JSON) document. NULL on error, with "file:line:col: message" in err. */
 struct cnode *cnode_load_yaml(const char *path, char *err, size_t errlen);
+/* The same from an open stream (stdin, a string); name stands for the file in positions. */
+struct cnode *cnode_load_yaml_stream(FILE *f, const char *name, char *err, size_t errlen);
 
 #endif

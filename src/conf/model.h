@@ -252,6 +252,17 @@ struct config *config_load_file(const char *path, struct cfg_err *e);
 /* Build from -L and -F URLs (src/url.c makes the tree). */
 struct config *config_from_urls(char **L, int nL, char **F, int nF, struct cfg_err *e);
 struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *e);
+/* The tree -L/-F URLs make (positions name file, which must outlive the tree). */
+struct cnode *config_tree_from_urls(char **L, int nL, char **F, int nF, const char *file, struct cfg_err *e);
+/* GOST's sources, merged in order (src/conf/sources.c): each -C source (a file, "-" for stdin,
+ * or inline JSON "{...}"), then the -L/-F URLs. Lists (services, chains, hops, authers,
+ * bypasses, ...) add up; single settings (log, tls, api, metrics, workers) are the last one's. */
+struct config *config_load_sources(char **sources, int n_sources, char **L, int nL, char **F, int nF,
+				   struct cfg_err *e);
+/* The file portway reads when given neither -C nor -L: the first that exists of
+ * SYSCONFDIR/portway/portway.yaml and GOST's gost.{yaml,yml,json} in /etc/gost/, ~/.gost/
+ * and the working directory; NULL if none. */
+const char *config_default_path(char *buf, size_t cap);
 void config_unref(struct config *c);
 /* Where the last reference's free runs (the types' fini may join a thread or close a database, which
  * a worker loop must not do). Unset: at once, on the thread that dropped it. The services layer sets

@@ -537,6 +537,16 @@ static int build_hop(struct cnode *root, struct cnode *hops, const char *url, si
 struct config *config_from_urls(char **L, int nL, char **F, int nF, struct cfg_err *e)
 {
 	char *file = xstrdup("command line");
+	struct cnode *root = config_tree_from_urls(L, nL, F, nF, file, e);
+	if (!root) {
+		free(file);
+		return NULL;
+	}
+	return config_from_tree(root, file, e);
+}
+
+struct cnode *config_tree_from_urls(char **L, int nL, char **F, int nF, const char *file, struct cfg_err *e)
+{
 	struct cnode *root = cnode_new(CN_MAP, file, 0, 0);
 	struct cnode *services = cnode_new(CN_SEQ, file, 0, 0);
 	services->key = xstrdup("services");
@@ -557,9 +567,8 @@ struct config *config_from_urls(char **L, int nL, char **F, int nF, struct cfg_e
 			if (build_hop(root, hops, F[i], (size_t)i, e) < 0)
 				goto fail;
 	}
-	return config_from_tree(root, file, e);
+	return root;
 fail:
 	cnode_free(root);
-	free(file);
 	return NULL;
 }

@@ -1,6 +1,7 @@
 """The command line itself: --help, --version, -O (the effective configuration), -D/-DD, and
 GOST flags portway does not implement yet refused by name."""
 import json
+import os
 import subprocess
 
 from conftest import PORTWAY
@@ -61,3 +62,51 @@ def test_dd_is_gosts_trace_flag():
     """GOST's -DD (trace) is two -D, not an unknown option."""
     code, out, err = run("-DD", "-L", "tcp://127.0.0.1:0/127.0.0.1:1", "-t")
     assert code == 0 and "configuration OK" in out, err
+
+
+def forward_yaml(name, port, level=None):
+    text = (f"services:\n- name: {name}\n  addr: 127.0.0.1:{port}\n  handler: {{type: tcp}}\n"
+            f"  listener: {{type: tcp}}\n  forwarder: {{nodes: [{{name: t, addr: 127.0.0.1:9}}]}}\n")
+    return text + (f"log: {{level: {level}}}\n" if level else "")
+
+
+def test_several_sources_merge_in_order(tmp_path):
+    """As GOST's parser: -C sources merged in order (lists add up, single settings are the last
+    one's), then -L/-F; a source may be stdin or inline JSON."""
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(forward_yaml("a", 9001, "debug"))
+    b.write_text(forward_yaml("b", 9002, "warn"))
+    inline = json.dumps({"services": [{"name": "c", "addr": "127.0.0.1:9003", "handler": {"type": "tcp"},
+                                       "listener": {"type": "tcp"},
+                                       "forwarder": {"nodes": [{"name": "t", "addr": "127.0.0.1:9"}]}}]})
+    code, out, err = run("-C", str(a), "-C", str(b), "-C", inline, "-L", "tcp://127.0.0.1:9004/127.0.0.1:9",
+                         "-O", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [s["name"] for s in doc["services"]] == ["a", "b", "c", "service-0"]
+    assert doc["log"] == {"level": "warn"}
+    r = subprocess.run([PORTWAY, "-C", "-", "-t"], input=forward_yaml("s", 9005), capture_output=True, text=True,
+                       timeout=10)
+    assert r.returncode == 0 and "configuration OK: 1 services" in r.stdout, r.stderr
+    # an error in the second file names that file and its line
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("services:\n- name: x\n  addr: nowhere\n")
+    code, _, err = run("-C", str(a), "-C", str(bad), "-t")
+    assert code == 2 and f"{bad}:3:9:" in err and "nowhere" in err, err
+
+
+def test_default_file_when_nothing_is_named(tmp_path):
+    """With neither -C nor -L, GOST's gost.yaml in ~/.gost (or the working directory) is read."""
+    home = tmp_path / "home"
+    (home / ".gost").mkdir(parents=True)
+    (home / ".gost" / "gost.yaml").write_text(forward_yaml("from-home", 9006))
+    env = dict(os.environ, HOME=str(home))
+    r = subprocess.run([PORTWAY, "-O", "yaml"], capture_output=True, text=True, timeout=10, env=env, cwd=tmp_path)
+    assert r.returncode == 0 and "name: from-home" in r.stdout, r.stderr
+    (tmp_path / "gost.yml").write_text(forward_yaml("from-cwd", 9007))
+    r = subprocess.run([PORTWAY, "-O", "yaml"], capture_output=True, text=True, timeout=10,
+                       env=dict(os.environ, HOME=str(tmp_path / "nohome")), cwd=tmp_path)
+    assert r.returncode == 0 and "name: from-cwd" in r.stdout, r.stderr
+    r = subprocess.run([PORTWAY, "-t"], capture_output=True, text=True, timeout=10,
+                       env=dict(os.environ, HOME=str(tmp_path / "nohome")), cwd=home)
+    assert r.returncode == 2 and "nothing to run" in r.stderr

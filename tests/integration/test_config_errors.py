@@ -114,7 +114,7 @@ def test_help(pw):
 
 @pytest.mark.parametrize("args,message", [
     ((), "nothing to run: give -C FILE or at least one -L URL"),
-    (("-C", "x.yaml", "-L", "tcp://:1/1.2.3.4:5"), "-C cannot be combined with -L/-F"),
+    (("-C", "no-such.yaml", "-L", "tcp://:1/1.2.3.4:5"), "no-such.yaml: cannot open"),
     (("-L", "tcp://:1/1.2.3.4:5", "stray"), "unexpected argument \"stray\""),
     (("-Q",), "Usage: portway"),
     (("-C",), "Usage: portway"),
