@@ -622,13 +622,29 @@ static struct auther *parse_auther(struct ctx *x, const struct cnode *n, const c
 			a->users[a->n_users++].password = xstrdup(cnode_str(u, "password") ? cnode_str(u, "password") : "");
 		}
 	}
-	if (get_scalar(x, n, "file", path, &a->file) < 0)
+	/* GOST's form is file: {path: users.txt}; a plain string is accepted too. */
+	const struct cnode *fnode = cnode_get(n, "file");
+	if (fnode && fnode->kind == CN_MAP) {
+		char fpath[512];
+		snprintf(fpath, sizeof fpath, "%s.file", path);
+		if (check_keys(x, fnode, fpath, (const char *const[]){ "path", NULL }, NULL) < 0 ||
+		    get_scalar(x, fnode, "path", fpath, &a->file) < 0)
+			goto fail;
+		if (!a->file) {
+			cfg_error(x->e, fnode, fpath, "needs a path");
+			goto fail;
+		}
+	} else if (get_scalar(x, n, "file", path, &a->file) < 0) {
 		goto fail;
+	}
 	if (a->file) {
 		FILE *f = fopen(a->file, "r");
 		char line[1024];
 		if (!f) {
-			cfg_error(x->e, cnode_get(n, "file"), "file", "cannot open users file %s: %s", a->file, strerror(errno));
+			const struct cnode *at = cnode_get(n, "file");
+			if (at->kind == CN_MAP)
+				at = cnode_get(at, "path");
+			cfg_error(x->e, at, "file", "cannot open users file %s: %s", a->file, strerror(errno));
 			goto fail;
 		}
 		/* As GOST reads it: "user password" per line, the password being the rest of the

@@ -600,6 +600,12 @@ static void test_auth_tls_errors(void **state)
 	snprintf(text, sizeof text, "authers:\n  - name: a\n    file: %s/none.txt\n", dir);
 	snprintf(msg, sizeof msg, "file: cannot open users file %s/none.txt: No such file or directory", dir);
 	load_fails(text, 3, "/", msg);
+	/* GOST's form, file: {path: ...}, reads the same file */
+	snprintf(text, sizeof text, "authers:\n  - name: a\n    file: {path: %s/none.txt}\n", dir);
+	load_fails(text, 3, "/", msg);
+	load_fails("authers:\n  - name: a\n    file: {}\n", 3, "{", "authers[0].file: needs a path");
+	load_fails("authers:\n  - name: a\n    file: {path: x, size: 1}\n", 3, "size",
+		   "authers[0].file.size: unknown key (expected one of: path)");
 	load_fails("services:\n  - addr: :1\n    bypass: ghost\n    handler: {type: tcp}\n" FWD, 3, "ghost",
 		   "bypass: no bypass named \"ghost\" in bypasses");
 	load_fails("bypasses:\n  - name: b\n    whitelist: perhaps\n", 3, "perhaps",
