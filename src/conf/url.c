@@ -17,6 +17,7 @@
 struct url_parts {
 	char scheme[64];
 	char *user, *pass;      /* percent-decoded; NULL when absent */
+	int has_pass;           /* the userinfo had a ':' */
 	char *hosts;            /* "host:port" or "h1:p1,h2:p2" */
 	char *path;             /* after the first '/', or NULL */
 	char *query;            /* after '?', or NULL */
@@ -83,6 +84,7 @@ static int url_split(const char *url, struct url_parts *u, struct cfg_err *e, co
 		if (colon) {
 			u->user = pct_decode(p, (size_t)(colon - p), 0);
 			u->pass = pct_decode(colon + 1, (size_t)(at - colon - 1), 0);
+			u->has_pass = 1;
 		} else {
 			u->user = pct_decode(p, (size_t)(at - p), 0);
 			u->pass = xstrdup("");
@@ -97,6 +99,67 @@ static int url_split(const char *url, struct url_parts *u, struct cfg_err *e, co
 		u->hosts = xstrndup(p, (size_t)(end - p));
 	}
 	return 0;
+}
+
+static int b64val(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+' || c == '-')
+		return 62;
+	if (c == '/' || c == '_')
+		return 63;
+	return -1;
+}
+
+/* Base64, URL-safe or standard, padded or not; NULL when malformed. */
+static char *b64_decode(const char *s)
+{
+	size_t n = strlen(s);
+	while (n && s[n - 1] == '=')
+		n--;
+	if (n % 4 == 1)
+		return NULL;
+	char *out = xmalloc(n * 3 / 4 + 1), *o = out;
+	unsigned acc = 0;
+	int bits = 0;
+	for (size_t i = 0; i < n; i++) {
+		int v = b64val((unsigned char)s[i]);
+		if (v < 0) {
+			free(out);
+			return NULL;
+		}
+		acc = acc << 6 | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			*o++ = (char)(acc >> bits & 0xff);
+		}
+	}
+	*o = 0;
+	return out;
+}
+
+/* GOST, for ss schemes: SIP002 userinfo, one base64 "method:password" without a ':' of its own. */
+static void sip002_auth(struct url_parts *u)
+{
+	if (strncasecmp(u->scheme, "ss", 2) || !u->user || !*u->user || u->has_pass)
+		return;
+	char *d = b64_decode(u->user), *colon = d ? strchr(d, ':') : NULL;
+	if (!colon) {
+		free(d);
+		return;
+	}
+	free(u->user);
+	free(u->pass);
+	u->pass = xstrdup(colon + 1);
+	*colon = 0;
+	u->user = d;
+	u->has_pass = 1;
 }
 
 /* GOST's scheme rule: "a+b" or one word for both; unknown halves fall back. */
@@ -223,6 +286,7 @@ static int build_service(struct cnode *root, struct cnode *services, const char 
 	snprintf(what, sizeof what, "-L #%zu", index + 1);
 	if (url_split(url, &u, e, what) < 0)
 		return -1;
+	sip002_auth(&u);
 	scheme_pair(u.scheme, hname, lname, sizeof hname);
 	if (!registry_handler(hname)) {
 		/* GOST: a lone transport name (tls://, wss://) means the auto handler over it. */
@@ -299,6 +363,7 @@ static int build_hop(struct cnode *root, struct cnode *hops, const char *url, si
 	snprintf(what, sizeof what, "-F #%zu", index + 1);
 	if (url_split(url, &u, e, what) < 0)
 		return -1;
+	sip002_auth(&u);
 	scheme_pair(u.scheme, cname, dname, sizeof cname);
 	if (!registry_connector(cname)) {
 		/* GOST: a lone transport name (tls://, wss://), or no scheme at all, means the http connector. */
