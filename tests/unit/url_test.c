@@ -155,6 +155,41 @@ static void test_userinfo_percent_and_at(void **state)
 	drop(c);
 }
 
+/* The ss handler and connector: the method is the user, the password the password; SIP002 base64 too. */
+static void test_shadowsocks_userinfo(void **state)
+{
+	(void)state;
+	struct config *c = one("ss://chacha20-ietf-poly1305:pass@:8338");
+	assert_string_equal(c->services[0]->handler.type->name, "ss");
+	assert_string_equal(c->services[0]->listener.type->name, "tcp");
+	assert_string_equal(c->services[0]->handler.auth.username, "chacha20-ietf-poly1305");
+	assert_string_equal(c->services[0]->handler.auth.password, "pass");
+	drop(c);
+	/* base64url("aes-256-gcm:p@ss:x") without padding, and standard base64 with it */
+	c = one("ss://YWVzLTI1Ni1nY206cEBzczp4@:8338");
+	assert_string_equal(c->services[0]->handler.auth.username, "aes-256-gcm");
+	assert_string_equal(c->services[0]->handler.auth.password, "p@ss:x");
+	drop(c);
+	c = one("ss://YWVzLTEyOC1nY206cGFzcw==@:8338");
+	assert_string_equal(c->services[0]->handler.auth.username, "aes-128-gcm");
+	assert_string_equal(c->services[0]->handler.auth.password, "pass");
+	drop(c);
+	char *L[] = { "socks5://:1080" }, *F[] = { "ss://aes-128-gcm:pw@10.0.0.1:8388" };
+	c = urls(L, 1, F, 1);
+	struct node *n = c->chains[0]->hops[0]->nodes[0];
+	assert_string_equal(n->connector.type->name, "ss");
+	assert_string_equal(n->connector.auth.username, "aes-128-gcm");
+	assert_string_equal(n->connector.auth.password, "pw");
+	drop(c);
+	/* not base64 of "method:password": the user as it is, which names no method */
+	char *bad[] = { "ss://bm9jb2xvbg@:8338" };
+	assert_contains(refused(bad, 1, NULL, 0), "unknown shadowsocks method \"bm9jb2xvbg\"");
+	char *rc4[] = { "ss://rc4-md5:x@:8338" };
+	assert_contains(refused(rc4, 1, NULL, 0), "aes-128-gcm, aes-192-gcm, aes-256-gcm, chacha20-ietf-poly1305");
+	char *nopass[] = { "ss://aes-128-gcm:@:8338" };
+	assert_contains(refused(nopass, 1, NULL, 0), "needs a password");
+}
+
 static void test_query_goes_to_metadata(void **state)
 {
 	(void)state;
@@ -376,6 +411,7 @@ int main(void)
 		cmocka_unit_test(test_scheme_too_long),
 		cmocka_unit_test(test_tcp_without_target_needs_forwarder),
 		cmocka_unit_test(test_fingerprint_stable),
+		cmocka_unit_test(test_shadowsocks_userinfo),
 	};
 	log_set_level("error");
 	return cmocka_run_group_tests(tests, NULL, NULL);
