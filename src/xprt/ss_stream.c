@@ -9,6 +9,7 @@
 #include "src/xprt/ss_stream.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,78 @@
 #include "src/core/util.h"
 
 #define SS_STACK_ENCODE 8192   /* writes whose chunks fit here need no allocation */
+#define REPLAY_SLOTS (1u << 18) /* per generation, a power of two */
+#define REPLAY_PER_GEN 100000   /* salts a generation takes before it becomes the old one */
+
+/*
+ * The salts seen lately, process-wide (every worker): a stream whose salt is
+ * one of them is a replay (a recorded client stream sent again) or a
+ * reflection (our own stream sent back to us), refused as a failed
+ * authentication, as shadowsocks-libev does. Salts are recorded once their
+ * first chunk authenticates (a prober without the key adds nothing) and
+ * when we make one. Two generations of an open-addressing set of 64-bit
+ * fingerprints remember the last 100,000 to 200,000 salts (4 MiB, allocated
+ * on first use).
+ */
+static struct {
+	pthread_mutex_t lock;
+	uint64_t *gen[2];           /* [0] current, [1] previous; 0 marks a free slot */
+	size_t count;               /* in gen[0] */
+} replay = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static uint64_t salt_fp(const uint8_t *salt, size_t len)
+{
+	uint64_t a = 0, b = 0;
+	memcpy(&a, salt, len < 8 ? len : 8);
+	if (len > 8)
+		memcpy(&b, salt + 8, len - 8 < 8 ? len - 8 : 8);
+	uint64_t fp = a ^ (b * 0x9e3779b97f4a7c15ull);
+	return fp ? fp : 1;
+}
+
+static int gen_has(const uint64_t *g, uint64_t fp)
+{
+	for (size_t i = (size_t)(fp * 0xff51afd7ed558ccdull >> 40) & (REPLAY_SLOTS - 1);; i = (i + 1) & (REPLAY_SLOTS - 1)) {
+		if (g[i] == fp)
+			return 1;
+		if (!g[i])
+			return 0;
+	}
+}
+
+static void gen_add(uint64_t *g, uint64_t fp)
+{
+	size_t i = (size_t)(fp * 0xff51afd7ed558ccdull >> 40) & (REPLAY_SLOTS - 1);
+	while (g[i] && g[i] != fp)
+		i = (i + 1) & (REPLAY_SLOTS - 1);
+	g[i] = fp;
+}
+
+/* Records the salt; returns 1 if it was already there. */
+static int replay_check_add(const uint8_t *salt, size_t len)
+{
+	uint64_t fp = salt_fp(salt, len);
+	int seen;
+	pthread_mutex_lock(&replay.lock);
+	if (!replay.gen[0]) {
+		replay.gen[0] = xcalloc(REPLAY_SLOTS, sizeof(uint64_t));
+		replay.gen[1] = xcalloc(REPLAY_SLOTS, sizeof(uint64_t));
+	}
+	seen = gen_has(replay.gen[0], fp) || gen_has(replay.gen[1], fp);
+	if (!seen) {
+		if (replay.count >= REPLAY_PER_GEN) {
+			uint64_t *old = replay.gen[1];
+			memset(old, 0, REPLAY_SLOTS * sizeof(uint64_t));
+			replay.gen[1] = replay.gen[0];
+			replay.gen[0] = old;
+			replay.count = 0;
+		}
+		gen_add(replay.gen[0], fp);
+		replay.count++;
+	}
+	pthread_mutex_unlock(&replay.lock);
+	return seen;
+}
 
 int ss_cfg_parse(struct ss_cfg *c, const struct auth_cfg *auth, const struct cnode *where, const char *field,
 		 struct cfg_err *e)
@@ -56,7 +129,7 @@ struct ss_stream {
 	char *prefix;               /* owned: plaintext for the first chunk; NULL once sent */
 	size_t prefix_len;
 	ev_timer prefix_timer;
-	unsigned lower_eof : 1, eof_sent : 1, pump_queued : 1;
+	unsigned lower_eof : 1, eof_sent : 1, pump_queued : 1, salt_checked : 1;
 	uint8_t pt[SS_PAYLOAD_MAX]; /* one chunk's plaintext */
 };
 
@@ -64,7 +137,10 @@ struct ss_stream {
 
 static void ss_fail(struct ss_stream *x, int err)
 {
-	log_debug("shadowsocks %s: %s", x->f.base.peer, ss_strerror(err));
+	if (err)
+		log_debug("shadowsocks %s: %s", x->f.base.peer, ss_strerror(err));
+	else
+		log_info("shadowsocks %s: a salt seen before (a replayed or reflected stream)", x->f.base.peer);
 	x->rstate = SS_R_FAILED;
 	free(x->inbuf);
 	x->inbuf = NULL;
@@ -83,6 +159,13 @@ static size_t ss_consume(struct ss_stream *x, const uint8_t *p, size_t len)
 		if (r < 0) {
 			ss_fail(x, r);
 			return len;
+		}
+		if (r == 1 && !x->salt_checked) {
+			x->salt_checked = 1;
+			if (replay_check_add(x->dec.salt, x->dec.m->salt_len)) {
+				ss_fail(x, 0);
+				return len;
+			}
 		}
 		if (r == 1 && n)
 			stream_emit_read(&x->f.base, (const char *)x->pt, n);
@@ -257,6 +340,7 @@ struct stream *ss_stream_new(struct stream *lower, const struct ss_cfg *c, const
 		stream_close(&x->f.base);
 		return NULL;
 	}
+	replay_check_add(salt, c->m->salt_len); /* our own: refused if it ever comes back */
 	if (prefix && prefix_len) {
 		x->prefix = xmalloc(prefix_len);
 		memcpy(x->prefix, prefix, prefix_len);

@@ -9,7 +9,9 @@
  * from below is read and discarded, writes fail, and the lower stream's
  * EOF still arrives as a read of length 0; so an owner may keep the
  * connection open and silent until the peer gives up (what ss-server does),
- * or close it.
+ * or close it. A stream whose salt was seen lately (a replay of a recorded
+ * stream, or one of ours reflected back) fails the same way, once its first
+ * chunk authenticates.
  */
 #ifndef PORTWAY_SS_STREAM_H
 #define PORTWAY_SS_STREAM_H

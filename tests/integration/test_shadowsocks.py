@@ -407,3 +407,40 @@ services:
     rc, out, err = fetch(ss_local(procs, port, "aes-256-gcm"), http_server.port)
     assert rc == 0, err
     assert out == "hello from the backend\n"
+
+
+def test_replayed_stream_gets_nothing(pw, echo):
+    """A recorded client stream sent again is refused like a wrong password (shadowsocks-libev does too)."""
+    e = echo()
+    port = portway_ss(pw, "aes-256-gcm", query="?readTimeout=2s")
+    wire = ss_encode("aes-256-gcm", PASSWORD, [addr("127.0.0.1", e.port) + b"once"])
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(wire)
+    s.shutdown(socket.SHUT_WR)
+    assert ss_decode_all(s, "aes-256-gcm", PASSWORD) == b"once"
+    s.close()
+    assert e.connections == 1
+    no_reply_then_closed(port, wire, 2.0)
+    assert e.connections == 1
+    pw.procs[0].wait_log("a salt seen before")
+
+
+def test_reflected_stream_gets_nothing(pw, echo):
+    """The server's own answer sent back to it as a client stream: its salt is known, refused."""
+    e = echo()
+    port = portway_ss(pw, "aes-128-gcm", query="?readTimeout=2s")
+    a = addr("127.0.0.1", e.port)
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    # the echo sends back an address too: the answer then reads as a valid request
+    s.sendall(ss_encode("aes-128-gcm", PASSWORD, [a + a + b"x"]))
+    s.shutdown(socket.SHUT_WR)
+    answer = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        answer += d
+    s.close()
+    assert len(answer) == 16 + 18 + len(a) + 1 + 16
+    no_reply_then_closed(port, answer, 2.0)
+    assert e.connections == 1
