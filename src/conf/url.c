@@ -17,6 +17,7 @@
 struct url_parts {
 	char scheme[64];
 	char *user, *pass;      /* percent-decoded; NULL when absent */
+	int has_pass;           /* the userinfo had a ':' */
 	char *hosts;            /* "host:port" or "h1:p1,h2:p2" */
 	char *path;             /* after the first '/', or NULL */
 	char *query;            /* after '?', or NULL */
@@ -85,6 +86,7 @@ static int url_split(const char *url, struct url_parts *u, struct cfg_err *e, co
 		if (colon) {
 			u->user = pct_decode(p, (size_t)(colon - p), 0);
 			u->pass = pct_decode(colon + 1, (size_t)(at - colon - 1), 0);
+			u->has_pass = 1;
 		} else {
 			u->user = pct_decode(p, (size_t)(at - p), 0);
 			u->pass = xstrdup("");
@@ -332,6 +334,24 @@ static char *b64_decode(const char *s)
 	return out;
 }
 
+/* GOST, for ss schemes: SIP002 userinfo, one base64 "method:password" without a ':' of its own. */
+static void sip002_auth(struct url_parts *u)
+{
+	if (strncasecmp(u->scheme, "ss", 2) || !u->user || !*u->user || u->has_pass)
+		return;
+	char *d = b64_decode(u->user), *colon = d ? strchr(d, ':') : NULL;
+	if (!colon) {
+		free(d);
+		return;
+	}
+	free(u->user);
+	free(u->pass);
+	u->pass = xstrdup(colon + 1);
+	*colon = 0;
+	u->user = d;
+	u->has_pass = 1;
+}
+
 /* GOST's ?auth=BASE64(user:pass): the same as userinfo, which wins when both are given. */
 static int query_auth(const struct query_dest *d, const char *value, const char *opt, const char *url,
 		      struct cfg_err *e)
@@ -416,6 +436,7 @@ static int build_service(struct cnode *root, struct cnode *services, const char 
 	snprintf(what, sizeof what, "-L #%zu", index + 1);
 	if (url_split(url, &u, e, what) < 0)
 		return -1;
+	sip002_auth(&u);
 	if (service_types(url, &u, hname, lname, sizeof hname, e) < 0) {
 		url_parts_free(&u);
 		return -1;
@@ -487,6 +508,7 @@ static int build_hop(struct cnode *root, struct cnode *hops, const char *url, si
 	snprintf(what, sizeof what, "-F #%zu", index + 1);
 	if (url_split(url, &u, e, what) < 0)
 		return -1;
+	sip002_auth(&u);
 	if (hop_types(url, &u, cname, dname, sizeof cname, e) < 0) {
 		url_parts_free(&u);
 		return -1;

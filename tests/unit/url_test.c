@@ -159,6 +159,41 @@ static void test_userinfo_percent_and_at(void **state)
 	drop(c);
 }
 
+/* The ss handler and connector: the method is the user, the password the password; SIP002 base64 too. */
+static void test_shadowsocks_userinfo(void **state)
+{
+	(void)state;
+	struct config *c = one("ss://chacha20-ietf-poly1305:pass@:8338");
+	assert_string_equal(c->services[0]->handler.type->name, "ss");
+	assert_string_equal(c->services[0]->listener.type->name, "tcp");
+	assert_string_equal(c->services[0]->handler.auth.username, "chacha20-ietf-poly1305");
+	assert_string_equal(c->services[0]->handler.auth.password, "pass");
+	drop(c);
+	/* base64url("aes-256-gcm:p@ss:x") without padding, and standard base64 with it */
+	c = one("ss://YWVzLTI1Ni1nY206cEBzczp4@:8338");
+	assert_string_equal(c->services[0]->handler.auth.username, "aes-256-gcm");
+	assert_string_equal(c->services[0]->handler.auth.password, "p@ss:x");
+	drop(c);
+	c = one("ss://YWVzLTEyOC1nY206cGFzcw==@:8338");
+	assert_string_equal(c->services[0]->handler.auth.username, "aes-128-gcm");
+	assert_string_equal(c->services[0]->handler.auth.password, "pass");
+	drop(c);
+	char *L[] = { "socks5://:1080" }, *F[] = { "ss://aes-128-gcm:pw@10.0.0.1:8388" };
+	c = urls(L, 1, F, 1);
+	struct node *n = c->chains[0]->hops[0]->nodes[0];
+	assert_string_equal(n->connector.type->name, "ss");
+	assert_string_equal(n->connector.auth.username, "aes-128-gcm");
+	assert_string_equal(n->connector.auth.password, "pw");
+	drop(c);
+	/* not base64 of "method:password": the user as it is, which names no method */
+	char *bad[] = { "ss://bm9jb2xvbg@:8338" };
+	assert_contains(refused(bad, 1, NULL, 0), "unknown shadowsocks method \"bm9jb2xvbg\"");
+	char *rc4[] = { "ss://rc4-md5:x@:8338" };
+	assert_contains(refused(rc4, 1, NULL, 0), "aes-128-gcm, aes-192-gcm, aes-256-gcm, chacha20-ietf-poly1305");
+	char *nopass[] = { "ss://aes-128-gcm:@:8338" };
+	assert_contains(refused(nopass, 1, NULL, 0), "needs a password");
+}
+
 static void test_query_goes_to_metadata(void **state)
 {
 	(void)state;
@@ -422,7 +457,7 @@ static void test_unknown_transport_or_protocol_refused(void **state)
 		{ "socks5+grpc://:8080", "listener", "grpc" },
 		{ "http+://:8080", "listener", "" },
 		{ "nosuch+tcp://:1/127.0.0.1:2", "handler", "nosuch" },  /* not forgotten behind a target */
-		{ "ss+tls://:8443", "handler", "ss" },
+		{ "ssu+tls://:8443", "handler", "ssu" },
 		{ "+tls://:8443", "handler", "" },
 	};
 	char opt[600];
@@ -435,7 +470,7 @@ static void test_unknown_transport_or_protocol_refused(void **state)
 		{ "relay+phts://127.0.0.1:443", "dialer", "phts" },
 		{ "relay+grpc://127.0.0.1:443", "dialer", "grpc" },
 		{ "relay+kcp://127.0.0.1:443", "dialer", "kcp" },
-		{ "ss+tcp://127.0.0.1:8388", "connector", "ss" },
+		{ "ssu+tcp://127.0.0.1:8388", "connector", "ssu" },
 	};
 	char *L[] = { "http://:8080" };
 	for (size_t i = 0; i < sizeof bad_F / sizeof *bad_F; i++) {
@@ -589,7 +624,7 @@ static void test_users_where_not_asked_refused(void **state)
 		char *L[] = { (char *)urls_[i] };
 		char want[600];
 		snprintf(want, sizeof want, "%s: services[0].handler.auth: handler %s does not authenticate its clients, "
-			 "so these users would not be asked for (handlers that do: auto, http, socks5, socks4, relay)",
+			 "so these users would not be asked for (handlers that do: auto, http, socks5, socks4, relay, ss)",
 			 urls_[i], strncmp(urls_[i], "udp", 3) ? "tcp" : "udp");
 		assert_string_equal(refused(L, 1, NULL, 0), want);
 	}
@@ -667,6 +702,7 @@ int main(void)
 		cmocka_unit_test(test_query_auth),
 		cmocka_unit_test(test_users_where_not_asked_refused),
 		cmocka_unit_test(test_query_security_keys_refused),
+		cmocka_unit_test(test_shadowsocks_userinfo),
 	};
 	log_set_level("error");
 	return cmocka_run_group_tests(tests, make_cert, remove_cert);
