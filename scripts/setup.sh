@@ -13,9 +13,9 @@ fi
 
 # Build dependencies, then what the tests and benchmarks drive (real clients and servers).
 PKGS="build-essential autoconf automake pkg-config libev-dev libssl-dev libmbedtls-dev libyaml-dev
-libsqlite3-dev libc-ares-dev zlib1g-dev libcmocka-dev clang
+libsqlite3-dev libc-ares-dev zlib1g-dev libssh-dev libcmocka-dev clang
 python3 python3-pytest python3-websockets python3-openssl golang-go golang-github-pion-dtls.v2-dev golang-github-xtaci-smux-dev curl openssl socat ncat netcat-openbsd nginx-light
-openssh-server openssh-client iperf3 haproxy wrk redis-server sqlite3 iproute2 procps psmisc stunnel4 tinyproxy v2ray shadowsocks-libev"
+openssh-server openssh-client sshpass iperf3 haproxy wrk redis-server sqlite3 iproute2 procps psmisc stunnel4 tinyproxy v2ray shadowsocks-libev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

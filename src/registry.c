@@ -13,9 +13,9 @@
 
 extern const struct handler_type handler_tcp, handler_udp, handler_auto, handler_http, handler_socks5,
 	handler_socks4, handler_relay, handler_rtcp, handler_rudp, handler_stream, handler_gateway,
-	handler_natrelay, handler_natrelay_server, handler_agent;
+	handler_natrelay, handler_natrelay_server, handler_agent, handler_sshd;
 extern const struct listener_type listener_tcp, listener_udp, listener_tls, listener_ws, listener_wss,
-	listener_dtls, listener_rtcp, listener_rudp, listener_natrelay_server, listener_agent;
+	listener_dtls, listener_rtcp, listener_rudp, listener_natrelay_server, listener_agent, listener_sshd;
 extern const struct dialer_type dialer_tcp, dialer_udp, dialer_tls, dialer_ws, dialer_wss, dialer_dtls;
 extern const struct connector_type connector_forward, connector_http, connector_socks5, connector_socks4,
 	connector_relay, connector_stream, connector_natrelay;
@@ -35,6 +35,7 @@ static const struct handler_type *const handlers[] = {
 	&handler_natrelay,
 	&handler_natrelay_server,
 	&handler_agent,
+	&handler_sshd,
 };
 
 static const struct listener_type *const listeners[] = {
@@ -48,6 +49,7 @@ static const struct listener_type *const listeners[] = {
 	&listener_rudp,
 	&listener_natrelay_server,
 	&listener_agent,
+	&listener_sshd,
 };
 
 static const struct dialer_type *const dialers[] = {

@@ -236,6 +236,10 @@ void service_unref(struct service *s);
 /* Authentication: no auth configured => ok. Constant-time password comparison. */
 int service_auth_required(const struct service *s);
 int service_auth_check(const struct service *s, const char *user, const char *pass);
+/* One auth block (a listener's, as the ssh listeners use): set when it names a user; the same
+ * rules and constant-time comparison as service_auth_check. */
+int auth_cfg_set(const struct auth_cfg *a);
+int auth_cfg_check(const struct auth_cfg *a, const char *user, const char *pass);
 int bypass_match(const struct bypass *b, const char *host);
 int bypass_match_port(const struct bypass *b, const char *host, uint16_t port);
 
