@@ -1,0 +1,352 @@
+"""GOST's sshd listener and handler against the real OpenSSH client: ssh -L, -D and -R through
+portway's SSH server, public key and password authentication, refusals, bulk data."""
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import curl, free_port, wait_port
+
+SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+            "-o", "ExitOnForwardFailure=yes", "-o", "ServerAliveInterval=0"]
+
+
+@pytest.fixture
+def keys(tmp_path):
+    d = tmp_path / "keys"
+    d.mkdir()
+    for name in ("client", "stranger", "host"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True)
+    (d / "authorized_keys").write_text("# portway test\n\n" + (d / "client.pub").read_text())
+
+    class K:
+        pass
+
+    k = K()
+    k.dir = d
+    k.client = d / "client"
+    k.stranger = d / "stranger"
+    k.host = d / "host"
+    k.authorized = d / "authorized_keys"
+    return k
+
+
+class Ssh:
+    """OpenSSH clients started for one test, stopped at teardown."""
+
+    def __init__(self, tmp_path):
+        self.tmp_path = tmp_path
+        self.procs = []
+
+    def cmd(self, port, *args, key=None, password=None, user="gost", command=()):
+        base = ["ssh"] + SSH_OPTS
+        if password is not None:
+            base = ["sshpass", "-p", password] + base + ["-o", "PreferredAuthentications=password",
+                                                          "-o", "PubkeyAuthentication=no",
+                                                          "-o", "NumberOfPasswordPrompts=1"]
+        else:
+            base += ["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"]
+            if key:
+                base += ["-i", str(key)]
+        return base + list(args) + ["-l", user, "-p", str(port), "127.0.0.1"] + list(command)
+
+    def start(self, port, *args, **kw):
+        log = open(self.tmp_path / f"ssh{len(self.procs)}.log", "wb")
+        p = subprocess.Popen(self.cmd(port, "-N", *args, **kw), stdout=log, stderr=subprocess.STDOUT)
+        p.log_path = log.name
+        self.procs.append(p)
+        return p
+
+    def run(self, port, *args, timeout=20, **kw):
+        return subprocess.run(self.cmd(port, *args, **kw), capture_output=True, text=True, timeout=timeout)
+
+    def close(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+
+@pytest.fixture
+def ssh(tmp_path):
+    s = Ssh(tmp_path)
+    yield s
+    s.close()
+
+
+def wait_forward(port, proc, timeout=15.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"ssh exited ({proc.returncode}): {open(proc.log_path).read()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"forward on {port} never came up: {open(proc.log_path).read()}")
+
+
+def sshd_url(port, user="gost", password=None, **md):
+    auth = f"{user}:{password}@" if password is not None else (f"{user}@" if user else "")
+    q = "&".join(f"{k}={v}" for k, v in md.items())
+    return f"sshd://{auth}127.0.0.1:{port}" + (f"?{q}" if q else "")
+
+
+def echo_roundtrip(port, data, timeout=60):
+    """Send data through port to an echo server and read it all back; returns what came back."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    got = []
+
+    def reader():
+        n = 0
+        while n < len(data):
+            b = s.recv(1 << 20)
+            if not b:
+                break
+            got.append(b)
+            n += len(b)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    s.sendall(data)
+    t.join(timeout)
+    s.close()
+    return b"".join(got)
+
+
+def test_local_forward_with_public_key(pw, ssh, keys, http_server):
+    port, lport = free_port(), free_port()
+    pw.start("-L", sshd_url(port, authorizedKeys=keys.authorized))
+    p = ssh.start(port, "-L", f"{lport}:127.0.0.1:{http_server.port}", key=keys.client)
+    wait_forward(lport, p)
+    rc, out, err = curl(f"http://127.0.0.1:{lport}/")
+    assert rc == 0, err
+    assert out == "hello from the backend\n"
+
+
+def test_dynamic_socks_forward(pw, ssh, keys, http_server):
+    port, lport = free_port(), free_port()
+    pw.start("-L", sshd_url(port, authorizedKeys=keys.authorized))
+    p = ssh.start(port, "-D", str(lport), key=keys.client)
+    wait_forward(lport, p)
+    # the name is resolved by portway, at the far end of the channel
+    rc, out, err = curl("--socks5-hostname", f"127.0.0.1:{lport}", f"http://localhost:{http_server.port}/")
+    assert rc == 0, err
+    assert out == "hello from the backend\n"
+
+
+def test_remote_forward(pw, ssh, keys, http_server):
+    port, rport = free_port(), free_port()
+    app = pw.start("-L", sshd_url(port, authorizedKeys=keys.authorized), "-D")
+    p = ssh.start(port, "-R", f"{rport}:127.0.0.1:{http_server.port}", key=keys.client)
+    wait_forward(rport, p)
+    for _ in range(3):
+        rc, out, err = curl(f"http://127.0.0.1:{rport}/")
+        assert rc == 0, err
+        assert out == "hello from the backend\n"
+    # the forward ends with the session
+    p.terminate()
+    p.wait()
+    app.wait_log("the ssh session ended")
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", rport), timeout=2).close()
+
+
+def test_remote_forward_port_zero_tells_the_port(pw, ssh, keys, echo):
+    srv = echo()
+    port = free_port()
+    pw.start("-L", sshd_url(port, authorizedKeys=keys.authorized))
+    log = open(ssh.tmp_path / "ssh-r0.log", "wb")
+    cmd = ssh.cmd(port, "-N", "-R", f"0:127.0.0.1:{srv.port}", key=keys.client)
+    cmd[cmd.index("LogLevel=ERROR")] = "LogLevel=INFO"   # "Allocated port N ..." is an INFO line
+    p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    ssh.procs.append(p)
+    deadline = time.time() + 15
+    rport = None
+    while time.time() < deadline and rport is None:
+        for line in open(log.name).read().splitlines():
+            if line.startswith("Allocated port "):
+                rport = int(line.split()[2])
+        time.sleep(0.05)
+    assert rport, open(log.name).read()
+    assert echo_roundtrip(rport, b"ping through port zero") == b"ping through port zero"
+
+
+def test_cancel_remote_forward(pw, ssh, keys, echo, tmp_path):
+    srv = echo()
+    port, rport = free_port(), free_port()
+    app = pw.start("-L", sshd_url(port, authorizedKeys=keys.authorized), "-D")
+    ctl = str(tmp_path / "ctl")
+    p = ssh.start(port, "-M", "-S", ctl, "-R", f"{rport}:127.0.0.1:{srv.port}", key=keys.client)
+    wait_forward(rport, p)
+    assert echo_roundtrip(rport, b"before cancel") == b"before cancel"
+    r = subprocess.run(["ssh", "-S", ctl, "-O", "cancel", "-R", f"{rport}:127.0.0.1:{srv.port}", "127.0.0.1"],
+                       capture_output=True, text=True, timeout=15)
+    assert r.returncode == 0, r.stderr
+    app.wait_log("cancelled by the client")
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", rport), timeout=2).close()
+    assert p.poll() is None   # the session goes on
+
+
+@pytest.mark.skipif(not shutil.which("sshpass"), reason="sshpass not installed")
+def test_password_auth(pw, ssh, echo):
+    srv = echo()
+    port, lport = free_port(), free_port()
+    pw.start("-L", sshd_url(port, user="gost", password="s3cret"))
+    p = ssh.start(port, "-L", f"{lport}:127.0.0.1:{srv.port}", password="s3cret")
+    wait_forward(lport, p)
+    assert echo_roundtrip(lport, b"hello with a password") == b"hello with a password"
+
+
+@pytest.mark.skipif(not shutil.which("sshpass"), reason="sshpass not installed")
+def test_wrong_password_refused(pw, ssh, echo):
+    srv = echo()
+    port, lport = free_port(), free_port()
+    app = pw.start("-L", sshd_url(port, user="gost", password="s3cret"))
+    r = ssh.run(port, "-N", "-L", f"{lport}:127.0.0.1:{srv.port}", password="wrong")
+    assert r.returncode != 0
+    assert "Permission denied" in r.stderr
+    r = ssh.run(port, "-N", "-L", f"{lport}:127.0.0.1:{srv.port}", password="s3cret", user="other")
+    assert r.returncode != 0
+    assert srv.connections == 0
+    assert "password rejected" in app.text()
+
+
+def test_unknown_key_refused(pw, ssh, keys, echo):
+    srv = echo()
+    port, lport = free_port(), free_port()
+    app = pw.start("-L", sshd_url(port, authorizedKeys=keys.authorized))
+    r = ssh.run(port, "-N", "-L", f"{lport}:127.0.0.1:{srv.port}", key=keys.stranger)
+    assert r.returncode == 255
+    assert "Permission denied" in r.stderr
+    assert "unknown public key" in app.text()
+    assert srv.connections == 0
+
+
+def test_key_only_refuses_passwords(pw, ssh, keys):
+    """With authorizedKeys and no user in the URL there is no password authentication at all."""
+    port = free_port()
+    pw.start("-L", f"sshd://127.0.0.1:{port}?authorizedKeys={keys.authorized}")
+    r = ssh.run(port, "-N", key=keys.stranger)
+    assert r.returncode == 255
+    assert "publickey" in r.stderr and "password" not in r.stderr.split("Permission denied")[-1]
+
+
+def test_no_auth_lets_everyone_in(pw, ssh, echo):
+    """GOST's NoClientAuth: no users and no keys."""
+    srv = echo()
+    port, lport = free_port(), free_port()
+    pw.start("-L", f"sshd://127.0.0.1:{port}")
+    p = ssh.start(port, "-L", f"{lport}:127.0.0.1:{srv.port}")
+    wait_forward(lport, p)
+    assert echo_roundtrip(lport, b"anyone") == b"anyone"
+
+
+def test_shell_is_refused(pw, ssh, keys):
+    """Only forwarding: a session channel (a shell, a command) is refused."""
+    port = free_port()
+    app = pw.start("-L", sshd_url(port, authorizedKeys=keys.authorized))
+    r = ssh.run(port, key=keys.client, command=["true"])
+    assert r.returncode == 255
+    assert "channel type refused" in app.text()
+
+
+def test_unreachable_target_closes_the_channel(pw, ssh, keys):
+    port, lport, dead = free_port(), free_port(), free_port()
+    pw.start("-L", sshd_url(port, authorizedKeys=keys.authorized))
+    p = ssh.start(port, "-L", f"{lport}:127.0.0.1:{dead}", key=keys.client)
+    wait_forward(lport, p)
+    s = socket.create_connection(("127.0.0.1", lport), timeout=10)
+    assert s.recv(100) == b""
+    s.close()
+    assert p.poll() is None
+
+
+def test_16mib_through_local_forward(pw, ssh, keys, echo):
+    srv = echo()
+    port, lport = free_port(), free_port()
+    pw.start("-L", sshd_url(port, authorizedKeys=keys.authorized))
+    p = ssh.start(port, "-L", f"{lport}:127.0.0.1:{srv.port}", key=keys.client)
+    wait_forward(lport, p)
+    data = os.urandom(16 << 20)
+    back = echo_roundtrip(lport, data)
+    assert len(back) == len(data)
+    assert hashlib.sha256(back).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_8mib_through_remote_forward(pw, ssh, keys, echo):
+    srv = echo()
+    port, rport = free_port(), free_port()
+    pw.start("-L", sshd_url(port, authorizedKeys=keys.authorized))
+    p = ssh.start(port, "-R", f"{rport}:127.0.0.1:{srv.port}", key=keys.client)
+    wait_forward(rport, p)
+    data = os.urandom(8 << 20)
+    back = echo_roundtrip(rport, data)
+    assert hashlib.sha256(back).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_parallel_channels(pw, ssh, keys, echo):
+    srv = echo()
+    port, lport = free_port(), free_port()
+    pw.start("-L", sshd_url(port, authorizedKeys=keys.authorized))
+    p = ssh.start(port, "-L", f"{lport}:127.0.0.1:{srv.port}", key=keys.client)
+    wait_forward(lport, p)
+    results = {}
+
+    def one(i):
+        data = os.urandom(256 << 10)
+        results[i] = echo_roundtrip(lport, data) == data
+
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert results == {i: True for i in range(8)}
+
+
+def test_yaml_listener_auth_and_host_key(pw, ssh, keys, echo):
+    """The YAML form: listener.auth, authorizedKeys and privateKeyFile; the host key is the file's."""
+    srv = echo()
+    port, lport = free_port(), free_port()
+    pw.start(config=f"""
+services:
+- name: sshd
+  addr: 127.0.0.1:{port}
+  handler:
+    type: sshd
+  listener:
+    type: sshd
+    auth:
+      username: gost
+      password: s3cret
+    metadata:
+      authorizedKeys: {keys.authorized}
+      privateKeyFile: {keys.host}
+""")
+    scan = subprocess.run(["ssh-keyscan", "-t", "ed25519", "-p", str(port), "127.0.0.1"], capture_output=True,
+                          text=True, timeout=15)
+    assert keys.host.with_suffix(".pub").read_text().split()[1] in scan.stdout
+    p = ssh.start(port, "-L", f"{lport}:127.0.0.1:{srv.port}", key=keys.client)
+    wait_forward(lport, p)
+    assert echo_roundtrip(lport, b"yaml") == b"yaml"
+
+
+def test_bad_authorized_keys_is_a_config_error(pw, tmp_path):
+    bad = tmp_path / "nokeys"
+    bad.write_text("# nothing here\n")
+    port = free_port()
+    code, out = pw.run("-L", f"sshd://127.0.0.1:{port}?authorizedKeys={bad}", "-t")
+    assert code != 0
+    assert "authorizedKeys" in out and "no public key" in out
