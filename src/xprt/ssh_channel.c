@@ -213,6 +213,10 @@ static void chan_serve(struct ssh_chan *c)
 void ssh_link_pass(struct ssh_link *l)
 {
 	unsigned gen = ++l->gen;
+	/* libssh says nothing when the peer grows a window: look at every channel that waits */
+	for (struct ssh_chan *c = l->chans; c; c = c->next)
+		if (c->out.len && c->ch && ssh_channel_window_size(c->ch))
+			c->pending = 1;
 	for (;;) {
 		struct ssh_chan *c = l->chans;
 		while (c && !(c->pending && c->gen != gen))

@@ -285,6 +285,60 @@ def test_16mib_through_local_forward(pw, ssh, keys, echo):
     assert hashlib.sha256(back).hexdigest() == hashlib.sha256(data).hexdigest()
 
 
+class Sender:
+    """A server that sends data to each client, then closes."""
+
+    def __init__(self, data):
+        self.data = data
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._send, args=(c,), daemon=True).start()
+
+    def _send(self, c):
+        try:
+            c.sendall(self.data)
+        except OSError:
+            pass    # wait_forward's probe goes away at once
+        finally:
+            c.close()
+
+
+def read_all(port, timeout=60):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    got = []
+    while True:
+        b = s.recv(1 << 20)
+        if not b:
+            break
+        got.append(b)
+    s.close()
+    return b"".join(got)
+
+
+def test_64mib_download_through_local_forward(pw, ssh, keys):
+    """One way only, server to client: the channel's writes wait for the client's window adjusts."""
+    data = os.urandom(64 << 20)
+    srv = Sender(data)
+    port, lport = free_port(), free_port()
+    pw.start("-L", sshd_url(port, authorizedKeys=keys.authorized))
+    p = ssh.start(port, "-L", f"{lport}:127.0.0.1:{srv.port}", key=keys.client)
+    wait_forward(lport, p)
+    back = read_all(lport)
+    assert len(back) == len(data)
+    assert hashlib.sha256(back).hexdigest() == hashlib.sha256(data).hexdigest()
+    srv.sock.close()
+
+
 def test_8mib_through_remote_forward(pw, ssh, keys, echo):
     srv = echo()
     port, rport = free_port(), free_port()
