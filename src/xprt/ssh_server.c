@@ -421,9 +421,9 @@ static void sess_pass(struct sess *x)
 		kex_step(x);
 	if (!x->dead && (x->kill || sess_socket_gone(x)))
 		sess_die(x);
+	opens_step(x);          /* polls libssh: before the channels look at their windows */
 	dispatch_fresh(x);
 	ssh_link_pass(&x->link);
-	opens_step(x);
 	fwds_step(x);
 	if (!x->dead && (x->kill || sess_socket_gone(x)))
 		sess_schedule(x);

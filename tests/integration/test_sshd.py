@@ -404,3 +404,29 @@ def test_bad_authorized_keys_is_a_config_error(pw, tmp_path):
     code, out = pw.run("-L", f"sshd://127.0.0.1:{port}?authorizedKeys={bad}", "-t")
     assert code != 0
     assert "authorizedKeys" in out and "no public key" in out
+
+
+def test_remote_forward_on_a_busy_port_is_refused(pw, ssh, keys, echo):
+    srv = echo()
+    port = free_port()
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    rport = busy.getsockname()[1]
+    app = pw.start("-L", sshd_url(port, authorizedKeys=keys.authorized))
+    r = ssh.run(port, "-N", "-R", f"{rport}:127.0.0.1:{srv.port}", key=keys.client)
+    busy.close()
+    assert r.returncode == 255
+    assert "cannot listen" in app.text()
+
+
+def test_direct_channels_go_through_the_chain(pw, ssh, keys, http_server):
+    proxy, port, lport = free_port(), free_port(), free_port()
+    hop = pw.start("-L", f"socks5://127.0.0.1:{proxy}", "-D", name="hop")
+    pw.start("-L", sshd_url(port, authorizedKeys=keys.authorized), "-F", f"socks5://127.0.0.1:{proxy}")
+    p = ssh.start(port, "-L", f"{lport}:127.0.0.1:{http_server.port}", key=keys.client)
+    wait_forward(lport, p)
+    rc, out, err = curl(f"http://127.0.0.1:{lport}/")
+    assert rc == 0, err
+    assert out == "hello from the backend\n"
+    hop.wait_log(f"127.0.0.1:{http_server.port}")
