@@ -6,7 +6,7 @@
  *    when the service's bypass matches, else dialed through the handler's
  *    chain and piped.
  *  - A tcpip-forward request (ssh -R [addr:]port:...) makes the handler
- *    listen on addr:port itself ("localhost" is 127.0.0.1, "" every address;
+ *    listen on addr:port itself ("localhost" is 127.0.0.1, "" or "*" every address;
  *    port 0 picks one, which the answer tells the client). Each connection it
  *    accepts goes back to the client in a forwarded-tcpip channel. The
  *    listening ends with the SSH session, or when the client cancels it
@@ -130,7 +130,7 @@ static void remote_req_event(struct stream *s, enum stream_event ev, int err)
 static void sshd_remote(struct service *svc, struct stream *req, const char *host, uint16_t port)
 {
 	char err[256];
-	int fd = listen_socket(host, port, SOCK_STREAM, 0, err, sizeof err);
+	int fd = listen_socket(!strcmp(host, "*") ? "" : host, port, SOCK_STREAM, 0, err, sizeof err);
 	if (fd < 0) {
 		log_info("service %s: %s: ssh -R: %s", svc->name, req->peer, err);
 		ssh_forward_reply(req, 0, 0);
