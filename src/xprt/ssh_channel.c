@@ -24,8 +24,9 @@ struct ssh_chan {
 	unsigned gen;
 	char *host;                 /* direct-tcpip destination, or NULL */
 	uint16_t port;
+	int err;                    /* why it broke */
 	unsigned pending : 1, remote_eof : 1, remote_closed : 1, eof_delivered : 1, eof_sent : 1, lost : 1,
-		failed : 1;
+		failed : 1, told : 1;
 };
 
 static const struct stream_ops chan_ops;
@@ -105,12 +106,17 @@ static int cb_wontblock(ssh_session ss, ssh_channel ch, uint32_t bytes, void *ud
 
 /* ---- the stream ---- */
 
+/* Broken: told once, to an owner that listens (one still dialing learns at read_start). */
 static void chan_fail(struct ssh_chan *c, int err)
 {
-	if (c->failed)
+	if (!c->failed) {
+		c->failed = 1;
+		c->err = err;
+	}
+	if (c->told || !c->base.on_event)
 		return;
-	c->failed = 1;
-	stream_emit_event(&c->base, STREAM_EV_ERROR, err);
+	c->told = 1;
+	stream_emit_event(&c->base, STREAM_EV_ERROR, c->err);
 }
 
 /* Write what the window takes now; 0, or -1 when the channel broke. */
@@ -199,12 +205,10 @@ static void chan_deliver(struct ssh_chan *c)
 
 static void chan_serve(struct ssh_chan *c)
 {
-	if (c->lost) {
+	if (c->lost || c->failed) {
 		chan_fail(c, ECONNRESET);
 		return;
 	}
-	if (c->failed)
-		return;
 	chan_flush(c);
 	if (!c->base.closed && !c->failed)
 		chan_deliver(c);
@@ -242,7 +246,7 @@ void ssh_link_lost(struct ssh_link *l)
 static void chan_read_start(struct stream *s)
 {
 	struct ssh_chan *c = (struct ssh_chan *)s;
-	if (c->buffered || c->lost || (c->remote_eof && !c->eof_delivered))
+	if (c->buffered || c->lost || (c->failed && !c->told) || (c->remote_eof && !c->eof_delivered))
 		chan_mark(c);
 }
 
@@ -260,6 +264,8 @@ static int chan_write(struct stream *s, const char *data, size_t len)
 		c->link->kick(c->link);
 		if (r < 0) {
 			c->failed = 1;
+			c->told = 1;    /* the caller hears it now */
+			c->err = EPIPE;
 			errno = EPIPE;
 			return -1;
 		}

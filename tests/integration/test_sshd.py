@@ -430,3 +430,36 @@ def test_direct_channels_go_through_the_chain(pw, ssh, keys, http_server):
     assert rc == 0, err
     assert out == "hello from the backend\n"
     hop.wait_log(f"127.0.0.1:{http_server.port}")
+
+
+def test_reload_keeps_live_sessions(pw, ssh, keys, echo, tmp_path):
+    """A reload that changes the service binds it anew; a session already open goes on serving."""
+    import signal
+    srv = echo()
+    port, lport = free_port(), free_port()
+    cfg = tmp_path / "sshd.yaml"
+
+    def write(backlog):
+        cfg.write_text(f"""
+services:
+- name: sshd
+  addr: 127.0.0.1:{port}
+  handler: {{type: sshd}}
+  listener:
+    type: sshd
+    metadata: {{authorizedKeys: {keys.authorized}, backlog: {backlog}}}
+""")
+
+    write(128)
+    app = pw.start("-C", str(cfg))
+    p = ssh.start(port, "-L", f"{lport}:127.0.0.1:{srv.port}", key=keys.client)
+    wait_forward(lport, p)
+    assert echo_roundtrip(lport, b"before") == b"before"
+    write(64)
+    app.signal(signal.SIGHUP)
+    app.wait_log("reload done")
+    assert echo_roundtrip(lport, b"after, old session") == b"after, old session"
+    lport2 = free_port()
+    p2 = ssh.start(port, "-L", f"{lport2}:127.0.0.1:{srv.port}", key=keys.client)
+    wait_forward(lport2, p2)
+    assert echo_roundtrip(lport2, b"new session") == b"new session"
