@@ -130,6 +130,23 @@ static void test_userinfo(void **state)
 	drop(c);
 }
 
+/* GOST: the sshd listener authenticates, so the URL's user is the listener's. */
+static void test_userinfo_sshd_goes_to_listener(void **state)
+{
+	(void)state;
+	struct config *c = one("sshd://gost:pw@127.0.0.1:2222");
+	struct service *s = c->services[0];
+	assert_string_equal(s->listener.type->name, "sshd");
+	assert_string_equal(s->handler.type->name, "sshd");
+	assert_null(s->handler.auth.username);
+	assert_false(service_auth_required(s));
+	assert_true(auth_cfg_set(&s->listener.auth));
+	assert_true(auth_cfg_check(&s->listener.auth, "gost", "pw"));
+	assert_false(auth_cfg_check(&s->listener.auth, "gost", "p"));
+	assert_false(auth_cfg_check(&s->listener.auth, "other", "pw"));
+	drop(c);
+}
+
 static void test_userinfo_percent_and_at(void **state)
 {
 	(void)state;
@@ -363,6 +380,7 @@ int main(void)
 		cmocka_unit_test(test_udp_forward_several_targets),
 		cmocka_unit_test(test_forward_alias_and_ipv6_listen),
 		cmocka_unit_test(test_userinfo),
+		cmocka_unit_test(test_userinfo_sshd_goes_to_listener),
 		cmocka_unit_test(test_userinfo_percent_and_at),
 		cmocka_unit_test(test_query_goes_to_metadata),
 		cmocka_unit_test(test_query_selector),
