@@ -12,6 +12,11 @@
 #include "src/core/util.h"
 
 #define CHAN_PASS_BUDGET (256 * 1024)   /* bytes delivered per channel per pass */
+#define CHAN_RBUF (64 * 1024)
+
+/* What a pass reads into, one per thread: passes never nest (a pass only ever asks for the
+ * next one), so one buffer serves every session of a worker. */
+static __thread char chan_rbuf[CHAN_RBUF];
 
 struct ssh_chan {
 	struct stream base;         /* first: the stream layer frees the struct */
@@ -39,7 +44,6 @@ void ssh_link_init(struct ssh_link *l, struct worker *w, ssh_session ss)
 	l->w = w;
 	l->ss = ss;
 	l->refs = 1;
-	l->rbuf = xmalloc(SSH_LINK_RBUF);
 }
 
 void ssh_link_ref(struct ssh_link *l) { l->refs++; }
@@ -48,8 +52,6 @@ void ssh_link_unref(struct ssh_link *l)
 {
 	if (--l->refs)
 		return;
-	free(l->rbuf);
-	l->rbuf = NULL;
 	l->release(l);
 }
 
@@ -177,8 +179,8 @@ static void chan_deliver(struct ssh_chan *c)
 {
 	size_t budget = CHAN_PASS_BUDGET;
 	while (c->base.reading && c->buffered && budget && c->ch) {
-		uint32_t want = c->buffered < SSH_LINK_RBUF ? (uint32_t)c->buffered : SSH_LINK_RBUF;
-		int n = ssh_channel_read_nonblocking(c->ch, c->link->rbuf, want, 0);
+		uint32_t want = c->buffered < CHAN_RBUF ? (uint32_t)c->buffered : CHAN_RBUF;
+		int n = ssh_channel_read_nonblocking(c->ch, chan_rbuf, want, 0);
 		if (n <= 0) {
 			c->buffered = 0;
 			if (n < 0 && n != SSH_EOF) {
@@ -189,7 +191,7 @@ static void chan_deliver(struct ssh_chan *c)
 		}
 		c->buffered -= (size_t)n > c->buffered ? c->buffered : (size_t)n;
 		budget -= (size_t)n > budget ? budget : (size_t)n;
-		stream_emit_read(&c->base, c->link->rbuf, (size_t)n);
+		stream_emit_read(&c->base, chan_rbuf, (size_t)n);
 		if (c->base.closed)
 			return;
 	}

@@ -38,11 +38,8 @@ struct ssh_link {
 	void (*release)(struct ssh_link *l);
 	struct ssh_chan *chans;     /* live channel streams */
 	unsigned gen;               /* pass counter: a channel is served once per pass */
-	char *rbuf;                 /* a pass's read buffer (SSH_LINK_RBUF bytes), owned */
 	char peer[64];              /* the SSH peer, printable */
 };
-
-#define SSH_LINK_RBUF (64 * 1024)
 
 void ssh_link_init(struct ssh_link *l, struct worker *w, ssh_session ss);
 void ssh_link_ref(struct ssh_link *l);
