@@ -463,3 +463,51 @@ services:
     p2 = ssh.start(port, "-L", f"{lport2}:127.0.0.1:{srv.port}", key=keys.client)
     wait_forward(lport2, p2)
     assert echo_roundtrip(lport2, b"new session") == b"new session"
+
+
+def test_client_killed_mid_transfer(pw, ssh, keys, echo):
+    """The SSH connection goes away under live -L and -R channels: everything riding on it is
+    closed, and the server goes on serving new sessions."""
+    srv = echo()
+    port, lport, rport = free_port(), free_port(), free_port()
+    app = pw.start("-L", sshd_url(port, authorizedKeys=keys.authorized), "-D")
+    p = ssh.start(port, "-L", f"{lport}:127.0.0.1:{srv.port}", "-R", f"{rport}:127.0.0.1:{srv.port}",
+                  key=keys.client)
+    wait_forward(lport, p)
+    wait_forward(rport, p)
+    socks = []
+    for fwd in (lport, rport):
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", fwd), timeout=10)
+            s.sendall(os.urandom(1 << 20))   # more than the windows take: data in flight everywhere
+            socks.append(s)
+    time.sleep(0.3)
+    p.kill()
+    p.wait()
+    app.wait_log("ssh session from")
+    for s in socks:
+        s.settimeout(10)
+        try:
+            while s.recv(1 << 20):
+                pass
+        except OSError:
+            pass    # reset: fine, it ended
+        s.close()
+    # a new session works
+    lport2 = free_port()
+    p2 = ssh.start(port, "-L", f"{lport2}:127.0.0.1:{srv.port}", key=keys.client)
+    wait_forward(lport2, p2)
+    assert echo_roundtrip(lport2, b"still serving") == b"still serving"
+
+
+def test_many_sessions(pw, ssh, keys, echo):
+    srv = echo()
+    port = free_port()
+    pw.start("-L", sshd_url(port, authorizedKeys=keys.authorized))
+    lports = [free_port() for _ in range(6)]
+    procs = [ssh.start(port, "-L", f"{lp}:127.0.0.1:{srv.port}", key=keys.client) for lp in lports]
+    for lp, p in zip(lports, procs):
+        wait_forward(lp, p)
+    for i, lp in enumerate(lports):
+        msg = f"session {i}".encode()
+        assert echo_roundtrip(lp, msg) == msg
