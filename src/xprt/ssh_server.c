@@ -724,8 +724,14 @@ struct ssh_server *ssh_server_new(struct worker *w, const struct ssh_server_conf
 		return NULL;
 	}
 	ssh_bind bind = ssh_bind_new();
+	/* No file is read on a worker: not libssh's system configuration, and not the moduli file
+	 * the group-exchange key exchanges would read (libssh's defaults, less those). */
 	bool process_config = false;
+	static const char kex[] = "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,"
+				  "ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group18-sha512,"
+				  "diffie-hellman-group16-sha512,diffie-hellman-group14-sha256";
 	if (!bind || ssh_bind_options_set(bind, SSH_BIND_OPTIONS_PROCESS_CONFIG, &process_config) < 0 ||
+	    ssh_bind_options_set(bind, SSH_BIND_OPTIONS_KEY_EXCHANGE, kex) < 0 ||
 	    ssh_bind_options_set(bind, SSH_BIND_OPTIONS_IMPORT_KEY, key) < 0) {
 		snprintf(err, errlen, "cannot set up the ssh server: %s", bind ? ssh_get_error(bind) : "out of memory");
 		ssh_key_free(key);

@@ -511,3 +511,18 @@ def test_many_sessions(pw, ssh, keys, echo):
     for i, lp in enumerate(lports):
         msg = f"session {i}".encode()
         assert echo_roundtrip(lp, msg) == msg
+
+
+def test_key_exchanges(pw, ssh, keys, echo):
+    """curve25519, ECDH and the fixed DH groups; no group exchange (it would read a moduli file
+    on the event loop)."""
+    srv = echo()
+    port = free_port()
+    pw.start("-L", sshd_url(port, authorizedKeys=keys.authorized))
+    for kex in ("curve25519-sha256", "ecdh-sha2-nistp256", "diffie-hellman-group14-sha256"):
+        lp = free_port()
+        p = ssh.start(port, "-o", f"KexAlgorithms={kex}", "-L", f"{lp}:127.0.0.1:{srv.port}", key=keys.client)
+        wait_forward(lp, p)
+        assert echo_roundtrip(lp, kex.encode()) == kex.encode()
+    r = ssh.run(port, "-N", "-o", "KexAlgorithms=diffie-hellman-group-exchange-sha256", key=keys.client)
+    assert r.returncode == 255
