@@ -118,6 +118,8 @@ static int sshd_start(struct listener_inst *li)
 
 static void sshd_stop(struct listener_inst *li)
 {
+	if (!li->state)
+		return;     /* start failed: nothing accepts */
 	stream_listener_stop(li);
 	ssh_server_free(li->state);
 	li->state = NULL;
