@@ -526,3 +526,31 @@ def test_key_exchanges(pw, ssh, keys, echo):
         assert echo_roundtrip(lp, kex.encode()) == kex.encode()
     r = ssh.run(port, "-N", "-o", "KexAlgorithms=diffie-hellman-group-exchange-sha256", key=keys.client)
     assert r.returncode == 255
+
+
+def _scan(port, kind):
+    r = subprocess.run(["ssh-keyscan", "-t", kind, "-p", str(port), "127.0.0.1"], capture_output=True, text=True,
+                       timeout=15)
+    return r.stdout
+
+
+def test_host_key_from_passphrase_file_and_from_tls_key(pw, tmp_path):
+    d = tmp_path / "hk"
+    d.mkdir()
+    # an encrypted OpenSSH key with its passphrase
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "open sesame", "-f", str(d / "enc")], check=True)
+    p1 = free_port()
+    pw.start("-L", f"sshd://127.0.0.1:{p1}?privateKeyFile={d / 'enc'}&passphrase=open%20sesame")
+    assert (d / "enc.pub").read_text().split()[1] in _scan(p1, "ed25519")
+    # a wrong passphrase is a configuration error
+    code, out = pw.run("-L", f"sshd://127.0.0.1:{p1}?privateKeyFile={d / 'enc'}&passphrase=nope", "-t")
+    assert code != 0 and "privateKeyFile" in out
+    # without privateKeyFile, the key of the listener's TLS certificate (as GOST does)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(d / "k.pem"), "-out", str(d / "c.pem"), "-days", "1", "-subj", "/CN=x"],
+                   check=True, capture_output=True)
+    pub = subprocess.run(["ssh-keygen", "-y", "-f", str(d / "k.pem")], capture_output=True, text=True,
+                         check=True).stdout.split()[1]
+    p2 = free_port()
+    pw.start("-L", f"sshd://127.0.0.1:{p2}?certFile={d / 'c.pem'}&keyFile={d / 'k.pem'}")
+    assert pub in _scan(p2, "ecdsa")
