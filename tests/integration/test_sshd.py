@@ -220,7 +220,7 @@ def test_wrong_password_refused(pw, ssh, echo):
     r = ssh.run(port, "-N", "-L", f"{lport}:127.0.0.1:{srv.port}", password="s3cret", user="other")
     assert r.returncode != 0
     assert srv.connections == 0
-    assert "password rejected" in app.text()
+    app.wait_log("password rejected")   # the log is written asynchronously
 
 
 def test_unknown_key_refused(pw, ssh, keys, echo):
@@ -230,7 +230,7 @@ def test_unknown_key_refused(pw, ssh, keys, echo):
     r = ssh.run(port, "-N", "-L", f"{lport}:127.0.0.1:{srv.port}", key=keys.stranger)
     assert r.returncode == 255
     assert "Permission denied" in r.stderr
-    assert "unknown public key" in app.text()
+    app.wait_log("unknown public key")   # the log is written asynchronously
     assert srv.connections == 0
 
 
@@ -259,7 +259,7 @@ def test_shell_is_refused(pw, ssh, keys):
     app = pw.start("-L", sshd_url(port, authorizedKeys=keys.authorized))
     r = ssh.run(port, key=keys.client, command=["true"])
     assert r.returncode == 255
-    assert "channel type refused" in app.text()
+    app.wait_log("channel type refused")   # the log is written asynchronously
 
 
 def test_unreachable_target_closes_the_channel(pw, ssh, keys):
@@ -417,7 +417,7 @@ def test_remote_forward_on_a_busy_port_is_refused(pw, ssh, keys, echo):
     r = ssh.run(port, "-N", "-R", f"{rport}:127.0.0.1:{srv.port}", key=keys.client)
     busy.close()
     assert r.returncode == 255
-    assert "cannot listen" in app.text()
+    app.wait_log("cannot listen")   # the log is written asynchronously
 
 
 def test_direct_channels_go_through_the_chain(pw, ssh, keys, http_server):
