@@ -13,10 +13,10 @@
 
 extern const struct handler_type handler_tcp, handler_udp, handler_auto, handler_http, handler_socks5,
 	handler_socks4, handler_relay, handler_rtcp, handler_rudp, handler_stream, handler_gateway,
-	handler_natrelay, handler_natrelay_server, handler_agent, handler_ss;
+	handler_natrelay, handler_natrelay_server, handler_agent, handler_ss, handler_sshd;
 extern const struct listener_type listener_tcp, listener_udp, listener_tls, listener_ws, listener_wss,
 	listener_dtls, listener_rtcp, listener_rudp, listener_natrelay_server, listener_agent, listener_mtcp,
-	listener_mtls, listener_mws, listener_mwss;
+	listener_mtls, listener_mws, listener_mwss, listener_sshd;
 extern const struct dialer_type dialer_tcp, dialer_udp, dialer_tls, dialer_ws, dialer_wss, dialer_dtls, dialer_mtcp,
 	dialer_mtls, dialer_mws, dialer_mwss;
 extern const struct connector_type connector_forward, connector_http, connector_socks5, connector_socks4,
@@ -38,6 +38,7 @@ static const struct handler_type *const handlers[] = {
 	&handler_natrelay_server,
 	&handler_agent,
 	&handler_ss,
+	&handler_sshd,
 };
 
 static const struct listener_type *const listeners[] = {
@@ -55,6 +56,7 @@ static const struct listener_type *const listeners[] = {
 	&listener_mtls,
 	&listener_mws,
 	&listener_mwss,
+	&listener_sshd,
 };
 
 static const struct dialer_type *const dialers[] = {

@@ -2,6 +2,7 @@
  * and the versions of the libraries it runs with (what a bug report needs). */
 #include <ares.h>
 #include <ev.h>
+#include <libssh/libssh.h>
 #include <mbedtls/version.h>
 #include <openssl/crypto.h>
 #include <sqlite3.h>
@@ -32,7 +33,7 @@ void version_print(FILE *f)
 {
 	fprintf(f, "portway %s (commit %s)\n", PACKAGE_VERSION, PORTWAY_COMMIT);
 	fprintf(f, "build: gcc-compatible %s, sanitizers %s\n", __VERSION__, build_sanitizers());
-	fprintf(f, "libraries: %s, libev %d.%d, libyaml %s, SQLite %s, c-ares %s, zlib %s, Mbed TLS %s\n",
+	fprintf(f, "libraries: %s, libev %d.%d, libyaml %s, SQLite %s, c-ares %s, zlib %s, Mbed TLS %s, libssh %s\n",
 		OpenSSL_version(OPENSSL_VERSION), ev_version_major(), ev_version_minor(), yaml_get_version_string(),
-		sqlite3_libversion(), ares_version(NULL), zlibVersion(), MBEDTLS_VERSION_STRING);
+		sqlite3_libversion(), ares_version(NULL), zlibVersion(), MBEDTLS_VERSION_STRING, ssh_version(0));
 }

@@ -28,6 +28,16 @@ static int users_check(const struct user *u, size_t n, const char *user, const c
 	return ok;
 }
 
+int auth_cfg_set(const struct auth_cfg *a) { return a->username && *a->username; }
+
+int auth_cfg_check(const struct auth_cfg *a, const char *user, const char *pass)
+{
+	if (!auth_cfg_set(a))
+		return 1;
+	struct user one = { a->username, a->password ? a->password : "" };
+	return users_check(&one, 1, user ? user : "", pass ? pass : "");
+}
+
 int service_auth_check(const struct service *s, const char *user, const char *pass)
 {
 	int ok = 0;

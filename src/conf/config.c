@@ -867,6 +867,7 @@ static void service_fingerprint(struct ctx *x, struct service *svc)
 /* ---- what the types apply: a setting that no type would apply is refused (fail closed) ---- */
 
 static int checks_users(const void *t) { return ((const struct handler_type *)t)->checks_users; }
+static int listener_checks_users(const void *t) { return ((const struct listener_type *)t)->checks_users; }
 static int listener_uses_tls(const void *t) { return ((const struct listener_type *)t)->uses_tls; }
 static int dialer_uses_tls(const void *t) { return ((const struct dialer_type *)t)->uses_tls; }
 
@@ -894,11 +895,12 @@ static int check_service_users(struct ctx *x, const struct service *svc, const c
 				 "handler %s does not authenticate its clients, so these users would not be asked for "
 				 "(handlers that do: %s)", svc->handler.type->name, known);
 	}
-	if (svc->listener.auth.username) {
+	if (svc->listener.auth.username && !svc->listener.type->checks_users) {
 		snprintf(field, sizeof field, "%s.listener.auth", path);
+		registry_names_if("listener", listener_checks_users, known, sizeof known);
 		return cfg_error(x->e, where_key(l, "auth", &at), field,
-				 "no portway listener authenticates clients, so these users would not be asked for "
-				 "(users go in handler.auth)");
+				 "listener %s does not authenticate clients, so these users would not be asked for "
+				 "(users go in handler.auth; listeners that do: %s)", svc->listener.type->name, known);
 	}
 	return 0;
 }

@@ -85,6 +85,8 @@ struct listener_type {
 	void (*stop)(struct listener_inst *li);
 	/* It reads listener.tls. 0: a listener.tls block is refused (it would not be applied). */
 	int uses_tls;
+	/* It checks clients against listener.auth (sshd). 0: a listener.auth is refused. */
+	int checks_users;
 };
 
 struct dialer_type {
@@ -276,6 +278,10 @@ void service_unref(struct service *s);
 /* Authentication: no auth configured => ok. Constant-time password comparison. */
 int service_auth_required(const struct service *s);
 int service_auth_check(const struct service *s, const char *user, const char *pass);
+/* One auth block (a listener's, as the ssh listeners use): set when it names a user; the same
+ * rules and constant-time comparison as service_auth_check. */
+int auth_cfg_set(const struct auth_cfg *a);
+int auth_cfg_check(const struct auth_cfg *a, const char *user, const char *pass);
 int bypass_match(const struct bypass *b, const char *host);
 /* An IP address, a CIDR or an IP range: what a client allow-list takes (a bypass list also takes names). */
 int addr_pattern_is_ip(const char *p);

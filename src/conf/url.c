@@ -476,7 +476,9 @@ static int build_service(struct cnode *root, struct cnode *services, const char 
 	cnode_set(h, "type", hname);
 	cnode_set(l, "type", lname);
 	if (u.user) {
-		struct cnode *a = cnode_map_child(h, "auth");
+		/* GOST: the ssh and sshd listeners authenticate, so the URL's user goes to them. */
+		int on_listener = !strcmp(lname, "ssh") || !strcmp(lname, "sshd");
+		struct cnode *a = cnode_map_child(on_listener ? l : h, "auth");
 		cnode_set(a, "username", u.user);
 		cnode_set(a, "password", u.pass);
 	}

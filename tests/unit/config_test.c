@@ -758,17 +758,17 @@ static void test_settings_not_applied(void **state)
 		   FWD, 3, "auth", "services[0].handler.auth: handler rtcp does not authenticate its clients, so these "
 		   "users would not be asked for (handlers that do: auto, http, socks5, socks4, relay, ss)");
 	load_fails("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: tcp, auth: {username: u}}\n", 4,
-		   "auth", "services[0].listener.auth: no portway listener authenticates clients, so these users would "
-		   "not be asked for (users go in handler.auth)");
+		   "auth", "services[0].listener.auth: listener tcp does not authenticate clients, so these users would "
+		   "not be asked for (users go in handler.auth; listeners that do: sshd)");
 	load_fails("services:\n  - addr: :1\n    handler: {type: http, tls: {certFile: c.pem}}\n", 3, "tls",
 		   "services[0].handler.tls: no portway handler uses handler.tls, so it would not be applied (TLS "
 		   "settings go in listener.tls)");
 	load_fails("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: tcp, tls: {caFile: ca.pem}}\n",
 		   4, "tls", "services[0].listener.tls: listener tcp does not use TLS, so it would not be applied "
-		   "(listeners that do: tls, wss, dtls, agent, mtls, mwss)");
+		   "(listeners that do: tls, wss, dtls, agent, mtls, mwss, sshd)");
 	load_fails("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: ws, tls: {certFile: c.pem}}\n",
 		   4, "tls", "services[0].listener.tls: listener ws does not use TLS, so it would not be applied "
-		   "(listeners that do: tls, wss, dtls, agent, mtls, mwss)");
+		   "(listeners that do: tls, wss, dtls, agent, mtls, mwss, sshd)");
 	/* the agent listener makes TLS only to a wss:// gateway */
 	load_fails("services:\n  - addr: 127.0.0.1:80\n    handler: {type: agent}\n    listener:\n      type: agent\n"
 		   "      tls: {caFile: ca.pem}\n      metadata: {gateway: \"ws://127.0.0.1:4052\", subdomain: s, secret: x}\n",

@@ -134,6 +134,23 @@ static void test_userinfo(void **state)
 	drop(c);
 }
 
+/* GOST: the sshd listener authenticates, so the URL's user is the listener's. */
+static void test_userinfo_sshd_goes_to_listener(void **state)
+{
+	(void)state;
+	struct config *c = one("sshd://gost:pw@127.0.0.1:2222");
+	struct service *s = c->services[0];
+	assert_string_equal(s->listener.type->name, "sshd");
+	assert_string_equal(s->handler.type->name, "sshd");
+	assert_null(s->handler.auth.username);
+	assert_false(service_auth_required(s));
+	assert_true(auth_cfg_set(&s->listener.auth));
+	assert_true(auth_cfg_check(&s->listener.auth, "gost", "pw"));
+	assert_false(auth_cfg_check(&s->listener.auth, "gost", "p"));
+	assert_false(auth_cfg_check(&s->listener.auth, "other", "pw"));
+	drop(c);
+}
+
 static void test_userinfo_percent_and_at(void **state)
 {
 	(void)state;
@@ -374,7 +391,7 @@ static void test_listen_tls_files_from_query(void **state)
 	assert_contains(refused(L, 1, NULL, 0),
 			"tcp://:8443/127.0.0.1:80?cert=/x/c.pem&key=/x/k.pem&ca=/x/ca.pem: services[0].listener.tls: "
 			"listener tcp does not use TLS, so it would not be applied (listeners that do: tls, wss, dtls, "
-			"agent, mtls, mwss)");
+			"agent, mtls, mwss, sshd)");
 	char *L2[] = { "ws://:8443?caFile=/x/ca.pem" };
 	assert_contains(refused(L2, 1, NULL, 0), "listener ws does not use TLS");
 }
@@ -683,6 +700,7 @@ int main(void)
 		cmocka_unit_test(test_udp_forward_several_targets),
 		cmocka_unit_test(test_forward_alias_and_ipv6_listen),
 		cmocka_unit_test(test_userinfo),
+		cmocka_unit_test(test_userinfo_sshd_goes_to_listener),
 		cmocka_unit_test(test_userinfo_percent_and_at),
 		cmocka_unit_test(test_query_goes_to_metadata),
 		cmocka_unit_test(test_query_selector),
