@@ -1,7 +1,8 @@
 /*
  * Logging that never blocks a worker. A worker formats its line on its own
- * stack and copies it into a ring under a lock held only for that copy; a
- * writer thread empties the ring with write(2). When the ring is full the
+ * stack; when the output can take it at once (nobody else writing, nothing
+ * queued, room in the pipe) it writes it, else it copies it into a ring under
+ * a lock held only for that copy, and a writer thread empties the ring. When the ring is full the
  * line is dropped and counted, and the writer says how many it lost: a slow
  * disk or a stalled journal costs log lines, never latency on the loop.
  * Every other thread (main: start-up, reload, shutdown; the subcommands)
@@ -12,6 +13,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -193,6 +196,28 @@ static void write_sync(const char *line, size_t n)
 	pthread_mutex_unlock(&write_lock);
 }
 
+/*
+ * A worker's fast path: when nobody is writing, nothing is queued (so order holds) and the
+ * output can take the line without waiting (a pipe or socket with room for it, or a file),
+ * the line goes out at once; anything else goes through the ring.
+ */
+static int write_now_if_free(const char *line, size_t n)
+{
+	if (n > PIPE_BUF || pthread_mutex_trylock(&write_lock))
+		return 0;
+	int done = 0, queued;
+	struct pollfd pfd = { .fd = out_fd, .events = POLLOUT };
+	pthread_mutex_lock(&ring_lock);
+	queued = ring_len || ring_dropped;
+	pthread_mutex_unlock(&ring_lock);
+	if (!queued && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT)) {
+		write_all(line, n);
+		done = 1;
+	}
+	pthread_mutex_unlock(&write_lock);
+	return done;
+}
+
 void log_flush(void)
 {
 	write_sync("", 0);
@@ -254,6 +279,8 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	va_end(ap);
 	size_t n = format_line(line, sizeof line, lvl, msg);
 	if (thread_async) {
+		if (write_now_if_free(line, n))
+			return;
 		pthread_once(&writer_once, writer_start);
 		if (__atomic_load_n(&writer_running, __ATOMIC_ACQUIRE)) {
 			ring_push(line, n);
