@@ -100,9 +100,11 @@ static int agent_init(struct service *svc, struct cfg_err *e)
 			if (n == 1)
 				hi = lo;
 			if ((n != 1 && n != 2) || lo < 1 || hi > 65535 || lo > hi) {
+				/* t points into copy: the message first, then the free */
+				cfg_error(e, cnode_get(md, "allowPorts"), "allowPorts",
+					  "expected ports and ranges such as 22,3306,8000-8100, got \"%s\"", t);
 				free(copy);
-				return cfg_error(e, cnode_get(md, "allowPorts"), "allowPorts",
-						 "expected ports and ranges such as 22,3306,8000-8100, got \"%s\"", t);
+				return -1;
 			}
 			o->allow_ports = xrealloc(o->allow_ports, (o->n_allow + 1) * sizeof *o->allow_ports);
 			o->allow_ports[o->n_allow++] = xstrdup(t);

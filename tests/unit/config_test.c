@@ -916,6 +916,15 @@ static void test_many_refusals(void **state)
 	}
 }
 
+/* Found by the YAML fuzzer: the agent's allowPorts error printed a token it had just freed. */
+static void test_agent_allow_ports_error(void **state)
+{
+	(void)state;
+	load_fails("services:\n  - addr: 127.0.0.1:80\n    handler: {type: agent}\n    listener:\n      type: agent\n"
+		   "      metadata: {gateway: \"ws://127.0.0.1:4052\", subdomain: s, secret: x, allowPorts: \"22,t a\"}\n",
+		   6, "\"22,", "allowPorts: expected ports and ranges such as 22,3306,8000-8100, got \"t\"");
+}
+
 /* ---- YAML anchors, aliases and merge keys (as in GOST issue threads) ---- */
 
 static void test_yaml_anchors_aliases_merge(void **state)
@@ -1006,6 +1015,7 @@ int main(void)
 		cmocka_unit_test(test_settings_applied_accepted),
 		cmocka_unit_test(test_many_refusals),
 		cmocka_unit_test(test_yaml_anchors_aliases_merge),
+		cmocka_unit_test(test_agent_allow_ports_error),
 		cmocka_unit_test(test_yaml_alias_errors),
 	};
 	log_set_level("error");
