@@ -516,8 +516,9 @@ static int tls_flush(struct tls_stream *x)
 		r = filter_write(&x->f.base, x->out, x->out_len);
 		x->out_len = 0;
 	}
-	if (x->out_cap > 16384) {
-		/* A bulk write's buffer is not kept for an idle connection. */
+	if (x->out_cap) {
+		/* The lower stream took or queued the records: an idle connection keeps no buffer (16 KiB
+		 * each way was most of an idle tunnel's memory); the next write allocates one again. */
 		free(x->out);
 		x->out = NULL;
 		x->out_cap = 0;
