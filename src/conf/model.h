@@ -19,6 +19,8 @@ struct service;
 struct node;
 struct cfg_err;
 struct listener_inst;
+struct svc_metrics;
+struct node_metrics;
 
 struct auth_cfg {
 	char *username, *password;  /* NULL when not set */
@@ -174,6 +176,9 @@ struct chain {
 	char *name;
 	struct hop **hops;
 	size_t n_hops;
+	/* The services layer's counters (src/svc/metrics.h), one per node of each hop in order;
+	 * set on the main thread before a service using the chain starts; NULL: not counted. */
+	struct node_metrics **metrics;
 };
 
 struct service {
@@ -208,6 +213,18 @@ struct service {
 	int running;
 	int refs;                   /* atomic: the running set and each live connection */
 	struct config *owner;       /* the config this service was built from */
+	/* Per-worker counters (src/svc/metrics.h), kept by name across reloads; not owned. */
+	struct svc_metrics *metrics;
+};
+
+/* The top-level `metrics` section (or -metrics): GOST's Prometheus endpoint. */
+struct metrics_cfg {
+	const char *addr;           /* NULL: no endpoint */
+	char host[256];
+	uint16_t port;
+	const char *path;           /* "/metrics" unless set */
+	struct auth_cfg auth;       /* basic auth; username NULL: none */
+	struct auther *auther;      /* metrics.auther: its users may scrape; NULL: none */
 };
 
 struct config {
@@ -226,6 +243,7 @@ struct config {
 	int workers;                /* 0: number of cores */
 	int refs;                   /* atomic: the loader's reference plus one per live service */
 	char *log_level, *log_format, *log_output;
+	struct metrics_cfg metrics;
 };
 
 /* ---- configuration errors ---- */
@@ -248,6 +266,11 @@ struct config *config_load_file(const char *path, struct cfg_err *e);
 /* Build from -L and -F URLs (src/url.c makes the tree). */
 struct config *config_from_urls(char **L, int nL, char **F, int nF, struct cfg_err *e);
 struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *e);
+/* -metrics [user:pass@]host:port[?path=/p] (GOST's flag): m's strings are allocated and
+ * kept for the process's life. Checked as the YAML section is: -1 with a message in e. */
+int metrics_flag_parse(const char *arg, struct metrics_cfg *m, struct cfg_err *e);
+/* An endpoint off loopback needs auth (portway's rule for management ports). */
+int metrics_cfg_check(const struct metrics_cfg *m, const struct cnode *where, struct cfg_err *e);
 void config_unref(struct config *c);
 
 /* Services keep the model alive while connections use them. */

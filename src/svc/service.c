@@ -10,6 +10,7 @@
 
 #include "src/core/log.h"
 #include "src/core/util.h"
+#include "src/svc/metrics.h"
 
 int listen_socket(const char *host, uint16_t port, int socktype, int reuseport, char *err, size_t errlen)
 {
@@ -122,9 +123,15 @@ static void start_on_worker(void *arg)
 		li->svc->handler.type->start(li->svc, li->w);
 }
 
+static const struct stream_svc_hooks svc_hooks = {
+	.release = service_unref,
+	.request_end = svc_metrics_request_end,
+	.transfer = svc_metrics_transfer,
+};
+
 void service_start(struct service *svc)
 {
-	stream_set_svc_release(service_unref);
+	stream_set_svc_hooks(&svc_hooks);
 	svc->running = 1;
 	for (int i = 0; i < service_workers(svc); i++) {
 		struct listener_inst *li = xcalloc(1, sizeof *li);
@@ -170,6 +177,7 @@ void service_dispatch(struct service *svc, struct stream *client)
 		service_ref(svc);
 		client->svc = svc;
 	}
+	svc_metrics_request(client);
 	svc->handler.type->handle(svc, client);
 }
 

@@ -818,8 +818,7 @@ static void tls_start(struct tls_conf *c, struct stream *lower, stream_done_cb c
 	struct tls_stream *x = xcalloc(1, sizeof *x);
 	stream_init(&x->base, &tls_ops, lower->w);
 	x->lower = lower;
-	x->base.svc = lower->svc;
-	lower->svc = NULL;
+	stream_take_svc(&x->base, lower);
 	memcpy(x->base.peer, lower->peer, sizeof x->base.peer);
 	x->conf = c;
 	tls_conf_ref(c);

@@ -762,8 +762,7 @@ static struct ws_stream *ws_new(struct stream *lower, int client, const struct w
 	stream_init(&x->base, &ws_ops, lower->w);
 	x->lower = lower;
 	x->client = client;
-	x->base.svc = lower->svc;
-	lower->svc = NULL;
+	stream_take_svc(&x->base, lower);
 	memcpy(x->base.peer, lower->peer, sizeof x->base.peer);
 	if (x->base.svc)
 		snprintf(x->label, sizeof x->label, "service %s", x->base.svc->name);
