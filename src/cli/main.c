@@ -359,6 +359,9 @@ static int take_metrics_flag(int *argc, char **argv)
 			fprintf(stderr, "portway: -metrics needs an address, e.g. -metrics 127.0.0.1:9000\n");
 			return -1;
 		}
+		if (opts.metrics_set)
+			metrics_flag_free(&opts.metrics); /* the last one counts */
+		opts.metrics_set = 0;
 		if (metrics_flag_parse(val, &opts.metrics, &e) < 0) {
 			fprintf(stderr, "portway: configuration error: %s\n", e.msg);
 			return -1;

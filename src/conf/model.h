@@ -269,6 +269,7 @@ struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *
 /* -metrics [user:pass@]host:port[?path=/p] (GOST's flag): m's strings are allocated and
  * kept for the process's life. Checked as the YAML section is: -1 with a message in e. */
 int metrics_flag_parse(const char *arg, struct metrics_cfg *m, struct cfg_err *e);
+void metrics_flag_free(struct metrics_cfg *m);
 /* An endpoint off loopback needs auth (portway's rule for management ports). */
 int metrics_cfg_check(const struct metrics_cfg *m, const struct cnode *where, struct cfg_err *e);
 void config_unref(struct config *c);

@@ -587,17 +587,33 @@ int metrics_flag_parse(const char *arg, struct metrics_cfg *m, struct cfg_err *e
 	}
 	m->addr = u.hosts;
 	u.hosts = NULL;
-	m->path = "/metrics";
+	char *path = xstrdup("/metrics");
 	for (char *kv = u.query, *next; kv && *kv; kv = next) {
 		next = strchr(kv, '&');
 		if (next)
 			*next++ = 0;
-		if (!strncmp(kv, "path=", 5) && kv[5])
-			m->path = pct_decode(kv + 5, strlen(kv + 5), 1);
+		if (!strncmp(kv, "path=", 5) && kv[5]) {
+			free(path);
+			path = pct_decode(kv + 5, strlen(kv + 5), 1);
+		}
 	}
+	m->path = path;
 	m->auth.username = u.user;
 	m->auth.password = u.pass;
 	u.user = u.pass = NULL;
 	url_parts_free(&u);
-	return metrics_cfg_check(m, NULL, e);
+	if (metrics_cfg_check(m, NULL, e) < 0) {
+		metrics_flag_free(m);
+		return -1;
+	}
+	return 0;
+}
+
+void metrics_flag_free(struct metrics_cfg *m)
+{
+	free((char *)m->addr);
+	free((char *)m->path);
+	free(m->auth.username);
+	free(m->auth.password);
+	memset(m, 0, sizeof *m);
 }

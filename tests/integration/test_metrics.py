@@ -107,6 +107,8 @@ def test_flag_counts_requests_bytes_errors_and_duration(pw, http_server, echo):
     for _ in range(3):
         code, out, err = curl("-p", "-x", f"http://127.0.0.1:{proxy}", url)
         assert code == 0 and out == "hello from the backend\n", err
+    code, out, err = curl("-x", f"http://127.0.0.1:{proxy}", url)  # a plain GET, relayed by the handler
+    assert code == 0 and out == "hello from the backend\n", err
     payload = bytes(range(256)) * 1200
     assert echo_through(fwd, payload) == payload
     # a target that refuses: a handler error
@@ -117,18 +119,19 @@ def test_flag_counts_requests_bytes_errors_and_duration(pw, http_server, echo):
 
     m = settle(mport, "service-0")
     m = settle(mport, "service-1")
-    assert value(m, "gost_service_requests_total", service="service-0") == 4
+    assert value(m, "gost_service_requests_total", service="service-0") == 5
     assert value(m, "gost_service_requests_total", service="service-1") == 1
     assert value(m, "gost_service_handler_errors_total", service="service-0") == 1
     assert value(m, "gost_service_handler_errors_total", service="service-1") == 0
     assert value(m, "gost_service_transfer_input_bytes_total", service="service-1") >= len(payload)
     assert value(m, "gost_service_transfer_output_bytes_total", service="service-1") >= len(payload)
-    assert value(m, "gost_service_transfer_output_bytes_total", service="service-0") >= 3 * len(
+    assert value(m, "gost_service_transfer_output_bytes_total", service="service-0") >= 4 * len(
         "hello from the backend\n")
-    assert value(m, "gost_service_request_duration_seconds_count", service="service-0") == 4
+    assert value(m, "gost_service_transfer_input_bytes_total", service="service-0") >= 5 * len("GET / HTTP/1.1\r\n")
+    assert value(m, "gost_service_request_duration_seconds_count", service="service-0") == 5
     assert value(m, "gost_service_request_duration_seconds_count", service="service-1") == 1
     assert value(m, "gost_service_request_duration_seconds_bucket", service="service-1", le="+Inf") == 1
-    assert value(m, "gost_service_request_duration_seconds_bucket", service="service-0", le="60") == 4
+    assert value(m, "gost_service_request_duration_seconds_bucket", service="service-0", le="60") == 5
     assert value(m, "gost_service_request_duration_seconds_sum", service="service-0") >= 0
 
     # one tunnel held open: in flight while it lasts
