@@ -636,6 +636,7 @@ static void up_read(struct stream *s, const char *data, size_t len)
 		return;
 	}
 	touch(c);
+	stream_account_transfer(c->client, 0, len); /* relayed to the client (metrics) */
 	if (!len) {
 		up_eof(c);
 		return;
@@ -686,6 +687,7 @@ static void client_read(struct stream *s, const char *data, size_t len)
 		client_eof(c);
 		return;
 	}
+	stream_account_transfer(s, len, 0); /* heads and bodies the handler reads itself (metrics) */
 	switch (c->state) {
 	case HC_LINGER:
 		return;

@@ -7,6 +7,7 @@
 #include "src/core/log.h"
 #include "handlers/proxy.h"
 #include "src/core/util.h"
+#include "src/svc/metrics.h"
 
 /* A handler key wins over the service-wide one, as the tcp handler does it. */
 static int md_duration2(struct service *svc, const char *key, double def, double *out, struct cfg_err *e)
@@ -42,6 +43,7 @@ struct proxy_dial {
 	uint16_t port;
 	int left;                   /* retries still allowed */
 	struct dial *dial;          /* in flight */
+	struct service *svc;        /* whose handler errors a final failure counts in */
 	stream_done_cb cb;
 	void *ctx;
 };
@@ -58,6 +60,8 @@ static void proxy_dial_done(void *ctx, struct stream *s, int err)
 	}
 	stream_done_cb cb = pd->cb;
 	void *cbctx = pd->ctx;
+	if (err)
+		svc_metrics_handler_error(pd->svc, pd->w);
 	free(pd);
 	cb(cbctx, s, err);
 }
@@ -74,6 +78,7 @@ struct proxy_dial *proxy_dial_start(struct worker *w, struct service *svc, const
 	snprintf(pd->host, sizeof pd->host, "%s", host);
 	pd->port = port;
 	pd->left = o->retries;
+	pd->svc = svc;
 	pd->cb = cb;
 	pd->ctx = ctx;
 	pd->dial = router_dial(w, &pd->d, host, port, proxy_dial_done, pd);

@@ -13,6 +13,7 @@
 #include "src/core/log.h"
 #include "src/core/pipe.h"
 #include "proto/relay.h"
+#include "src/svc/metrics.h"
 #include "src/svc/router.h"
 #include "src/svc/service.h"
 #include "src/core/util.h"
@@ -123,6 +124,7 @@ static void relay_dialed(void *ctx, struct stream *remote, int err)
 	c->dial = NULL;
 	if (err) {
 		log_info("relay %s: %s: dial failed: %s", c->svc->name, client->peer, strerror(err));
+		svc_metrics_handler_error(c->svc, client->w);
 		conn_fail(c, c->forward ? RELAY_STATUS_HOST_UNREACHABLE : RELAY_STATUS_NETWORK_UNREACHABLE);
 		return;
 	}

@@ -32,6 +32,7 @@
 #include "src/conf/model.h"
 #include "src/core/stream.h"
 #include "src/core/pipe.h"
+#include "src/svc/metrics.h"
 #include "src/svc/service.h"
 #include "src/core/util.h"
 
@@ -44,6 +45,8 @@ static struct {
 	int debug;                  /* -D: debug, -D -D (GOST's -DD): trace */
 	const char *output;         /* -O yaml|json: print the effective configuration */
 	double grace;               /* seconds open tunnels may drain on SIGTERM */
+	int metrics_set;            /* -metrics given: it replaces the file's metrics section */
+	struct metrics_cfg metrics;
 } opts = { .grace = 10 };
 
 /* The services running now; each holds one reference on itself. */
@@ -55,12 +58,14 @@ static ev_tstamp drain_deadline;
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: portway [-C FILE] [-L URL]... [-F URL]... [-t] [-O yaml|json] [-D] [-V]\n"
+		"Usage: portway [-C FILE] [-L URL]... [-F URL]... [-metrics ADDR] [-t] [-O yaml|json] [-D] [-V]\n"
 		"       portway SUBCOMMAND ... (see portway help)\n"
 		"  -C FILE          configuration (GOST v3 YAML schema): a file, - for stdin, or inline JSON;\n"
 		"                   several are merged in order, then -L/-F (default: portway.yaml, gost.yaml)\n"
 		"  -L URL           a service, e.g. tcp://:8080/127.0.0.1:80 or udp://:5353/127.0.0.1:53\n"
 		"  -F URL           a chain node (one hop per -F, in order), e.g. relay://server:8420\n"
+		"  -metrics ADDR    Prometheus metrics on [user:pass@]host:port[?path=/metrics]\n"
+		"                   (off loopback only with user:pass)\n"
 		"  -t               test the configuration and exit (0 valid, 2 invalid)\n"
 		"  -O yaml|json     print the effective configuration and exit\n"
 		"  -D               debug logging (-DD: trace)\n"
@@ -72,7 +77,7 @@ static void usage(FILE *f)
  * something else (getopt would read -api as -a -p -i). */
 static int unimplemented_flag(const char *arg)
 {
-	static const char *const flags[] = { "api", "metrics" };
+	static const char *const flags[] = { "api" };
 	const char *name = arg + (arg[1] == '-' ? 2 : 1);
 	for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
 		size_t n = strlen(flags[i]);
@@ -116,6 +121,18 @@ static void drop_unstarted(struct config *cfg)
 	for (size_t i = 0; i < cfg->n_services; i++)
 		service_unref(cfg->services[i]);
 	config_unref(cfg);
+}
+
+size_t portway_running(struct service *const **out)
+{
+	*out = running;
+	return n_running;
+}
+
+/* The metrics endpoint cfg asks for: -metrics wins over the file's section, as in GOST. */
+static const struct metrics_cfg *metrics_wanted(const struct config *cfg)
+{
+	return opts.metrics_set ? &opts.metrics : &cfg->metrics;
 }
 
 static struct service *find_running(const char *name)
@@ -214,6 +231,7 @@ static void reload(void)
 		notify_reload_done(0, n_running);
 		return;
 	}
+	metrics_attach(cfg);
 	if (reconcile(cfg) < 0) {
 		log_error("reload rejected, the running configuration stays");
 		drop_unstarted(cfg);
@@ -221,6 +239,8 @@ static void reload(void)
 		return;
 	}
 	apply_log_settings(cfg);
+	if (metrics_http_apply(ev_default_loop(0), metrics_wanted(cfg)) < 0)
+		log_error("metrics: the endpoint stays as it was");
 	config_unref(cfg); /* the loader's reference; services hold the rest */
 	log_info("reload done: %zu services", n_running);
 	notify_reload_done(1, n_running);
@@ -250,6 +270,7 @@ static void shutdown_begin(struct ev_loop *loop)
 	notify_watchdog_stop(loop);
 	log_info("shutting down: no new connections, %ld open, waiting up to %.0fs", workers_connection_total(),
 		 opts.grace);
+	metrics_http_stop();
 	for (size_t i = 0; i < n_running; i++)
 		service_stop(running[i]);
 	drain_deadline = ev_now(loop) + opts.grace;
@@ -301,16 +322,62 @@ static void release_all(void)
 {
 	if (stop_workers(2) < 0)
 		return; /* a worker may still use the services: keep them */
+	metrics_http_free();
 	for (size_t i = 0; i < n_running; i++)
 		service_unref(running[i]);
 	free(running);
 	running = NULL;
 	n_running = 0;
+	metrics_free_all();
 	free(opts.L);
 	free(opts.F);
 	free(opts.config_paths);
 	opts.L = opts.F = NULL;
 	opts.config_paths = NULL;
+}
+
+/*
+ * GOST's -metrics ADDR (also --metrics, =ADDR): taken out of argv before getopt, which would
+ * read it as -m -e -t... The values of -C, -L, -F and -O are skipped, never taken for it.
+ */
+static int take_metrics_flag(int *argc, char **argv)
+{
+	int out = 1;
+	for (int i = 1; i < *argc; i++) {
+		const char *a = argv[i];
+		const char *name = a[0] == '-' ? a + (a[1] == '-' ? 2 : 1) : NULL;
+		if (!strcmp(a, "--")) {
+			while (i < *argc)
+				argv[out++] = argv[i++];
+			break;
+		}
+		if (a[0] == '-' && strchr("CLFO", a[1]) && a[1] && !a[2] && i + 1 < *argc) {
+			argv[out++] = argv[i++];
+			argv[out++] = argv[i];
+			continue;
+		}
+		if (!name || strncmp(name, "metrics", 7) || (name[7] && name[7] != '=')) {
+			argv[out++] = argv[i];
+			continue;
+		}
+		const char *val = name[7] == '=' ? name + 8 : (i + 1 < *argc ? argv[++i] : NULL);
+		struct cfg_err e;
+		if (!val) {
+			fprintf(stderr, "portway: -metrics needs an address, e.g. -metrics 127.0.0.1:9000\n");
+			return -1;
+		}
+		if (opts.metrics_set)
+			metrics_flag_free(&opts.metrics); /* the last one counts */
+		opts.metrics_set = 0;
+		if (metrics_flag_parse(val, &opts.metrics, &e) < 0) {
+			fprintf(stderr, "portway: configuration error: %s\n", e.msg);
+			return -1;
+		}
+		opts.metrics_set = 1;
+	}
+	argv[out] = NULL;
+	*argc = out;
+	return 0;
 }
 
 static int parse_args(int argc, char **argv)
@@ -324,6 +391,8 @@ static int parse_args(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (unimplemented_flag(argv[i]))
 			return -1;
+	if (take_metrics_flag(&argc, argv) < 0)
+		return -1;
 	opts.L = xcalloc((size_t)argc, sizeof *opts.L);
 	opts.F = xcalloc((size_t)argc, sizeof *opts.F);
 	opts.config_paths = xcalloc((size_t)argc + 1, sizeof *opts.config_paths);
@@ -430,6 +499,11 @@ int portway_main(int argc, char **argv)
 	ev_signal_start(loop, &sig_hup);
 
 	workers_start_threads();
+	metrics_attach(cfg);
+	if (metrics_http_apply(loop, metrics_wanted(cfg)) < 0) {
+		drop_unstarted(cfg);
+		return 1;
+	}
 	if (reconcile(cfg) < 0) {
 		drop_unstarted(cfg);
 		return 1;

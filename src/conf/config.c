@@ -1162,12 +1162,76 @@ static int parse_log(struct ctx *x)
 	return 0;
 }
 
+static int is_loopback(const char *host)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if (!strcasecmp(host, "localhost"))
+		return 1;
+	if (sockaddr_from_literal(host, 0, &ss, &len) < 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+	const struct in6_addr *a6 = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+	if (IN6_IS_ADDR_V4MAPPED(a6))
+		return a6->s6_addr[12] == 127;
+	return IN6_IS_ADDR_LOOPBACK(a6);
+}
+
+int metrics_cfg_check(const struct metrics_cfg *m, const struct cnode *where, struct cfg_err *e)
+{
+	const char *field = where ? "metrics.addr" : "-metrics";
+	if (!m->addr)
+		return 0;
+	if (!m->path || m->path[0] != '/')
+		return cfg_error(e, where, where ? "metrics.path" : "-metrics", "the path must start with /, got \"%s\"",
+				 m->path ? m->path : "");
+	if (!m->auth.username && !m->auther && !is_loopback(m->host))
+		return cfg_error(e, where, field,
+				 "%s is not a loopback address and the metrics endpoint has no auth: set %s, or listen on "
+				 "127.0.0.1 / [::1]",
+				 m->addr, where ? "metrics.auth (or metrics.auther)" : "-metrics user:pass@host:port");
+	return 0;
+}
+
+/* GOST's `metrics: {addr, path, auth, auther}`. */
+static int parse_metrics(struct ctx *x)
+{
+	static const char *const keys[] = { "addr", "path", "auth", "auther", NULL };
+	struct cnode *m = cnode_get(x->c->root, "metrics");
+	struct metrics_cfg *mc = &x->c->metrics;
+	char *addr = NULL, *path = NULL, *auther = NULL;
+	if (!m)
+		return 0;
+	if (want_kind(x, m, CN_MAP, "metrics") < 0 || check_keys(x, m, "metrics", keys, NULL) < 0 ||
+	    get_scalar(x, m, "addr", "metrics", &addr) < 0 || get_scalar(x, m, "path", "metrics", &path) < 0 ||
+	    get_scalar(x, m, "auther", "metrics", &auther) < 0 || parse_auth(x, m, "metrics", &mc->auth) < 0)
+		return -1;
+	if (!addr || !*addr)
+		return cfg_error(x->e, m, "metrics.addr", "an address is required, e.g. 127.0.0.1:9000");
+	if (!strncmp(addr, "unix://", 7))
+		return cfg_error(x->e, cnode_get(m, "addr"), "metrics.addr", "unix sockets are not supported");
+	if (parse_hostport(x, cnode_get(m, "addr"), "metrics.addr", addr, mc->host, sizeof mc->host, &mc->port) < 0)
+		return -1;
+	if (auther && *auther) {
+		for (size_t j = 0; j < x->c->n_authers; j++)
+			if (!strcmp(x->c->authers[j]->name, auther))
+				mc->auther = x->c->authers[j];
+		if (!mc->auther)
+			return cfg_error(x->e, cnode_get(m, "auther"), "metrics.auther", "no auther named \"%s\" in authers",
+					 auther);
+	}
+	mc->addr = addr;
+	mc->path = path && *path ? path : "/metrics";
+	return metrics_cfg_check(mc, cnode_get(m, "addr"), x->e);
+}
+
 struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *e)
 {
-	static const char *const keys[] = { "services", "chains", "hops", "authers", "bypasses", "log", "workers", NULL };
+	static const char *const keys[] = { "services", "chains", "hops", "authers", "bypasses", "log", "workers",
+					    "metrics", NULL };
 	static const char *const ign[] = { "resolvers", "hosts", "ingresses", "routers", "sds", "recorders",
-					   "rewriters", "caches", "observers", "loggers", "profiling", "api", "metrics",
-					   NULL };
+					   "rewriters", "caches", "observers", "loggers", "profiling", "api", NULL };
 	/* tls: GOST's default certificate, and with caFile client certificates, for every TLS listener */
 	static const char *const refused[] = { "admissions", "limiters", "quotas", "climiters", "rlimiters", "tls",
 					       NULL };
@@ -1184,6 +1248,7 @@ struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *
 		goto fail;
 	c->workers = (int)workers;
 	if (parse_list(&x, "bypasses", each_bypass) < 0 || parse_list(&x, "authers", each_auther) < 0 ||
+	    parse_metrics(&x) < 0 ||
 	    parse_list(&x, "hops", each_hop) < 0 || parse_list(&x, "chains", each_chain) < 0 ||
 	    parse_list(&x, "services", each_service) < 0 || check_addrs(&x) < 0)
 		goto fail;
@@ -1234,6 +1299,7 @@ static void hop_free(struct hop *h)
 
 static void chain_free(struct chain *ch)
 {
+	free(ch->metrics); /* the array; the counters belong to src/svc/metrics.c */
 	free(ch->hops);
 	free(ch);
 }

@@ -19,6 +19,8 @@ struct service;
 struct node;
 struct cfg_err;
 struct listener_inst;
+struct svc_metrics;
+struct node_metrics;
 
 struct auth_cfg {
 	char *username, *password;  /* NULL when not set */
@@ -180,6 +182,9 @@ struct chain {
 	char *name;
 	struct hop **hops;
 	size_t n_hops;
+	/* The services layer's counters (src/svc/metrics.h), one per node of each hop in order;
+	 * set on the main thread before a service using the chain starts; NULL: not counted. */
+	struct node_metrics **metrics;
 };
 
 struct service {
@@ -214,6 +219,18 @@ struct service {
 	int running;
 	int refs;                   /* atomic: the running set and each live connection */
 	struct config *owner;       /* the config this service was built from */
+	/* Per-worker counters (src/svc/metrics.h), kept by name across reloads; not owned. */
+	struct svc_metrics *metrics;
+};
+
+/* The top-level `metrics` section (or -metrics): GOST's Prometheus endpoint. */
+struct metrics_cfg {
+	const char *addr;           /* NULL: no endpoint */
+	char host[256];
+	uint16_t port;
+	const char *path;           /* "/metrics" unless set */
+	struct auth_cfg auth;       /* basic auth; username NULL: none */
+	struct auther *auther;      /* metrics.auther: its users may scrape; NULL: none */
 };
 
 struct config {
@@ -232,6 +249,7 @@ struct config {
 	int workers;                /* 0: number of cores */
 	int refs;                   /* atomic: the loader's reference plus one per live service */
 	char *log_level, *log_format, *log_output;
+	struct metrics_cfg metrics;
 };
 
 /* ---- configuration errors ---- */
@@ -265,6 +283,12 @@ struct config *config_load_sources(char **sources, int n_sources, char **L, int 
  * SYSCONFDIR/portway/portway.yaml and GOST's gost.{yaml,yml,json} in /etc/gost/, ~/.gost/
  * and the working directory; NULL if none. */
 const char *config_default_path(char *buf, size_t cap);
+/* -metrics [user:pass@]host:port[?path=/p] (GOST's flag): m's strings are allocated and
+ * kept for the process's life. Checked as the YAML section is: -1 with a message in e. */
+int metrics_flag_parse(const char *arg, struct metrics_cfg *m, struct cfg_err *e);
+void metrics_flag_free(struct metrics_cfg *m);
+/* An endpoint off loopback needs auth (portway's rule for management ports). */
+int metrics_cfg_check(const struct metrics_cfg *m, const struct cnode *where, struct cfg_err *e);
 void config_unref(struct config *c);
 /* Where the last reference's free runs (the types' fini may join a thread or close a database, which
  * a worker loop must not do). Unset: at once, on the thread that dropped it. The services layer sets

@@ -596,3 +596,57 @@ fail:
 	cnode_free(root);
 	return NULL;
 }
+
+/* ---- -metrics ---- */
+
+int metrics_flag_parse(const char *arg, struct metrics_cfg *m, struct cfg_err *e)
+{
+	struct url_parts u;
+	memset(m, 0, sizeof *m);
+	if (!arg || !*arg)
+		return cfg_error(e, NULL, "-metrics", "an address is required, e.g. 127.0.0.1:9000");
+	if (url_split(arg, &u, e, "-metrics") < 0)
+		return -1;
+	int r = 0;
+	if (u.has_scheme && strcasecmp(u.scheme, "http") && strcasecmp(u.scheme, "tcp"))
+		r = cfg_error(e, NULL, "-metrics", "%s: only host:port (optionally http://) is supported", arg);
+	else if (u.path && *u.path)
+		r = cfg_error(e, NULL, "-metrics", "%s: give the path as ?path=/p", arg);
+	else if (hostport_split(u.hosts, m->host, sizeof m->host, &m->port) < 0 || !m->port)
+		r = cfg_error(e, NULL, "-metrics", "expected [user:pass@]host:port[?path=/p], got \"%s\"", arg);
+	if (r < 0) {
+		url_parts_free(&u);
+		return -1;
+	}
+	m->addr = u.hosts;
+	u.hosts = NULL;
+	char *path = xstrdup("/metrics");
+	for (char *kv = u.query, *next; kv && *kv; kv = next) {
+		next = strchr(kv, '&');
+		if (next)
+			*next++ = 0;
+		if (!strncmp(kv, "path=", 5) && kv[5]) {
+			free(path);
+			path = pct_decode(kv + 5, strlen(kv + 5), 1);
+		}
+	}
+	m->path = path;
+	m->auth.username = u.user;
+	m->auth.password = u.pass;
+	u.user = u.pass = NULL;
+	url_parts_free(&u);
+	if (metrics_cfg_check(m, NULL, e) < 0) {
+		metrics_flag_free(m);
+		return -1;
+	}
+	return 0;
+}
+
+void metrics_flag_free(struct metrics_cfg *m)
+{
+	free((char *)m->addr);
+	free((char *)m->path);
+	free(m->auth.username);
+	free(m->auth.password);
+	memset(m, 0, sizeof *m);
+}

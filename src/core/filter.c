@@ -7,8 +7,7 @@ void filter_init_events(struct filter *f, const struct stream_ops *ops, struct s
 {
 	stream_init(&f->base, ops, lower->w);
 	f->lower = lower;
-	f->base.svc = lower->svc;
-	lower->svc = NULL;
+	stream_take_svc(&f->base, lower);
 	memcpy(f->base.peer, lower->peer, sizeof f->base.peer);
 	memcpy(f->base.alpn, lower->alpn, sizeof f->base.alpn);
 	stream_set_callbacks(lower, on_lower_read ? on_lower_read : filter_pass_read,

@@ -81,9 +81,15 @@ void stream_shutdown(struct stream *s)
 static void stream_free(void *arg) { free(arg); }
 
 /* Set once by the services layer, before any stream holds a service. */
-static void (*svc_release)(struct service *svc);
+static const struct stream_svc_hooks *svc_hooks;
 
-void stream_set_svc_release(void (*release)(struct service *svc)) { svc_release = release; }
+void stream_set_svc_hooks(const struct stream_svc_hooks *h) { svc_hooks = h; }
+
+void stream_account_transfer(struct stream *s, uint64_t in, uint64_t out)
+{
+	if (s && s->svc && svc_hooks->transfer && (in || out))
+		svc_hooks->transfer(s->svc, s->w, in, out);
+}
 
 void stream_close(struct stream *s)
 {
@@ -92,9 +98,13 @@ void stream_close(struct stream *s)
 	s->closed = 1;
 	s->reading = 0;
 	s->ops->close(s);
-	if (s->svc)
-		svc_release(s->svc);
+	if (s->svc) {
+		if (s->svc_since > 0 && svc_hooks->request_end)
+			svc_hooks->request_end(s->svc, s->w, s->svc_since);
+		svc_hooks->release(s->svc);
+	}
 	s->svc = NULL;
+	s->svc_since = 0;
 	free(s->pending.data);
 	s->pending.data = NULL;
 	s->pending.len = 0;

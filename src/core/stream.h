@@ -63,6 +63,7 @@ struct stream {
 	stream_event_cb on_event;
 	void *ud;                       /* owner's context */
 	struct service *svc;            /* a reference held while the connection lives, or NULL */
+	double svc_since;               /* loop time service_dispatch counted it as a request of svc; 0: not */
 	size_t wqueued;
 	struct readahead pending;       /* bytes pushed back by stream_unread, delivered first */
 	unsigned dgram : 1, reading : 1, closed : 1, shut_wr : 1, delivering : 1;
@@ -85,8 +86,26 @@ void stream_close_after_flush(struct stream *s);
 void stream_unread(struct stream *s, const void *data, size_t len);
 
 /* s->svc is a reference on the connection's service, released at close; the runtime does not
- * know services, so the services layer says once how to release one (service_unref). */
-void stream_set_svc_release(void (*release)(struct service *svc));
+ * know services, so the services layer says once what to do with one (src/svc/service.c). */
+struct stream_svc_hooks {
+	void (*release)(struct service *svc);                 /* drop the reference (service_unref) */
+	/* A connection counted as a request (svc_since set) closes, on its worker w. */
+	void (*request_end)(struct service *svc, struct worker *w, double since);
+	/* A pipe ends: in bytes were read from the service's connection, out written to it. */
+	void (*transfer)(struct service *svc, struct worker *w, uint64_t in, uint64_t out);
+};
+void stream_set_svc_hooks(const struct stream_svc_hooks *h);
+/* Move the service reference (and its request accounting) of from to to: a filter taking a
+ * stream over. */
+static inline void stream_take_svc(struct stream *to, struct stream *from)
+{
+	to->svc = from->svc;
+	to->svc_since = from->svc_since;
+	from->svc = NULL;
+	from->svc_since = 0;
+}
+/* Account a finished transfer to the connection's service, if it has one. */
+void stream_account_transfer(struct stream *s, uint64_t in, uint64_t out);
 
 /* For stream implementations: raise events to the owner. */
 void stream_emit_read(struct stream *s, const char *data, size_t len);

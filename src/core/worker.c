@@ -78,28 +78,60 @@ void worker_post(struct worker *w, worker_fn fn, void *arg)
 	ev_async_send(w->loop, &w->wakeup);
 }
 
+static void worker_setup(struct worker *w, int id, struct ev_loop *loop)
+{
+	w->id = id;
+	w->loop = loop;
+	ev_set_userdata(w->loop, w);
+	w->scratch = xmalloc(WORKER_SCRATCH_SIZE);
+	w->deferred_head = NULL;
+	w->deferred_tail = &w->deferred_head;
+	ev_idle_init(&w->deferred_watcher, deferred_run);
+	w->deferred_watcher.data = w;
+	pthread_mutex_init(&w->inbox_lock, NULL);
+	ev_async_init(&w->wakeup, inbox_cb);
+	w->wakeup.data = w;
+	ev_async_start(w->loop, &w->wakeup);
+}
+
 void workers_init(int n)
 {
 	worker_count = n;
 	workers = xcalloc((size_t)n, sizeof *workers);
 	for (int i = 0; i < n; i++) {
 		struct worker *w = xcalloc(1, sizeof *w);
-		w->id = i;
-		w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
-		ev_set_userdata(w->loop, w);
-		w->scratch = xmalloc(WORKER_SCRATCH_SIZE);
+		worker_setup(w, i, ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK));
 		w->resolver = resolver_new(w->loop);
 		w->splice = splice_pool_new();
-		w->deferred_head = NULL;
-		w->deferred_tail = &w->deferred_head;
-		ev_idle_init(&w->deferred_watcher, deferred_run);
-		w->deferred_watcher.data = w;
-		pthread_mutex_init(&w->inbox_lock, NULL);
-		ev_async_init(&w->wakeup, inbox_cb);
-		w->wakeup.data = w;
-		ev_async_start(w->loop, &w->wakeup);
 		workers[i] = w;
 	}
+}
+
+struct worker *worker_control_new(struct ev_loop *loop)
+{
+	struct worker *w = xcalloc(1, sizeof *w);
+	worker_setup(w, -1, loop);
+	return w;
+}
+
+void worker_control_drain(struct worker *w)
+{
+	for (int round = 0; round < 16 && (w->inbox || w->deferred_head); round++) {
+		inbox_cb(w->loop, &w->wakeup, 0);
+		deferred_run(w->loop, &w->deferred_watcher, 0);
+	}
+}
+
+void worker_control_free(struct worker *w)
+{
+	if (!w)
+		return;
+	worker_control_drain(w);
+	ev_async_stop(w->loop, &w->wakeup);
+	ev_idle_stop(w->loop, &w->deferred_watcher);
+	pthread_mutex_destroy(&w->inbox_lock);
+	free(w->scratch);
+	free(w);
 }
 
 static void *worker_main(void *arg)

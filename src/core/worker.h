@@ -56,4 +56,11 @@ void worker_defer(struct worker *w, worker_fn fn, void *arg);
 void worker_post(struct worker *w, worker_fn fn, void *arg);
 long workers_connection_total(void);
 
+/* A worker around the main thread's control loop (id -1, not in workers[], no resolver nor
+ * splice pool): its own sockets (the metrics endpoint) use the stream runtime there, and
+ * workers post to it. drain: run what is queued (after its loop stopped); free drains too. */
+struct worker *worker_control_new(struct ev_loop *loop);
+void worker_control_drain(struct worker *w);
+void worker_control_free(struct worker *w);
+
 #endif

@@ -79,7 +79,7 @@ struct gw_opts {
 };
 
 struct gw_stats {
-	uint64_t requests, tunnels, no_worker, agents_accepted, agents_refused;
+	uint64_t requests, tunnels, no_worker, agents_accepted, agents_refused, webhook_failures;
 };
 
 struct gw {
@@ -98,6 +98,16 @@ struct gw {
 	ev_tstamp started;
 	struct gw_stats stats;
 };
+
+/* For the metrics endpoint (src/cli/metrics_http.c). */
+struct gw_metrics {
+	int pools[2], idle[2], waiting[2];  /* by enum onifast_kind */
+	int forwards;                       /* static port forwards listening */
+	struct gw_stats stats;
+};
+int gw_service_is_gateway(const struct service *svc);
+/* On worker 0, the gateway's loop. */
+void gw_metrics_read(const struct service *svc, struct gw_metrics *out);
 
 /* src/gw_pool.c */
 struct gw_pool *gw_pool_find(struct gw *g, const char *name, enum onifast_kind kind, int create);

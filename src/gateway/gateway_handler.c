@@ -82,6 +82,7 @@ static int gw_init(struct service *svc, struct cfg_err *e)
 		    md_int(md, "webhookRetries", 3, 0, 10, &retries, e) < 0)
 			return -1;
 		g->o.webhook.retries = (int)retries;
+		g->o.webhook.failures = &g->stats.webhook_failures;
 	}
 	split_list(md, "domains", NULL, &g->o.domains, &g->o.n_domains);
 	split_list(md, "apiAllow", "127.0.0.1,::1", &g->o.allow.patterns, &g->o.allow.n);
@@ -769,6 +770,27 @@ static void gw_stop(struct service *svc, struct worker *w)
 	while (g->forwards)
 		gw_forward_close(g, g->forwards->pf.listen_port);
 	gw_pools_free(g);
+}
+
+extern const struct handler_type handler_gateway;
+
+int gw_service_is_gateway(const struct service *svc) { return svc->handler.type == &handler_gateway; }
+
+void gw_metrics_read(const struct service *svc, struct gw_metrics *out)
+{
+	const struct gw *g = svc->handler.state;
+	memset(out, 0, sizeof *out);
+	if (!g)
+		return;
+	for (const struct gw_pool *p = g->pools; p; p = p->next) {
+		int k = p->kind == ONIFAST_TUNNEL;
+		out->pools[k]++;
+		out->idle[k] += p->count;
+		out->waiting[k] += p->waiting;
+	}
+	for (const struct gw_forward *f = g->forwards; f; f = f->next)
+		out->forwards += f->fd >= 0;
+	out->stats = g->stats;
 }
 
 const struct handler_type handler_gateway = {

@@ -69,6 +69,8 @@ static void delivery_end(struct delivery *d, int ok, const char *why)
 		ev_timer_start(d->w->loop, &d->timer);
 		return;
 	} else {
+		if (d->wh->failures)
+			(*d->wh->failures)++;
 		log_warn("webhook %s:%u%s: %s; giving up after %d attempts", d->wh->host, d->wh->port, d->wh->path, why,
 			 d->attempt);
 	}

@@ -11,6 +11,7 @@ struct webhook {
 	char path[512];
 	double timeout;             /* per attempt */
 	int retries;                /* further attempts after the first */
+	uint64_t *failures;         /* bumped (on the posting worker) when a delivery gives up; may be NULL */
 };
 
 /* Parse "http://host[:port]/path". 0 or -1 (https is not supported: put a local relay in front). */

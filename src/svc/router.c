@@ -11,6 +11,7 @@
 #include "src/core/pipe.h"
 #include "src/core/rng.h"
 #include "src/core/util.h"
+#include "src/svc/metrics.h"
 
 static int node_is_up(const struct hop *h, struct node *n, double now)
 {
@@ -118,6 +119,7 @@ struct dial {
 	int reported;
 	int no_target;             /* forward mode found no node: nothing is in flight */
 	unsigned claimed;          /* hops whose session this dial establishes (bit per hop), see dial_reuse_session */
+	double hop_since;          /* when reaching the current hop's node began (metrics); 0: not timed */
 	ev_timer timer;
 	struct service *svc;       /* a reference (o.svc), released with the dial */
 };
@@ -182,6 +184,8 @@ static void dial_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		return;
 	d->abandoned = 1;
 	d->reported = 1;
+	if (d->hop < d->n_hops && d->state != DIAL_CONNECT)
+		node_metrics_error(d->o.chain, d->hop, d->node[d->hop], d->w);
 	dial_release_claims(d, ETIMEDOUT);
 	d->cb(d->ctx, NULL, ETIMEDOUT);
 }
@@ -193,6 +197,8 @@ static void dial_fail(struct dial *d, struct node *failed, struct hop *hop, int 
 {
 	if (failed && !local_shortage(err))
 		node_mark_failed(hop, failed);
+	if (failed)
+		node_metrics_error(d->o.chain, d->hop, failed, d->w);
 	if (!d->abandoned)
 		dial_release_claims(d, err);
 	if (!d->reported && !d->abandoned)
@@ -255,6 +261,7 @@ static void dial_restart(struct dial *d)
 {
 	dial_release_claims(d, ECONNABORTED);
 	d->hop = 0;
+	d->hop_since = 0;
 	d->n_hops = chain_hops_for(d->o.chain, d->host, d->port);
 	dial_select_nodes(d);
 	if (dial_reuse_session(d))
@@ -310,6 +317,7 @@ static void dial_start_transport(struct dial *d, struct stream *lower)
 	}
 	struct node *n = d->node[d->hop];
 	int dgram = n->dialer.type->socktype == SOCK_DGRAM;
+	d->hop_since = ev_now(d->w->loop);
 	if (!lower) {
 		sock_connect(d->w, n->host, n->port, dgram, d->o.timeout, dial_on_stream, d);
 	} else {
@@ -334,6 +342,9 @@ static void dial_step(struct dial *d, struct stream *s)
 		/* fall through */
 	case DIAL_HANDSHAKE:
 		node_mark_ok(d->node[d->hop]);
+		if (d->hop_since > 0)
+			node_metrics_connect(d->o.chain, d->hop, d->node[d->hop], d->w, ev_now(d->w->loop) - d->hop_since);
+		d->hop_since = 0;
 		d->hop++;
 		dial_start_transport(d, s);
 		return;
@@ -426,8 +437,10 @@ static void dial_pipe_dialed(void *ctx, struct stream *remote, int err)
 	struct dial_pipe_conn *c = ctx;
 	if (c->report)
 		c->report(c->ctx, c->client, err ? NULL : remote, err);
-	if (err)
+	if (err) {
+		svc_metrics_handler_error(c->client->svc, c->client->w);
 		stream_close(c->client);
+	}
 	else
 		pipe_start(c->client, remote, c->idle_timeout, NULL, NULL);
 	free(c);

@@ -11,6 +11,7 @@
 
 #include "src/core/log.h"
 #include "src/core/util.h"
+#include "src/svc/metrics.h"
 
 int listen_socket(const char *host, uint16_t port, int socktype, int reuseport, char *err, size_t errlen)
 {
@@ -185,9 +186,15 @@ static void reaper_start(void)
 	config_set_free_hook(reap_later);
 }
 
+static const struct stream_svc_hooks svc_hooks = {
+	.release = service_unref,
+	.request_end = svc_metrics_request_end,
+	.transfer = svc_metrics_transfer,
+};
+
 void service_start(struct service *svc)
 {
-	stream_set_svc_release(service_unref);
+	stream_set_svc_hooks(&svc_hooks);
 	reaper_start();
 	/* What may block (opening a database) runs here, on the main thread, never on a worker. */
 	if (svc->handler.type->prepare)
@@ -237,6 +244,7 @@ void service_dispatch(struct service *svc, struct stream *client)
 		service_ref(svc);
 		client->svc = svc;
 	}
+	svc_metrics_request(client);
 	svc->handler.type->handle(svc, client);
 }
 

@@ -422,7 +422,7 @@ static void test_top_level_errors(void **state)
 	(void)state;
 	load_fails("service:\n  - addr: :1\n", 1, "service",
 		   "(top level).service: unknown key (expected one of: services, chains, hops, authers, bypasses, "
-		   "log, workers)");
+		   "log, workers, metrics)");
 	load_fails("services:\n  name: a\n", 2, "name", "services: expected a list");
 	load_fails("services: yes\n", 1, "yes", "services: expected a list");
 	load_fails("workers: many\n", 1, "many", "workers: expected a whole number from 0 to 256, got \"many\"");

@@ -693,9 +693,43 @@ static void test_query_security_keys_refused(void **state)
 	assert_contains(refused(L1, 1, F, 1), "chains[0].hops[0].nodes[0].metadata.hop.proxyProtocol: is not implemented");
 }
 
+/* -metrics: GOST's [user:pass@]host:port[?path=/p]; off loopback only with credentials. */
+static void test_metrics_flag(void **state)
+{
+	(void)state;
+	struct metrics_cfg m;
+	assert_int_equal(metrics_flag_parse("127.0.0.1:9000", &m, &err), 0);
+	assert_string_equal(m.host, "127.0.0.1");
+	assert_int_equal(m.port, 9000);
+	assert_string_equal(m.path, "/metrics");
+	assert_null(m.auth.username);
+	metrics_flag_free(&m);
+	assert_int_equal(metrics_flag_parse("u:p%40ss@:9001?path=/m", &m, &err), 0);
+	assert_string_equal(m.host, "");
+	assert_int_equal(m.port, 9001);
+	assert_string_equal(m.path, "/m");
+	assert_string_equal(m.auth.username, "u");
+	assert_string_equal(m.auth.password, "p@ss");
+	metrics_flag_free(&m);
+	const char *loopback[] = { "[::1]:9000", "localhost:9000", "127.1.2.3:9000", "[::ffff:127.0.0.1]:9000" };
+	for (size_t i = 0; i < sizeof loopback / sizeof *loopback; i++) {
+		assert_int_equal(metrics_flag_parse(loopback[i], &m, &err), 0);
+		metrics_flag_free(&m);
+	}
+	assert_int_equal(metrics_flag_parse(":9000", &m, &err), -1);
+	assert_non_null(strstr(err.msg, "not a loopback address"));
+	assert_int_equal(metrics_flag_parse("0.0.0.0:9000", &m, &err), -1);
+	assert_int_equal(metrics_flag_parse("[::ffff:10.0.0.1]:9000", &m, &err), -1);
+	assert_int_equal(metrics_flag_parse("127.0.0.1", &m, &err), -1);
+	assert_int_equal(metrics_flag_parse("127.0.0.1:9000/metrics", &m, &err), -1);
+	assert_int_equal(metrics_flag_parse("socks5://127.0.0.1:9000", &m, &err), -1);
+	assert_int_equal(metrics_flag_parse("127.0.0.1:9000?path=metrics", &m, &err), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_metrics_flag),
 		cmocka_unit_test(test_tcp_forward),
 		cmocka_unit_test(test_udp_forward_several_targets),
 		cmocka_unit_test(test_forward_alias_and_ipv6_listen),
