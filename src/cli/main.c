@@ -29,6 +29,7 @@
 #include "config.h"
 #include "src/core/log.h"
 #include "src/cli/main.h"
+#include "src/cli/api.h"
 #include "src/conf/model.h"
 #include "src/core/stream.h"
 #include "src/core/pipe.h"
@@ -42,9 +43,12 @@ static struct {
 	int test_only;
 	int debug;                  /* -D: debug, -D -D (GOST's -DD): trace */
 	const char *output;         /* -O yaml|json: print the effective configuration */
+	const char *api;            /* -api [user:pass@]host:port[?pathPrefix=..&accesslog=..] */
 	double grace;               /* seconds open tunnels may drain on SIGTERM */
 } opts = { .grace = 10 };
 
+/* The configuration running now (a reference): its tree is what the API reads and changes. */
+static struct config *current;
 /* The services running now; each holds one reference on itself. */
 static struct service **running;
 static size_t n_running;
@@ -54,11 +58,12 @@ static ev_tstamp drain_deadline;
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: portway [-C FILE] [-L URL]... [-F URL]... [-t] [-O yaml|json] [-D] [-V]\n"
+		"Usage: portway [-C FILE] [-L URL]... [-F URL]... [-api ADDR] [-t] [-O yaml|json] [-D] [-V]\n"
 		"       portway SUBCOMMAND ... (see portway help)\n"
 		"  -C FILE          configuration file (GOST v3 YAML schema)\n"
 		"  -L URL           a service, e.g. tcp://:8080/127.0.0.1:80 or udp://:5353/127.0.0.1:53\n"
 		"  -F URL           a chain node (one hop per -F, in order), e.g. relay://server:8420\n"
+		"  -api ADDR        web API, [user:pass@]host:port[?pathPrefix=/p&accesslog=true]\n"
 		"  -t               test the configuration and exit (0 valid, 2 invalid)\n"
 		"  -O yaml|json     print the effective configuration and exit\n"
 		"  -D               debug logging (-DD: trace)\n"
@@ -70,7 +75,7 @@ static void usage(FILE *f)
  * something else (getopt would read -api as -a -p -i). */
 static int unimplemented_flag(const char *arg)
 {
-	static const char *const flags[] = { "api", "metrics" };
+	static const char *const flags[] = { "metrics" };
 	const char *name = arg + (arg[1] == '-' ? 2 : 1);
 	for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
 		size_t n = strlen(flags[i]);
@@ -95,9 +100,23 @@ static void raise_nofile_limit(void)
 
 static struct config *load_config(struct cfg_err *e)
 {
-	if (opts.config_path)
-		return config_load_file(opts.config_path, e);
-	return config_from_urls(opts.L, opts.nL, opts.F, opts.nF, e);
+	struct cnode *root;
+	char *path;
+	if (opts.config_path) {
+		path = xstrdup(opts.config_path);
+		if (!(root = cnode_load_yaml(path, e->msg, sizeof e->msg))) {
+			free(path);
+			return NULL;
+		}
+	} else if (!(root = config_tree_from_urls(opts.L, opts.nL, opts.F, opts.nF, &path, e))) {
+		return NULL;
+	}
+	if (opts.api && config_set_api_flag(root, opts.api, e) < 0) {
+		cnode_free(root);
+		free(path);
+		return NULL;
+	}
+	return config_from_tree(root, path, e);
 }
 
 static void apply_log_settings(const struct config *c)
@@ -140,11 +159,10 @@ static void close_fds(struct service *s)
  * fingerprint) keep their listeners and connections; new and changed ones
  * are bound first, so a config that cannot bind changes nothing.
  */
-static int reconcile(struct config *cfg)
+static int reconcile(struct config *cfg, char *err, size_t errlen)
 {
 	struct service **next = xcalloc(cfg->n_services + 1, sizeof *next);
 	int *is_new = xcalloc(cfg->n_services + 1, sizeof *is_new);
-	char err[512];
 	size_t i;
 
 	for (i = 0; i < cfg->n_services; i++) {
@@ -158,7 +176,7 @@ static int reconcile(struct config *cfg)
 		for (size_t r = 0; r < n_running; r++)
 			ours |= running[r]->port == s->port && !strcmp(running[r]->host, s->host) &&
 				running[r]->listener.type->socktype == s->listener.type->socktype;
-		if (service_bind(s, !ours, err, sizeof err) < 0) {
+		if (service_bind(s, !ours, err, errlen) < 0) {
 			log_error("%s", err);
 			for (size_t k = 0; k < i; k++)
 				if (is_new[k])
@@ -194,32 +212,95 @@ static int reconcile(struct config *cfg)
 	return 0;
 }
 
-static void reload(void)
+/*
+ * cfg (the loader's reference, taken) becomes the running configuration, or, when its
+ * services cannot bind, is dropped with nothing changed (-1, err says why).
+ */
+static int install(struct config *cfg, char *err, size_t errlen)
+{
+	if (reconcile(cfg, err, errlen) < 0) {
+		drop_unstarted(cfg);
+		return -1;
+	}
+	apply_log_settings(cfg);
+	char aerr[512];
+	int api_failed = api_configure(&cfg->api, aerr, sizeof aerr) < 0;
+	struct config *old = current;
+	current = cfg;
+	config_unref(old);
+	if (api_failed && !old) { /* at start-up: main exits */
+		snprintf(err, errlen, "%s", aerr);
+		return -1;
+	}
+	if (api_failed)
+		log_error("%s; the API stays where it was", aerr);
+	return 0;
+}
+
+/* Reload the -C file (SIGHUP, POST /config/reload): 0, or an HTTP status with the reason. */
+static int reload_status(char *msg, size_t len)
 {
 	struct cfg_err e;
 	if (!opts.config_path) {
-		log_warn("SIGHUP: services come from the command line; nothing to reload");
-		return;
+		snprintf(msg, len, "services come from the command line; nothing to reload");
+		log_warn("reload: %s", msg);
+		return 400;
 	}
-	log_info("SIGHUP: reloading %s", opts.config_path);
+	log_info("reloading %s", opts.config_path);
 	notify_reloading();
 	struct config *cfg = load_config(&e);
 	if (!cfg) {
 		log_error("reload rejected, the running configuration stays: %s", e.msg);
+		snprintf(msg, len, "%s", e.msg);
 		notify_reload_done(0, n_running);
-		return;
+		return 400;
 	}
-	if (reconcile(cfg) < 0) {
+	if (install(cfg, msg, len) < 0) {
 		log_error("reload rejected, the running configuration stays");
-		drop_unstarted(cfg);
 		notify_reload_done(0, n_running);
-		return;
+		return 409;
 	}
-	apply_log_settings(cfg);
-	config_unref(cfg); /* the loader's reference; services hold the rest */
 	log_info("reload done: %zu services", n_running);
 	notify_reload_done(1, n_running);
+	return 0;
 }
+
+static void reload(void)
+{
+	char msg[1024];
+	log_info("SIGHUP");
+	reload_status(msg, sizeof msg);
+}
+
+/* ---- what the web API (src/cli/api.c) asks of main ---- */
+
+static const struct config *api_current(void) { return current; }
+static const char *api_config_path(void) { return opts.config_path; }
+
+/* A change through the API: the new tree loaded as -C loads a file, applied as a reload. */
+static int api_apply(struct cnode *root, char *msg, size_t len)
+{
+	struct cfg_err e;
+	struct config *cfg = config_from_tree(root, xstrdup(current->path ? current->path : "api"), &e);
+	if (!cfg) {
+		log_warn("api: change refused: %s", e.msg);
+		snprintf(msg, len, "%s", e.msg);
+		return 400;
+	}
+	if (install(cfg, msg, len) < 0) {
+		log_error("api: change refused, the running configuration stays");
+		return 409;
+	}
+	log_info("api: configuration changed: %zu services", n_running);
+	return 0;
+}
+
+static const struct api_ops api_ops = {
+	.current = api_current,
+	.config_path = api_config_path,
+	.apply = api_apply,
+	.reload = reload_status,
+};
 
 static void drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
@@ -245,6 +326,7 @@ static void shutdown_begin(struct ev_loop *loop)
 	notify_watchdog_stop(loop);
 	log_info("shutting down: no new connections, %ld open, waiting up to %.0fs", workers_connection_total(),
 		 opts.grace);
+	api_shutdown();
 	for (size_t i = 0; i < n_running; i++)
 		service_stop(running[i]);
 	drain_deadline = ev_now(loop) + opts.grace;
@@ -301,9 +383,41 @@ static void release_all(void)
 	free(running);
 	running = NULL;
 	n_running = 0;
+	api_fini();
+	config_unref(current);
+	current = NULL;
 	free(opts.L);
 	free(opts.F);
 	opts.L = opts.F = NULL;
+}
+
+/* GOST's -api ADDR (also -api=ADDR, --api ADDR): taken out of argv before getopt, which would
+ * read -api as -a -p -i. */
+static int take_api_flag(int *argc, char **argv)
+{
+	int out = 1;
+	for (int i = 1; i < *argc; i++) {
+		const char *a = argv[i], *name = a + (a[0] == '-' && a[1] == '-' ? 2 : 1);
+		if (a[0] != '-' || strncmp(name, "api", 3) || (name[3] && name[3] != '=')) {
+			argv[out++] = argv[i];
+			continue;
+		}
+		if (name[3] == '=') {
+			opts.api = name + 4;
+		} else if (i + 1 < *argc) {
+			opts.api = argv[++i];
+		} else {
+			fprintf(stderr, "portway: %s needs an address, e.g. -api 127.0.0.1:18080\n", a);
+			return -1;
+		}
+		if (!*opts.api) {
+			fprintf(stderr, "portway: %s: empty address\n", a);
+			return -1;
+		}
+	}
+	argv[out] = NULL;
+	*argc = out;
+	return 0;
 }
 
 static int parse_args(int argc, char **argv)
@@ -317,6 +431,8 @@ static int parse_args(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (unimplemented_flag(argv[i]))
 			return -1;
+	if (take_api_flag(&argc, argv) < 0)
+		return -1;
 	opts.L = xcalloc((size_t)argc, sizeof *opts.L);
 	opts.F = xcalloc((size_t)argc, sizeof *opts.F);
 	while ((c = getopt_long(argc, argv, "C:L:F:tO:DVh", longopts, NULL)) != -1) {
@@ -359,8 +475,8 @@ static int parse_args(int argc, char **argv)
 		usage(stderr);
 		return -1;
 	}
-	if (!opts.config_path && !opts.nL) {
-		fprintf(stderr, "portway: nothing to run: give -C FILE or at least one -L URL\n");
+	if (!opts.config_path && !opts.nL && !opts.api) {
+		fprintf(stderr, "portway: nothing to run: give -C FILE or at least one -L URL (or -api ADDR)\n");
 		usage(stderr);
 		return -1;
 	}
@@ -420,11 +536,12 @@ int portway_main(int argc, char **argv)
 	ev_signal_start(loop, &sig_hup);
 
 	workers_start_threads();
-	if (reconcile(cfg) < 0) {
-		drop_unstarted(cfg);
+	api_init(loop, &api_ops);
+	char err[1024];
+	if (install(cfg, err, sizeof err) < 0) {
+		log_error("%s", err);
 		return 1;
 	}
-	config_unref(cfg);
 	log_info("portway %s running with %d workers", PACKAGE_VERSION, worker_count);
 	notify_ready(n_running);
 	notify_watchdog_start(loop);

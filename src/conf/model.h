@@ -210,6 +210,17 @@ struct service {
 	struct config *owner;       /* the config this service was built from */
 };
 
+/* Top-level `api`: GOST's web API (served by src/cli/api.c on the main loop). */
+struct api_cfg {
+	char *addr;                 /* NULL: no API */
+	char host[256];
+	uint16_t port;
+	char *path_prefix;          /* "" or "/prefix" without a trailing slash, owned */
+	int accesslog;
+	struct auth_cfg auth;       /* api.auth */
+	struct auther *auther;      /* api.auther, one of the config's authers */
+};
+
 struct config {
 	char *path;                 /* owned; cnode file pointers point here */
 	struct cnode *root;         /* owned */
@@ -226,6 +237,7 @@ struct config {
 	int workers;                /* 0: number of cores */
 	int refs;                   /* atomic: the loader's reference plus one per live service */
 	char *log_level, *log_format, *log_output;
+	struct api_cfg api;
 };
 
 /* ---- configuration errors ---- */
@@ -247,6 +259,11 @@ int md_int(const struct cnode *md, const char *key, long def, long min, long max
 struct config *config_load_file(const char *path, struct cfg_err *e);
 /* Build from -L and -F URLs (src/url.c makes the tree). */
 struct config *config_from_urls(char **L, int nL, char **F, int nF, struct cfg_err *e);
+/* The tree config_from_urls validates; *path gets the name its nodes point to (pass it on). */
+struct cnode *config_tree_from_urls(char **L, int nL, char **F, int nF, char **path, struct cfg_err *e);
+/* GOST's -api [user:pass@]host:port[?pathPrefix=/p&accesslog=true]: root's api block, replaced. */
+int config_set_api_flag(struct cnode *root, const char *arg, struct cfg_err *e);
+/* Takes root and path (freed on error too). */
 struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *e);
 void config_unref(struct config *c);
 
@@ -257,6 +274,9 @@ void service_unref(struct service *s);
 /* Authentication: no auth configured => ok. Constant-time password comparison. */
 int service_auth_required(const struct service *s);
 int service_auth_check(const struct service *s, const char *user, const char *pass);
+/* The API's users: api.auth and api.auther (either may pass); no users => ok. */
+int api_auth_required(const struct api_cfg *a);
+int api_auth_check(const struct api_cfg *a, const char *user, const char *pass);
 int bypass_match(const struct bypass *b, const char *host);
 /* An IP address, a CIDR or an IP range: what a client allow-list takes (a bypass list also takes names). */
 int addr_pattern_is_ip(const char *p);

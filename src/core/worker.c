@@ -102,6 +102,33 @@ void workers_init(int n)
 	}
 }
 
+struct worker *worker_new_on_loop(struct ev_loop *loop)
+{
+	struct worker *w = xcalloc(1, sizeof *w);
+	w->id = -1;
+	w->loop = loop;
+	ev_set_userdata(loop, w);
+	w->scratch = xmalloc(WORKER_SCRATCH_SIZE);
+	w->deferred_tail = &w->deferred_head;
+	ev_idle_init(&w->deferred_watcher, deferred_run);
+	w->deferred_watcher.data = w;
+	pthread_mutex_init(&w->inbox_lock, NULL);
+	return w;
+}
+
+void worker_free_on_loop(struct worker *w)
+{
+	if (!w)
+		return;
+	while (w->deferred_head)
+		deferred_run(w->loop, &w->deferred_watcher, 0);
+	ev_idle_stop(w->loop, &w->deferred_watcher);
+	ev_set_userdata(w->loop, NULL);
+	pthread_mutex_destroy(&w->inbox_lock);
+	free(w->scratch);
+	free(w);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;

@@ -50,6 +50,11 @@ struct worker *worker_of(struct ev_loop *loop);
 void workers_init(int n);
 void workers_start_threads(void);
 void workers_join(void);
+/* A worker around a loop that an existing thread runs (the main thread's control loop, where the
+ * web API accepts): streams and acceptors work on it; no thread, DNS, splice pool or worker_post. */
+struct worker *worker_new_on_loop(struct ev_loop *loop);
+/* Runs what is still deferred, then frees it (the loop stays). */
+void worker_free_on_loop(struct worker *w);
 /* Run fn(arg) later on w's loop, after the current callback stack has unwound. */
 void worker_defer(struct worker *w, worker_fn fn, void *arg);
 /* Run fn(arg) on w's loop from any thread. */

@@ -287,7 +287,7 @@ static void test_ignored_keys_are_accepted(void **state)
 {
 	(void)state;
 	/* limiter was here: it limits, so it is refused now (test_security_keys_refused) */
-	struct config *c = load_ok("api:\n  addr: :18080\n"
+	struct config *c = load_ok("profiling:\n  addr: :6060\n"
 				   "services:\n"
 				   "  - name: s\n"
 				   "    addr: :8080\n"
