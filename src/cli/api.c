@@ -431,9 +431,9 @@ static int cross_origin(const struct http_request *req)
 static void route(const struct http_request *req, const char *body, size_t blen, struct resp *r)
 {
 	struct http_slice t = req->target, query = http_target_query(req->target);
-	size_t plen = strcspn(t.p, "?#");
-	if (plen > t.len)
-		plen = t.len;
+	size_t plen = 0; /* the target is no C string: it lies in the connection's buffer */
+	while (plen < t.len && t.p[plen] != '?' && t.p[plen] != '#')
+		plen++;
 	if (req->form != HTTP_TARGET_ORIGIN)
 		return resp_error(r, 400, 400, "expected a path as request target");
 

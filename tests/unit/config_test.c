@@ -421,7 +421,7 @@ static void test_top_level_errors(void **state)
 	(void)state;
 	load_fails("service:\n  - addr: :1\n", 1, "service",
 		   "(top level).service: unknown key (expected one of: services, chains, hops, authers, bypasses, "
-		   "log, workers)");
+		   "log, workers, api)");
 	load_fails("services:\n  name: a\n", 2, "name", "services: expected a list");
 	load_fails("services: yes\n", 1, "yes", "services: expected a list");
 	load_fails("workers: many\n", 1, "many", "workers: expected a whole number from 0 to 256, got \"many\"");
@@ -909,6 +909,56 @@ static void test_many_refusals(void **state)
 	}
 }
 
+/* ---- the web API (top-level api) ---- */
+
+static void test_api_block(void **state)
+{
+	(void)state;
+	struct config *c = load_ok("authers:\n  - name: a\n    auths: [{username: u, password: p}]\n"
+				   "api:\n  addr: 127.0.0.1:18080\n  pathPrefix: api/v1//\n  accesslog: true\n"
+				   "  auther: a\n");
+	assert_string_equal(c->api.host, "127.0.0.1");
+	assert_int_equal(c->api.port, 18080);
+	assert_string_equal(c->api.path_prefix, "/api/v1");
+	assert_int_equal(c->api.accesslog, 1);
+	assert_true(api_auth_required(&c->api));
+	assert_true(api_auth_check(&c->api, "u", "p"));
+	assert_false(api_auth_check(&c->api, "u", "x"));
+	assert_false(api_auth_check(&c->api, "", ""));
+	drop(c);
+	c = load_ok("api:\n  addr: \"[::1]:1\"\n  pathPrefix: /\n");
+	assert_string_equal(c->api.path_prefix, "");
+	assert_false(api_auth_required(&c->api));
+	assert_true(api_auth_check(&c->api, NULL, NULL));
+	drop(c);
+	c = load_ok("api:\n  addr: :18080\n  auth: {username: admin, password: pw}\n");
+	assert_true(api_auth_check(&c->api, "admin", "pw"));
+	assert_false(api_auth_check(&c->api, "admin", "pwx"));
+	drop(c);
+	c = load_ok("services: []\n");
+	assert_null(c->api.addr);
+	drop(c);
+}
+
+static void test_api_errors(void **state)
+{
+	(void)state;
+	load_fails("api:\n  addr: :18080\n", 2, ":18080",
+		   "api.addr: :18080 is not a loopback address and the API has no auth: anyone who reaches it could "
+		   "change the configuration; set api.auth (username and password) or bind 127.0.0.1");
+	load_fails("api:\n  addr: 10.1.2.3:1\n  auth: {username: u}\n", 3, "{",
+		   "api.auth.password: is empty, so any password would do on 10.1.2.3:1, which is not a loopback address");
+	load_fails("api:\n  addr: 127.0.0.1:1\n  auther: x\n", 3, "x", "api.auther: no auther named \"x\" in authers");
+	load_fails("api:\n  addr: 127.0.0.1:1\n  path: /x\n", 3, "path",
+		   "api.path: unknown key (expected one of: addr, pathPrefix, accesslog, auth, auther)");
+	load_fails("api:\n  pathPrefix: /x\n", 2, "pathPrefix", "api.addr: is required (host:port, e.g. 127.0.0.1:18080)");
+	load_fails("api:\n  addr: 127.0.0.1:1\n  pathPrefix: /a b\n", 3, "/a",
+		   "api.pathPrefix: \"/a b\" is not a plain path (no spaces, ?, #, % or \\)");
+	load_fails("services:\n  - name: s\n    addr: :7000\n    handler: {type: tcp}\n"
+		   "    forwarder: {nodes: [{addr: 127.0.0.1:1}]}\napi:\n  addr: 127.0.0.1:7000\n",
+		   7, "127", "api.addr: 127.0.0.1:7000 overlaps the address of service \"s\" (:7000)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -939,6 +989,8 @@ int main(void)
 		cmocka_unit_test(test_dtls_min_version_refused),
 		cmocka_unit_test(test_settings_applied_accepted),
 		cmocka_unit_test(test_many_refusals),
+		cmocka_unit_test(test_api_block),
+		cmocka_unit_test(test_api_errors),
 	};
 	log_set_level("error");
 	return cmocka_run_group_tests(tests, make_dir, remove_dir);
