@@ -358,3 +358,19 @@ def test_api_only_from_the_command_line(pw):
     assert st == 400 and "nothing to reload" in doc["msg"]
     st, doc = call(api, "POST", "/config")
     assert st == 400 and doc["code"] == 40005
+
+
+def test_reload_moves_and_stops_the_api(pw, tmp_path):
+    import signal
+    a, b = free_port(), free_port()
+    p = pw.start(config=api_config(a))
+    cfg = tmp_path / "portway-1.yaml"
+    cfg.write_text(api_config(b))
+    # Asked on the old address, answered there, then served on the new one.
+    assert call(a, "POST", "/config/reload") == (200, {"msg": "OK"})
+    assert refused(a)
+    assert call(b, "GET", "/config")[1]["api"]["addr"] == f"127.0.0.1:{b}"
+    cfg.write_text("services: []\n")
+    p.signal(signal.SIGHUP)
+    p.wait_log("api: stopped listening")
+    assert refused(b)
