@@ -29,6 +29,7 @@
 #include "config.h"
 #include "src/core/log.h"
 #include "src/cli/main.h"
+#include "src/cli/api.h"
 #include "src/conf/model.h"
 #include "src/core/stream.h"
 #include "src/core/pipe.h"
@@ -44,11 +45,14 @@ static struct {
 	int test_only;
 	int debug;                  /* -D: debug, -D -D (GOST's -DD): trace */
 	const char *output;         /* -O yaml|json: print the effective configuration */
+	const char *api;            /* -api [user:pass@]host:port[?pathPrefix=..&accesslog=..] */
 	double grace;               /* seconds open tunnels may drain on SIGTERM */
 	int metrics_set;            /* -metrics given: it replaces the file's metrics section */
 	struct metrics_cfg metrics;
 } opts = { .grace = 10 };
 
+/* The configuration running now (a reference): its tree is what the API reads and changes. */
+static struct config *current;
 /* The services running now; each holds one reference on itself. */
 static struct service **running;
 static size_t n_running;
@@ -58,12 +62,13 @@ static ev_tstamp drain_deadline;
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: portway [-C FILE] [-L URL]... [-F URL]... [-metrics ADDR] [-t] [-O yaml|json] [-D] [-V]\n"
+		"Usage: portway [-C FILE] [-L URL]... [-F URL]... [-api ADDR] [-metrics ADDR] [-t] [-O yaml|json] [-D] [-V]\n"
 		"       portway SUBCOMMAND ... (see portway help)\n"
 		"  -C FILE          configuration (GOST v3 YAML schema): a file, - for stdin, or inline JSON;\n"
 		"                   several are merged in order, then -L/-F (default: portway.yaml, gost.yaml)\n"
 		"  -L URL           a service, e.g. tcp://:8080/127.0.0.1:80 or udp://:5353/127.0.0.1:53\n"
 		"  -F URL           a chain node (one hop per -F, in order), e.g. relay://server:8420\n"
+		"  -api ADDR        web API, [user:pass@]host:port[?pathPrefix=/p&accesslog=true]\n"
 		"  -metrics ADDR    Prometheus metrics on [user:pass@]host:port[?path=/metrics]\n"
 		"                   (off loopback only with user:pass)\n"
 		"  -t               test the configuration and exit (0 valid, 2 invalid)\n"
@@ -71,23 +76,6 @@ static void usage(FILE *f)
 		"  -D               debug logging (-DD: trace)\n"
 		"  -V, --version    print the version, the commit and the library versions\n"
 		"  -h, --help       this text\n");
-}
-
-/* GOST flags portway does not implement yet: refused by name (exit 2), never taken for
- * something else (getopt would read -api as -a -p -i). */
-static int unimplemented_flag(const char *arg)
-{
-	static const char *const flags[] = { "api" };
-	const char *name = arg + (arg[1] == '-' ? 2 : 1);
-	for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
-		size_t n = strlen(flags[i]);
-		if (arg[0] == '-' && !strncmp(name, flags[i], n) && (!name[n] || name[n] == '=')) {
-			fprintf(stderr, "portway: %s: GOST's -%s service is not implemented in portway yet\n", arg,
-				flags[i]);
-			return 1;
-		}
-	}
-	return 0;
 }
 
 static void raise_nofile_limit(void)
@@ -102,7 +90,7 @@ static void raise_nofile_limit(void)
 
 static struct config *load_config(struct cfg_err *e)
 {
-	return config_load_sources(opts.config_paths, opts.n_config, opts.L, opts.nL, opts.F, opts.nF, e);
+	return config_load_sources(opts.config_paths, opts.n_config, opts.L, opts.nL, opts.F, opts.nF, opts.api, e);
 }
 
 static void apply_log_settings(const struct config *c)
@@ -157,11 +145,10 @@ static void close_fds(struct service *s)
  * fingerprint) keep their listeners and connections; new and changed ones
  * are bound first, so a config that cannot bind changes nothing.
  */
-static int reconcile(struct config *cfg)
+static int reconcile(struct config *cfg, char *err, size_t errlen)
 {
 	struct service **next = xcalloc(cfg->n_services + 1, sizeof *next);
 	int *is_new = xcalloc(cfg->n_services + 1, sizeof *is_new);
-	char err[512];
 	size_t i;
 
 	for (i = 0; i < cfg->n_services; i++) {
@@ -175,7 +162,7 @@ static int reconcile(struct config *cfg)
 		for (size_t r = 0; r < n_running; r++)
 			ours |= running[r]->port == s->port && !strcmp(running[r]->host, s->host) &&
 				running[r]->listener.type->socktype == s->listener.type->socktype;
-		if (service_bind(s, !ours, err, sizeof err) < 0) {
+		if (service_bind(s, !ours, err, errlen) < 0) {
 			log_error("%s", err);
 			for (size_t k = 0; k < i; k++)
 				if (is_new[k])
@@ -211,40 +198,115 @@ static int reconcile(struct config *cfg)
 	return 0;
 }
 
-static void reload(void)
+/*
+ * cfg (the loader's reference, taken) becomes the running configuration, or, when its
+ * services cannot bind, is dropped with nothing changed (-1, err says why).
+ */
+static int install(struct config *cfg, char *err, size_t errlen)
+{
+	metrics_attach(cfg);
+	if (!current && metrics_http_apply(ev_default_loop(0), metrics_wanted(cfg)) < 0) {
+		snprintf(err, errlen, "metrics: the endpoint cannot be opened");
+		drop_unstarted(cfg);
+		return -1;
+	}
+	if (reconcile(cfg, err, errlen) < 0) {
+		drop_unstarted(cfg);
+		return -1;
+	}
+	apply_log_settings(cfg);
+	if (current && metrics_http_apply(ev_default_loop(0), metrics_wanted(cfg)) < 0)
+		log_error("metrics: the endpoint stays as it was");
+	char aerr[512];
+	int api_failed = api_configure(&cfg->api, aerr, sizeof aerr) < 0;
+	struct config *old = current;
+	current = cfg;
+	config_unref(old);
+	if (api_failed && !old) { /* at start-up: main exits */
+		snprintf(err, errlen, "%s", aerr);
+		return -1;
+	}
+	if (api_failed)
+		log_error("%s; the API stays where it was", aerr);
+	return 0;
+}
+
+/* Reload the -C file (SIGHUP, POST /config/reload): 0, or an HTTP status with the reason. */
+static int reload_status(char *msg, size_t len)
 {
 	struct cfg_err e;
 	if (!opts.n_config) {
-		log_warn("SIGHUP: services come from the command line; nothing to reload");
-		return;
+		snprintf(msg, len, "services come from the command line; nothing to reload");
+		log_warn("reload: %s", msg);
+		return 400;
 	}
 	for (int i = 0; i < opts.n_config; i++)
 		if (!strcmp(opts.config_paths[i], "-")) {
-			log_warn("SIGHUP: the configuration came from stdin, which cannot be read again; nothing reloaded");
-			return;
+			snprintf(msg, len, "the configuration came from stdin, which cannot be read again; nothing reloaded");
+			log_warn("reload: %s", msg);
+			return 400;
 		}
-	log_info("SIGHUP: reloading %s%s", opts.config_paths[0], opts.n_config > 1 ? " and the other -C sources" : "");
+	log_info("reloading %s%s", opts.config_paths[0], opts.n_config > 1 ? " and the other -C sources" : "");
 	notify_reloading();
 	struct config *cfg = load_config(&e);
 	if (!cfg) {
 		log_error("reload rejected, the running configuration stays: %s", e.msg);
+		snprintf(msg, len, "%s", e.msg);
 		notify_reload_done(0, n_running);
-		return;
+		return 400;
 	}
-	metrics_attach(cfg);
-	if (reconcile(cfg) < 0) {
+	if (install(cfg, msg, len) < 0) {
 		log_error("reload rejected, the running configuration stays");
-		drop_unstarted(cfg);
 		notify_reload_done(0, n_running);
-		return;
+		return 409;
 	}
-	apply_log_settings(cfg);
-	if (metrics_http_apply(ev_default_loop(0), metrics_wanted(cfg)) < 0)
-		log_error("metrics: the endpoint stays as it was");
-	config_unref(cfg); /* the loader's reference; services hold the rest */
 	log_info("reload done: %zu services", n_running);
 	notify_reload_done(1, n_running);
+	return 0;
 }
+
+static void reload(void)
+{
+	char msg[1024];
+	log_info("SIGHUP");
+	reload_status(msg, sizeof msg);
+}
+
+/* ---- what the web API (src/cli/api.c) asks of main ---- */
+
+static const struct config *api_current(void) { return current; }
+/* What POST /config saves to: the one -C file, when there is exactly one and it is a file. */
+static const char *api_config_path(void)
+{
+	if (opts.n_config != 1 || !strcmp(opts.config_paths[0], "-") || opts.config_paths[0][0] == '{')
+		return NULL;
+	return opts.config_paths[0];
+}
+
+/* A change through the API: the new tree loaded as -C loads a file, applied as a reload. */
+static int api_apply(struct cnode *root, char *msg, size_t len)
+{
+	struct cfg_err e;
+	struct config *cfg = config_from_tree(root, xstrdup(current->path ? current->path : "api"), &e);
+	if (!cfg) {
+		log_warn("api: change refused: %s", e.msg);
+		snprintf(msg, len, "%s", e.msg);
+		return 400;
+	}
+	if (install(cfg, msg, len) < 0) {
+		log_error("api: change refused, the running configuration stays");
+		return 409;
+	}
+	log_info("api: configuration changed: %zu services", n_running);
+	return 0;
+}
+
+static const struct api_ops api_ops = {
+	.current = api_current,
+	.config_path = api_config_path,
+	.apply = api_apply,
+	.reload = reload_status,
+};
 
 static void drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
@@ -271,6 +333,7 @@ static void shutdown_begin(struct ev_loop *loop)
 	log_info("shutting down: no new connections, %ld open, waiting up to %.0fs", workers_connection_total(),
 		 opts.grace);
 	metrics_http_stop();
+	api_shutdown();
 	for (size_t i = 0; i < n_running; i++)
 		service_stop(running[i]);
 	drain_deadline = ev_now(loop) + opts.grace;
@@ -328,6 +391,9 @@ static void release_all(void)
 	free(running);
 	running = NULL;
 	n_running = 0;
+	api_fini();
+	config_unref(current);
+	current = NULL;
 	metrics_free_all();
 	free(opts.L);
 	free(opts.F);
@@ -380,6 +446,35 @@ static int take_metrics_flag(int *argc, char **argv)
 	return 0;
 }
 
+/* GOST's -api ADDR (also -api=ADDR, --api ADDR): taken out of argv before getopt, which would
+ * read -api as -a -p -i. */
+static int take_api_flag(int *argc, char **argv)
+{
+	int out = 1;
+	for (int i = 1; i < *argc; i++) {
+		const char *a = argv[i], *name = a + (a[0] == '-' && a[1] == '-' ? 2 : 1);
+		if (a[0] != '-' || strncmp(name, "api", 3) || (name[3] && name[3] != '=')) {
+			argv[out++] = argv[i];
+			continue;
+		}
+		if (name[3] == '=') {
+			opts.api = name + 4;
+		} else if (i + 1 < *argc) {
+			opts.api = argv[++i];
+		} else {
+			fprintf(stderr, "portway: %s needs an address, e.g. -api 127.0.0.1:18080\n", a);
+			return -1;
+		}
+		if (!*opts.api) {
+			fprintf(stderr, "portway: %s: empty address\n", a);
+			return -1;
+		}
+	}
+	argv[out] = NULL;
+	*argc = out;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -388,10 +483,7 @@ static int parse_args(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
-	for (int i = 1; i < argc; i++)
-		if (unimplemented_flag(argv[i]))
-			return -1;
-	if (take_metrics_flag(&argc, argv) < 0)
+	if (take_metrics_flag(&argc, argv) < 0 || take_api_flag(&argc, argv) < 0)
 		return -1;
 	opts.L = xcalloc((size_t)argc, sizeof *opts.L);
 	opts.F = xcalloc((size_t)argc, sizeof *opts.F);
@@ -436,7 +528,7 @@ static int parse_args(int argc, char **argv)
 		usage(stderr);
 		return -1;
 	}
-	if (!opts.n_config && !opts.nL) {
+	if (!opts.n_config && !opts.nL && !opts.api) {
 		/* As GOST: with nothing named, the usual file if there is one. */
 		static char def[1024];
 		if (!config_default_path(def, sizeof def)) {
@@ -499,16 +591,12 @@ int portway_main(int argc, char **argv)
 	ev_signal_start(loop, &sig_hup);
 
 	workers_start_threads();
-	metrics_attach(cfg);
-	if (metrics_http_apply(loop, metrics_wanted(cfg)) < 0) {
-		drop_unstarted(cfg);
+	api_init(loop, &api_ops);
+	char err[1024];
+	if (install(cfg, err, sizeof err) < 0) {
+		log_error("%s", err);
 		return 1;
 	}
-	if (reconcile(cfg) < 0) {
-		drop_unstarted(cfg);
-		return 1;
-	}
-	config_unref(cfg);
 	log_info("portway %s running with %d workers", PACKAGE_VERSION, worker_count);
 	notify_ready(n_running);
 	notify_watchdog_start(loop);

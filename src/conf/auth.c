@@ -58,6 +58,27 @@ int service_auth_check(const struct service *s, const char *user, const char *pa
 	return ok;
 }
 
+int api_auth_required(const struct api_cfg *a) { return (a->auth.username && *a->auth.username) || a->auther; }
+
+/* Either api.auth or a user of api.auther, as GOST's authenticator group; every entry is compared. */
+int api_auth_check(const struct api_cfg *a, const char *user, const char *pass)
+{
+	int ok = 0;
+	if (!api_auth_required(a))
+		return 1;
+	if (!user)
+		user = "";
+	if (!pass)
+		pass = "";
+	if (a->auth.username && *a->auth.username) {
+		struct user one = { a->auth.username, a->auth.password ? a->auth.password : "" };
+		ok |= users_check(&one, 1, user, pass);
+	}
+	if (a->auther)
+		ok |= users_check(a->auther->users, a->auther->n_users, user, pass);
+	return ok;
+}
+
 /* A textual IP as 16 bytes (IPv4 mapped, as Go's netip.Unmap compares them); 0 if not an IP. */
 static int ip_parse(const char *s, unsigned char out[16])
 {

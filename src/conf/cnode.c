@@ -84,6 +84,16 @@ struct cnode *cnode_clone(const struct cnode *n)
 	return c;
 }
 
+struct cnode *cnode_clone_bare(const struct cnode *n)
+{
+	struct cnode *c = cnode_new(n->kind, NULL, 0, 0);
+	c->key = n->key ? xstrdup(n->key) : NULL;
+	c->value = n->value ? xstrdup(n->value) : NULL;
+	for (size_t i = 0; i < n->n; i++)
+		cnode_append(c, cnode_clone_bare(n->items[i]));
+	return c;
+}
+
 struct fpbuf {
 	char *p;
 	size_t len, cap;

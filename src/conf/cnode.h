@@ -30,6 +30,8 @@ const char *cnode_str(const struct cnode *map, const char *key);   /* scalar val
 struct cnode *cnode_map_child(struct cnode *map, const char *key);  /* get or create a map */
 void cnode_set(struct cnode *map, const char *key, const char *value);
 struct cnode *cnode_clone(const struct cnode *n);
+/* The same without positions (file NULL, lines 0): a tree that outlives the file's config. */
+struct cnode *cnode_clone_bare(const struct cnode *n);
 /* Canonical text of a subtree (keys lower-cased), to tell whether two configs differ. */
 char *cnode_fingerprint(const struct cnode *n);
 /* Write the tree as YAML, or as JSON (numbers and booleans bare): `portway -O`. 0 or -1. */

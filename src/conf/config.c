@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "src/core/log.h"
 #include "src/conf/model.h"
@@ -1226,12 +1227,77 @@ static int parse_metrics(struct ctx *x)
 	return metrics_cfg_check(mc, cnode_get(m, "addr"), x->e);
 }
 
+/* Top-level `api` (GOST's web API): after authers and services, which it refers to and must not collide with. */
+static int parse_api(struct ctx *x)
+{
+	static const char *const keys[] = { "addr", "pathPrefix", "accesslog", "auth", "auther", NULL };
+	struct cnode *n = cnode_get(x->c->root, "api");
+	struct api_cfg *a = &x->c->api;
+	char *prefix, *auther;
+	if (!n)
+		return 0;
+	if (want_kind(x, n, CN_MAP, "api") < 0 || check_keys(x, n, "api", keys, NULL) < 0 ||
+	    get_scalar(x, n, "addr", "api", &a->addr) < 0 || get_scalar(x, n, "pathPrefix", "api", &prefix) < 0 ||
+	    get_scalar(x, n, "auther", "api", &auther) < 0)
+		return -1;
+	if (!a->addr || !*a->addr)
+		return cfg_error(x->e, n, "api.addr", "is required (host:port, e.g. 127.0.0.1:18080)");
+	const struct cnode *where = cnode_get(n, "addr");
+	if (!strncmp(a->addr, "unix://", 7))
+		return cfg_error(x->e, where, "api.addr", "unix sockets are not supported by portway; give host:port");
+	if (parse_hostport(x, where, "api.addr", a->addr, a->host, sizeof a->host, &a->port) < 0)
+		return -1;
+	if (!a->port)
+		return cfg_error(x->e, where, "api.addr", "a port is required, got \"%s\"", a->addr);
+	/* "/api", "api/" and "/api/" all mean "/api"; "/" and "" mean none. */
+	const char *p = prefix ? prefix : "";
+	while (*p == '/')
+		p++;
+	size_t len = strlen(p);
+	while (len && p[len - 1] == '/')
+		len--;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)p[i] <= ' ' || strchr("?#%\\", p[i]))
+			return cfg_error(x->e, cnode_get(n, "pathPrefix"), "api.pathPrefix",
+					 "\"%s\" is not a plain path (no spaces, ?, #, %% or \\)", prefix);
+	a->path_prefix = xmalloc(len + 2);
+	snprintf(a->path_prefix, len + 2, "%s%.*s", len ? "/" : "", (int)len, p);
+	if (md_bool(n, "accesslog", 0, &a->accesslog, x->e) < 0 || parse_auth(x, n, "api", &a->auth) < 0)
+		return -1;
+	if (auther && *auther) {
+		for (size_t j = 0; j < x->c->n_authers; j++)
+			if (!strcmp(x->c->authers[j]->name, auther))
+				a->auther = x->c->authers[j];
+		if (!a->auther)
+			return cfg_error(x->e, cnode_get(n, "auther"), "api.auther", "no auther named \"%s\" in authers", auther);
+	}
+	/* The API changes what runs: open to the network it must ask who is there. */
+	if (!is_loopback(a->host)) {
+		if (!api_auth_required(a))
+			return cfg_error(x->e, where, "api.addr",
+					 "%s is not a loopback address and the API has no auth: anyone who reaches it could "
+					 "change the configuration; set api.auth (username and password) or bind 127.0.0.1",
+					 a->addr);
+		if (!a->auther && (!a->auth.password || !*a->auth.password))
+			return cfg_error(x->e, cnode_get(n, "auth"), "api.auth.password",
+					 "is empty, so any password would do on %s, which is not a loopback address", a->addr);
+	}
+	for (size_t i = 0; i < x->c->n_services; i++) {
+		const struct service *s = x->c->services[i];
+		if (s->port == a->port && s->listener.type->socktype == SOCK_STREAM &&
+		    (!strcmp(s->host, a->host) || !*s->host || !*a->host))
+			return cfg_error(x->e, where, "api.addr", "%s overlaps the address of service \"%s\" (%s)", a->addr,
+					 s->name, s->addr);
+	}
+	return 0;
+}
+
 struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *e)
 {
 	static const char *const keys[] = { "services", "chains", "hops", "authers", "bypasses", "log", "workers",
-					    "metrics", NULL };
+					    "metrics", "api", NULL };
 	static const char *const ign[] = { "resolvers", "hosts", "ingresses", "routers", "sds", "recorders",
-					   "rewriters", "caches", "observers", "loggers", "profiling", "api", NULL };
+					   "rewriters", "caches", "observers", "loggers", "profiling", NULL };
 	/* tls: GOST's default certificate, and with caFile client certificates, for every TLS listener */
 	static const char *const refused[] = { "admissions", "limiters", "quotas", "climiters", "rlimiters", "tls",
 					       NULL };
@@ -1250,7 +1316,7 @@ struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *
 	if (parse_list(&x, "bypasses", each_bypass) < 0 || parse_list(&x, "authers", each_auther) < 0 ||
 	    parse_metrics(&x) < 0 ||
 	    parse_list(&x, "hops", each_hop) < 0 || parse_list(&x, "chains", each_chain) < 0 ||
-	    parse_list(&x, "services", each_service) < 0 || check_addrs(&x) < 0)
+	    parse_list(&x, "services", each_service) < 0 || check_addrs(&x) < 0 || parse_api(&x) < 0)
 		goto fail;
 	for (size_t i = 0; i < c->n_services; i++)
 		service_fingerprint(&x, c->services[i]);
@@ -1353,6 +1419,7 @@ static void config_free(struct config *c)
 	free(c->chains);
 	free(c->authers);
 	free(c->bypasses);
+	free(c->api.path_prefix);
 	cnode_free(c->root);
 	free(c->path);
 	free(c);

@@ -233,6 +233,17 @@ struct metrics_cfg {
 	struct auther *auther;      /* metrics.auther: its users may scrape; NULL: none */
 };
 
+/* Top-level `api`: GOST's web API (served by src/cli/api.c on the main loop). */
+struct api_cfg {
+	char *addr;                 /* NULL: no API */
+	char host[256];
+	uint16_t port;
+	char *path_prefix;          /* "" or "/prefix" without a trailing slash, owned */
+	int accesslog;
+	struct auth_cfg auth;       /* api.auth */
+	struct auther *auther;      /* api.auther, one of the config's authers */
+};
+
 struct config {
 	char *path;                 /* owned; cnode file pointers point here */
 	struct cnode *root;         /* owned */
@@ -250,6 +261,7 @@ struct config {
 	int refs;                   /* atomic: the loader's reference plus one per live service */
 	char *log_level, *log_format, *log_output;
 	struct metrics_cfg metrics;
+	struct api_cfg api;
 };
 
 /* ---- configuration errors ---- */
@@ -271,14 +283,18 @@ int md_int(const struct cnode *md, const char *key, long def, long min, long max
 struct config *config_load_file(const char *path, struct cfg_err *e);
 /* Build from -L and -F URLs (src/url.c makes the tree). */
 struct config *config_from_urls(char **L, int nL, char **F, int nF, struct cfg_err *e);
+/* GOST's -api [user:pass@]host:port[?pathPrefix=/p&accesslog=true]: root's api block, replaced. */
+int config_set_api_flag(struct cnode *root, const char *arg, struct cfg_err *e);
+/* Takes root and path (freed on error too). */
 struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *e);
 /* The tree -L/-F URLs make (positions name file, which must outlive the tree). */
 struct cnode *config_tree_from_urls(char **L, int nL, char **F, int nF, const char *file, struct cfg_err *e);
 /* GOST's sources, merged in order (src/conf/sources.c): each -C source (a file, "-" for stdin,
- * or inline JSON "{...}"), then the -L/-F URLs. Lists (services, chains, hops, authers,
- * bypasses, ...) add up; single settings (log, tls, api, metrics, workers) are the last one's. */
+ * or inline JSON "{...}"), then the -L/-F URLs, then -api (api_flag, NULL for none) replacing
+ * the api block. Lists (services, chains, hops, authers, bypasses, ...) add up; single settings
+ * (log, tls, api, metrics, workers) are the last one's. */
 struct config *config_load_sources(char **sources, int n_sources, char **L, int nL, char **F, int nF,
-				   struct cfg_err *e);
+				   const char *api_flag, struct cfg_err *e);
 /* The file portway reads when given neither -C nor -L: the first that exists of
  * SYSCONFDIR/portway/portway.yaml and GOST's gost.{yaml,yml,json} in /etc/gost/, ~/.gost/
  * and the working directory; NULL if none. */
@@ -306,6 +322,9 @@ int service_auth_check(const struct service *s, const char *user, const char *pa
  * rules and constant-time comparison as service_auth_check. */
 int auth_cfg_set(const struct auth_cfg *a);
 int auth_cfg_check(const struct auth_cfg *a, const char *user, const char *pass);
+/* The API's users: api.auth and api.auther (either may pass); no users => ok. */
+int api_auth_required(const struct api_cfg *a);
+int api_auth_check(const struct api_cfg *a, const char *user, const char *pass);
 int bypass_match(const struct bypass *b, const char *host);
 /* An IP address, a CIDR or an IP range: what a client allow-list takes (a bypass list also takes names). */
 int addr_pattern_is_ip(const char *p);

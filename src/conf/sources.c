@@ -94,7 +94,7 @@ static const char *source_name(const char *src)
 }
 
 struct config *config_load_sources(char **sources, int n_sources, char **L, int nL, char **F, int nF,
-				   struct cfg_err *e)
+				   const char *api_flag, struct cfg_err *e)
 {
 	/* Every node points at its source's name: one buffer, "name\0name\0...", owned by the config. */
 	size_t len = sizeof "command line";
@@ -128,6 +128,8 @@ struct config *config_load_sources(char **sources, int n_sources, char **L, int 
 	}
 	if (!root)
 		root = cnode_new(CN_MAP, first ? first : p, 1, 1);
+	if (api_flag && config_set_api_flag(root, api_flag, e) < 0)
+		goto fail;
 	/* The config owns the names from here; as its path they name the first source. */
 	return config_from_tree(root, names, e);
 fail:

@@ -650,3 +650,46 @@ void metrics_flag_free(struct metrics_cfg *m)
 	free(m->auth.password);
 	memset(m, 0, sizeof *m);
 }
+
+/*
+ * GOST's -api: [scheme://][user:pass@]host:port[?pathPrefix=/p&accesslog=true], the whole
+ * top-level api block (it replaces the file's, as in GOST). The scheme and a path are ignored.
+ */
+int config_set_api_flag(struct cnode *root, const char *arg, struct cfg_err *e)
+{
+	struct url_parts u;
+	char field[600];
+	snprintf(field, sizeof field, "-api %s", arg);
+	if (url_split(arg, &u, e, field) < 0)
+		return -1;
+	for (size_t i = root->n; i-- > 0;)
+		if (root->items[i]->key && !strcasecmp(root->items[i]->key, "api")) {
+			cnode_free(root->items[i]);
+			memmove(root->items + i, root->items + i + 1, (root->n - i - 1) * sizeof *root->items);
+			root->n--;
+		}
+	struct cnode *api = cnode_map_child(root, "api");
+	cnode_set(api, "addr", u.hosts);
+	if (u.user && *u.user) {
+		struct cnode *auth = cnode_map_child(api, "auth");
+		cnode_set(auth, "username", u.user);
+		cnode_set(auth, "password", u.pass ? u.pass : "");
+	}
+	char *copy = u.query ? xstrdup(u.query) : NULL, *save = NULL;
+	for (char *kv = copy ? strtok_r(copy, "&", &save) : NULL; kv; kv = strtok_r(NULL, "&", &save)) {
+		char *eq = strchr(kv, '=');
+		char *k = pct_decode(kv, eq ? (size_t)(eq - kv) : strlen(kv), 1);
+		char *v = eq ? pct_decode(eq + 1, strlen(eq + 1), 1) : xstrdup("true");
+		if (!strcasecmp(k, "pathPrefix"))
+			cnode_set(api, "pathPrefix", v);
+		else if (!strcasecmp(k, "accesslog"))
+			cnode_set(api, "accesslog", v);
+		else
+			log_warn("%s: %s is not an option of the API and is ignored (known: pathPrefix, accesslog)", field, k);
+		free(k);
+		free(v);
+	}
+	free(copy);
+	url_parts_free(&u);
+	return 0;
+}

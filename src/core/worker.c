@@ -109,8 +109,14 @@ void workers_init(int n)
 
 struct worker *worker_control_new(struct ev_loop *loop)
 {
-	struct worker *w = xcalloc(1, sizeof *w);
+	struct worker *w = ev_userdata(loop);
+	if (w && w->id == -1) {
+		w->control_refs++;
+		return w;
+	}
+	w = xcalloc(1, sizeof *w);
 	worker_setup(w, -1, loop);
+	w->control_refs = 1;
 	return w;
 }
 
@@ -124,9 +130,10 @@ void worker_control_drain(struct worker *w)
 
 void worker_control_free(struct worker *w)
 {
-	if (!w)
+	if (!w || --w->control_refs > 0)
 		return;
 	worker_control_drain(w);
+	ev_set_userdata(w->loop, NULL);
 	ev_async_stop(w->loop, &w->wakeup);
 	ev_idle_stop(w->loop, &w->deferred_watcher);
 	pthread_mutex_destroy(&w->inbox_lock);

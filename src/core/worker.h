@@ -28,6 +28,7 @@ struct worker_msg {
 
 struct worker {
 	int id;
+	int control_refs;            /* the control worker's users (worker_control_new) */
 	struct ev_loop *loop;
 	pthread_t thread;
 	char *scratch;                  /* read buffer shared by every stream of this worker */
@@ -57,8 +58,9 @@ void worker_post(struct worker *w, worker_fn fn, void *arg);
 long workers_connection_total(void);
 
 /* A worker around the main thread's control loop (id -1, not in workers[], no resolver nor
- * splice pool): its own sockets (the metrics endpoint) use the stream runtime there, and
- * workers post to it. drain: run what is queued (after its loop stopped); free drains too. */
+ * splice pool): its own sockets (the metrics endpoint, the web API) use the stream runtime
+ * there, and workers post to it. One per loop, shared: each new takes a reference, each free
+ * drops one. drain: run what is queued (after its loop stopped); the last free drains too. */
 struct worker *worker_control_new(struct ev_loop *loop);
 void worker_control_drain(struct worker *w);
 void worker_control_free(struct worker *w);

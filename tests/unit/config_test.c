@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "src/core/log.h"
+#include "src/conf/cnode_json.h"
 #include "src/conf/model.h"
 
 static char dir[64];
@@ -287,7 +288,7 @@ static void test_ignored_keys_are_accepted(void **state)
 {
 	(void)state;
 	/* limiter was here: it limits, so it is refused now (test_security_keys_refused) */
-	struct config *c = load_ok("api:\n  addr: :18080\n"
+	struct config *c = load_ok("profiling:\n  addr: :6060\n"
 				   "services:\n"
 				   "  - name: s\n"
 				   "    addr: :8080\n"
@@ -422,7 +423,7 @@ static void test_top_level_errors(void **state)
 	(void)state;
 	load_fails("service:\n  - addr: :1\n", 1, "service",
 		   "(top level).service: unknown key (expected one of: services, chains, hops, authers, bypasses, "
-		   "log, workers, metrics)");
+		   "log, workers, metrics, api)");
 	load_fails("services:\n  name: a\n", 2, "name", "services: expected a list");
 	load_fails("services: yes\n", 1, "yes", "services: expected a list");
 	load_fails("workers: many\n", 1, "many", "workers: expected a whole number from 0 to 256, got \"many\"");
@@ -984,6 +985,101 @@ static void test_yaml_alias_errors(void **state)
 	assert_non_null(strstr(err.msg, "aliases expand to too many nodes"));
 }
 
+/* ---- the web API (top-level api) ---- */
+
+static void test_api_block(void **state)
+{
+	(void)state;
+	struct config *c = load_ok("authers:\n  - name: a\n    auths: [{username: u, password: p}]\n"
+				   "api:\n  addr: 127.0.0.1:18080\n  pathPrefix: api/v1//\n  accesslog: true\n"
+				   "  auther: a\n");
+	assert_string_equal(c->api.host, "127.0.0.1");
+	assert_int_equal(c->api.port, 18080);
+	assert_string_equal(c->api.path_prefix, "/api/v1");
+	assert_int_equal(c->api.accesslog, 1);
+	assert_true(api_auth_required(&c->api));
+	assert_true(api_auth_check(&c->api, "u", "p"));
+	assert_false(api_auth_check(&c->api, "u", "x"));
+	assert_false(api_auth_check(&c->api, "", ""));
+	drop(c);
+	c = load_ok("api:\n  addr: \"[::1]:1\"\n  pathPrefix: /\n");
+	assert_string_equal(c->api.path_prefix, "");
+	assert_false(api_auth_required(&c->api));
+	assert_true(api_auth_check(&c->api, NULL, NULL));
+	drop(c);
+	c = load_ok("api:\n  addr: :18080\n  auth: {username: admin, password: pw}\n");
+	assert_true(api_auth_check(&c->api, "admin", "pw"));
+	assert_false(api_auth_check(&c->api, "admin", "pwx"));
+	drop(c);
+	c = load_ok("services: []\n");
+	assert_null(c->api.addr);
+	drop(c);
+}
+
+static void test_api_errors(void **state)
+{
+	(void)state;
+	load_fails("api:\n  addr: :18080\n", 2, ":18080",
+		   "api.addr: :18080 is not a loopback address and the API has no auth: anyone who reaches it could "
+		   "change the configuration; set api.auth (username and password) or bind 127.0.0.1");
+	load_fails("api:\n  addr: 10.1.2.3:1\n  auth: {username: u}\n", 3, "{",
+		   "api.auth.password: is empty, so any password would do on 10.1.2.3:1, which is not a loopback address");
+	load_fails("api:\n  addr: 127.0.0.1:1\n  auther: x\n", 3, "x", "api.auther: no auther named \"x\" in authers");
+	load_fails("api:\n  addr: 127.0.0.1:1\n  path: /x\n", 3, "path",
+		   "api.path: unknown key (expected one of: addr, pathPrefix, accesslog, auth, auther)");
+	load_fails("api:\n  pathPrefix: /x\n", 2, "pathPrefix", "api.addr: is required (host:port, e.g. 127.0.0.1:18080)");
+	load_fails("api:\n  addr: 127.0.0.1:1\n  pathPrefix: /a b\n", 3, "/a",
+		   "api.pathPrefix: \"/a b\" is not a plain path (no spaces, ?, #, % or \\)");
+	load_fails("services:\n  - name: s\n    addr: :7000\n    handler: {type: tcp}\n"
+		   "    forwarder: {nodes: [{addr: 127.0.0.1:1}]}\napi:\n  addr: 127.0.0.1:7000\n",
+		   7, "127", "api.addr: 127.0.0.1:7000 overlaps the address of service \"s\" (:7000)");
+}
+
+static void test_cnode_json_roundtrip(void **state)
+{
+	(void)state;
+	char e[256];
+	struct cnode *t = cnode_load_yaml(write_file("services:\n  - name: s\n    addr: :8080\n    n: 007\n"
+						     "    f: 1.50\n    g: 1.5\n    b: true\n    x: 1e3\n    neg: -12\n"
+						     "    big: 123456789012345678901234\n    empty:\n    l: [a, 1]\n"),
+				       e, sizeof e);
+	assert_non_null(t);
+	json_t *j = cnode_to_json(t);
+	json_t *svc = json_array_get(json_object_get(j, "services"), 0);
+	assert_true(json_is_string(json_object_get(svc, "addr")));
+	assert_true(json_is_string(json_object_get(svc, "n")));
+	assert_true(json_is_string(json_object_get(svc, "f")));
+	assert_true(json_is_real(json_object_get(svc, "g")));
+	assert_true(json_is_true(json_object_get(svc, "b")));
+	assert_true(json_is_string(json_object_get(svc, "x")));
+	assert_int_equal(json_integer_value(json_object_get(svc, "neg")), -12);
+	assert_true(json_is_string(json_object_get(svc, "big")));
+	struct cnode *back = cnode_from_json(j, NULL);
+	char *a = cnode_fingerprint(t), *b = cnode_fingerprint(back);
+	assert_string_equal(a, b); /* what the API hands back reloads as the same services */
+	free(a);
+	free(b);
+	struct cnode *bare = cnode_clone_bare(t);
+	assert_null(bare->items[0]->file);
+	assert_int_equal(bare->items[0]->line, 0);
+	a = cnode_fingerprint(t);
+	b = cnode_fingerprint(bare);
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+	json_t *nulls = json_loads("{\"a\": null, \"b\": [null], \"c\": 2.25}", 0, NULL);
+	struct cnode *n = cnode_from_json(nulls, NULL);
+	assert_null(cnode_get(n, "a"));
+	assert_string_equal(cnode_get(n, "b")->items[0]->value, "");
+	assert_string_equal(cnode_str(n, "c"), "2.25");
+	json_decref(nulls);
+	json_decref(j);
+	cnode_free(n);
+	cnode_free(bare);
+	cnode_free(back);
+	cnode_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1017,6 +1113,9 @@ int main(void)
 		cmocka_unit_test(test_yaml_anchors_aliases_merge),
 		cmocka_unit_test(test_agent_allow_ports_error),
 		cmocka_unit_test(test_yaml_alias_errors),
+		cmocka_unit_test(test_api_block),
+		cmocka_unit_test(test_api_errors),
+		cmocka_unit_test(test_cnode_json_roundtrip),
 	};
 	log_set_level("error");
 	return cmocka_run_group_tests(tests, make_dir, remove_dir);
