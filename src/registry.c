@@ -21,6 +21,7 @@ extern const struct dialer_type dialer_tcp, dialer_udp, dialer_tls, dialer_ws, d
 	dialer_mtls, dialer_mws, dialer_mwss;
 extern const struct connector_type connector_forward, connector_http, connector_socks5, connector_socks4,
 	connector_relay, connector_stream, connector_natrelay;
+extern const struct handler_type handler_sni;
 
 static const struct handler_type *const handlers[] = {
 	&handler_tcp,
@@ -37,6 +38,7 @@ static const struct handler_type *const handlers[] = {
 	&handler_natrelay,
 	&handler_natrelay_server,
 	&handler_agent,
+	&handler_sni,
 };
 
 static const struct listener_type *const listeners[] = {
