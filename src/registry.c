@@ -22,6 +22,9 @@ extern const struct dialer_type dialer_tcp, dialer_udp, dialer_tls, dialer_ws, d
 extern const struct connector_type connector_forward, connector_http, connector_socks5, connector_socks4,
 	connector_relay, connector_stream, connector_natrelay;
 extern const struct handler_type handler_sni;
+extern const struct handler_type handler_unix;
+extern const struct listener_type listener_unix;
+extern const struct dialer_type dialer_unix;
 
 static const struct handler_type *const handlers[] = {
 	&handler_tcp,
@@ -39,6 +42,7 @@ static const struct handler_type *const handlers[] = {
 	&handler_natrelay_server,
 	&handler_agent,
 	&handler_sni,
+	&handler_unix,
 };
 
 static const struct listener_type *const listeners[] = {
@@ -56,6 +60,7 @@ static const struct listener_type *const listeners[] = {
 	&listener_mtls,
 	&listener_mws,
 	&listener_mwss,
+	&listener_unix,
 };
 
 static const struct dialer_type *const dialers[] = {
@@ -69,6 +74,7 @@ static const struct dialer_type *const dialers[] = {
 	&dialer_mtls,
 	&dialer_mws,
 	&dialer_mwss,
+	&dialer_unix,
 };
 
 static const struct connector_type *const connectors[] = {
@@ -88,6 +94,8 @@ static const struct { const char *alias, *name; } aliases[] = {
 	{ "socks", "socks5" },
 	{ "socks4a", "socks4" },
 	{ "https", "http" },
+	{ "unix", "forward" },   /* connector: the stream to the socket is the target */
+	{ "tcp", "forward" },    /* connector: GOST's tcp connector hands the stream on as is */
 };
 
 #define LOOKUP(table, name)                                                                         \
