@@ -273,3 +273,39 @@ def test_config_errors(pw, sockdir, echo):
     assert code != 0 and "107 bytes" in out, out
     code, out = pw.run("-t", "-L", f"unix://{sockdir}/a.sock?mode=rw", "-F", "tcp://127.0.0.1:1")
     assert code != 0 and "mode" in out, out
+
+
+def test_reload_changes_target_keeps_path(pw, sockdir, tmp_path):
+    """A changed unix service takes the socket path over at once; the old one's open connection
+    goes on, and its stop leaves the new socket file in place."""
+    import signal
+    one, two = UnixEcho(f"{sockdir}/one.sock", b"1:"), UnixEcho(f"{sockdir}/two.sock", b"2:")
+    path = f"{sockdir}/front.sock"
+
+    def cfg(target):
+        return f"""
+services:
+- name: front
+  addr: {path}
+  handler: {{type: unix}}
+  listener: {{type: unix}}
+  forwarder:
+    nodes: [{{name: t, addr: {sockdir}/{target}}}]
+"""
+    f = tmp_path / "unix-reload.yaml"
+    f.write_text(cfg("one.sock"))
+    p = pw.start("-C", str(f))
+    old = unix_connect(path)
+    assert roundtrip(old, b"a") == b"1:a"
+    f.write_text(cfg("two.sock"))
+    p.signal(signal.SIGHUP)
+    p.wait_log("reload done", 10)
+    time.sleep(0.2)
+    s = unix_connect(path)
+    assert roundtrip(s, b"b") == b"2:b"
+    s.close()
+    assert roundtrip(old, b"c") == b"1:c"
+    old.close()
+    assert os.path.exists(path)
+    one.close()
+    two.close()
