@@ -10,6 +10,11 @@
  * Proxy-Authorization: Basic is checked against the service's users (407);
  * a malformed head gets 400 (431 when too large), an unreachable target 502
  * and a dial timeout 504. All parsing is in proto/http.c.
+ *
+ * The same engine serves the sni handler's plain HTTP (http_origin_init): as
+ * GOST's sniffer, requests in origin form go to the host their Host field
+ * names (port 80 unless given), no proxy authentication, and what a proxy
+ * would answer with an error status closes the connection instead.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -32,6 +37,7 @@ struct http_opts {
 	int keepalive;              /* reuse upstream connections */
 	const char *proxy_agent;    /* points into the config tree, or a literal */
 	const char *realm;
+	int origin;                 /* the sni handler's: route by Host, errors close */
 };
 
 enum hc_state {
@@ -151,6 +157,10 @@ static void send_error(struct http_conn *c, int code, const char *extra)
 	};
 	const char *reason = "Error";
 	char buf[1024];
+	if (c->o->origin) {
+		conn_free(c, 1); /* GOST's sniffer answers nothing: the connection closes */
+		return;
+	}
 	for (size_t i = 0; i < sizeof reasons / sizeof *reasons; i++)
 		if (reasons[i].code == code)
 			reason = reasons[i].reason;
@@ -174,7 +184,7 @@ static int check_auth(struct http_conn *c, const struct http_request *req)
 	const struct http_header *h;
 	char buf[600], extra[300];
 	const char *user = NULL, *pass = NULL;
-	if (!service_auth_required(c->svc))
+	if (c->o->origin || !service_auth_required(c->svc))
 		return 0;
 	h = http_header_find(req->headers, req->nheaders, "Proxy-Authorization");
 	if (h && http_basic_auth_decode(h->value, buf, sizeof buf, &user, &pass) == 0 &&
@@ -246,6 +256,28 @@ static int build_forward_head(struct http_conn *c, const struct http_request *re
 	return 0;
 }
 
+/* Origin mode, a request already in origin form: its target and Host go on as they came. */
+static void build_origin_head(struct http_conn *c, const struct http_request *req)
+{
+	struct buf *b = &c->out;
+	char line[32];
+	out_slice(b, req->method);
+	out_str(b, " ");
+	out_slice(b, req->target);
+	snprintf(line, sizeof line, " HTTP/1.%d\r\n", req->version_minor);
+	out_str(b, line);
+	for (size_t i = 0; i < req->nheaders; i++) {
+		const struct http_header *f = &req->headers[i];
+		if (!keep_field(f, req->headers, req->nheaders, c->upgrade))
+			continue;
+		out_slice(b, f->name);
+		out_str(b, ": ");
+		out_slice(b, f->value);
+		out_str(b, "\r\n");
+	}
+	out_str(b, c->upgrade ? "Connection: Upgrade\r\n\r\n" : "\r\n");
+}
+
 static void dial_connect_done(void *ctx, struct stream *remote, int err);
 static void dial_forward_done(void *ctx, struct stream *remote, int err);
 static void start_forward(struct http_conn *c);
@@ -262,7 +294,13 @@ static void start_dial(struct http_conn *c, stream_done_cb cb)
 static int request_target(struct http_conn *c, const struct http_request *req, struct http_uri *u)
 {
 	struct http_slice host;
-	if (c->is_connect) {
+	u->host.len = 0;
+	if (c->o->origin) {
+		/* GOST's sniffer: the request's Host (an absolute URI's host first), port 80 by default */
+		if (c->is_connect || http_request_authority(req, 80, &host, &c->port) < 0 ||
+		    (req->form == HTTP_TARGET_ABSOLUTE && http_uri_parse(req->target.p, req->target.len, u) < 0))
+			goto bad;
+	} else if (c->is_connect) {
 		if (req->form != HTTP_TARGET_AUTHORITY || http_request_authority(req, 0, &host, &c->port) < 0)
 			goto bad;
 	} else {
@@ -320,7 +358,10 @@ static void handle_request(struct http_conn *c, const struct http_request *req, 
 	c->req_done = 0;
 	c->resp_started = 0;
 	c->out.len = 0;
-	build_forward_head(c, req, &u);
+	if (c->o->origin && req->form != HTTP_TARGET_ABSOLUTE)
+		build_origin_head(c, req);
+	else
+		build_forward_head(c, req, &u);
 	buf_consume(&c->in, hl);
 	if (c->up && c->up_reusable && c->up_port == c->port && !strcasecmp(c->up_host, c->host)) {
 		start_forward(c);
@@ -769,6 +810,20 @@ int http_proxy_init(struct service *svc, void **state, struct cfg_err *e)
 	o->realm = md_str(svc->handler.md, "authBasicRealm", "portway");
 	if (strpbrk(o->proxy_agent, "\r\n") || strpbrk(o->realm, "\r\n\""))
 		return cfg_error(e, svc->handler.md, "handler.metadata", "proxyAgent and authBasicRealm must be one line");
+	return 0;
+}
+
+int http_origin_init(struct service *svc, void **state, struct cfg_err *e)
+{
+	if (http_proxy_init(svc, state, e) < 0)
+		return -1;
+	struct http_opts *o = *state;
+	o->origin = 1;
+	/* GOST's sni handler: readTimeout, 15 s when unset (or not positive) */
+	if (!cnode_get(svc->handler.md, "readTimeout") && !cnode_get(svc->md, "readTimeout"))
+		o->p.read_timeout = 15;
+	if (o->p.read_timeout <= 0)
+		o->p.read_timeout = 15;
 	return 0;
 }
 

@@ -36,6 +36,10 @@ int proxy_refused(const struct service *svc, const char *host, uint16_t port);
 int http_proxy_init(struct service *svc, void **state, struct cfg_err *e);
 void http_proxy_free(void *state);
 void http_proxy_serve(struct service *svc, void *state, struct stream *client);
+/* The sni handler's plain HTTP, served by http_proxy_serve and freed by http_proxy_free: each
+ * request goes to the host its Host field names (port 80 by default), in origin form; no proxy
+ * authentication; where a proxy would answer an error status the connection closes. */
+int http_origin_init(struct service *svc, void **state, struct cfg_err *e);
 int socks5_proxy_init(struct service *svc, void **state, struct cfg_err *e);
 void socks5_proxy_free(void *state);
 void socks5_proxy_serve(struct service *svc, void *state, struct stream *client);

@@ -21,6 +21,10 @@ extern const struct dialer_type dialer_tcp, dialer_udp, dialer_tls, dialer_ws, d
 	dialer_mtls, dialer_mws, dialer_mwss;
 extern const struct connector_type connector_forward, connector_http, connector_socks5, connector_socks4,
 	connector_relay, connector_stream, connector_natrelay, connector_ss;
+extern const struct handler_type handler_sni;
+extern const struct handler_type handler_unix;
+extern const struct listener_type listener_unix;
+extern const struct dialer_type dialer_unix;
 
 static const struct handler_type *const handlers[] = {
 	&handler_tcp,
@@ -39,6 +43,8 @@ static const struct handler_type *const handlers[] = {
 	&handler_agent,
 	&handler_ss,
 	&handler_sshd,
+	&handler_sni,
+	&handler_unix,
 };
 
 static const struct listener_type *const listeners[] = {
@@ -57,6 +63,7 @@ static const struct listener_type *const listeners[] = {
 	&listener_mws,
 	&listener_mwss,
 	&listener_sshd,
+	&listener_unix,
 };
 
 static const struct dialer_type *const dialers[] = {
@@ -70,6 +77,7 @@ static const struct dialer_type *const dialers[] = {
 	&dialer_mtls,
 	&dialer_mws,
 	&dialer_mwss,
+	&dialer_unix,
 };
 
 static const struct connector_type *const connectors[] = {
@@ -90,6 +98,8 @@ static const struct { const char *alias, *name; } aliases[] = {
 	{ "socks", "socks5" },
 	{ "socks4a", "socks4" },
 	{ "https", "http" },
+	{ "unix", "forward" },   /* connector: the stream to the socket is the target */
+	{ "tcp", "forward" },    /* connector: GOST's tcp connector hands the stream on as is */
 };
 
 #define LOOKUP(table, name)                                                                         \

@@ -161,7 +161,8 @@ static int reconcile(struct config *cfg, char *err, size_t errlen)
 		int ours = 0;
 		for (size_t r = 0; r < n_running; r++)
 			ours |= running[r]->port == s->port && !strcmp(running[r]->host, s->host) &&
-				running[r]->listener.type->socktype == s->listener.type->socktype;
+				running[r]->listener.type->socktype == s->listener.type->socktype &&
+				!running[r]->listener.type->bind == !s->listener.type->bind;
 		if (service_bind(s, !ours, err, errlen) < 0) {
 			log_error("%s", err);
 			for (size_t k = 0; k < i; k++)

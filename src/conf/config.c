@@ -308,6 +308,18 @@ static int parse_hostport(struct ctx *x, const struct cnode *where, const char *
 	return 0;
 }
 
+/* A unix socket path, as the unix listener, dialer and handler's targets take it (into host). */
+static int parse_path(struct ctx *x, const struct cnode *where, const char *field, const char *addr, char *host,
+		      size_t hostlen)
+{
+	size_t n = strlen(addr);
+	if (n >= hostlen || n > 107) /* sun_path holds 108 bytes with its NUL */
+		return cfg_error(x->e, where, field, "a unix socket path of at most 107 bytes is required, got \"%s\"",
+				 addr);
+	memcpy(host, addr, n + 1);
+	return 0;
+}
+
 static struct bypass *find_bypass(struct ctx *x, const char *name)
 {
 	for (size_t i = 0; i < x->c->n_bypasses; i++)
@@ -398,8 +410,6 @@ static struct node *parse_node(struct ctx *x, const struct cnode *n, const char 
 		goto fail;
 	}
 	node->addr = s;
-	if (parse_hostport(x, cnode_get(n, "addr"), field, s, node->host, sizeof node->host, &node->port) < 0)
-		goto fail;
 	if (parse_md(x, n, path, &node->md) < 0 || parse_bypass_ref(x, n, path, &node->bypass) < 0)
 		goto fail;
 	if (!forward_node) {
@@ -413,6 +423,14 @@ static struct node *parse_node(struct ctx *x, const struct cnode *n, const char 
 		node->dialer.type = registry_dialer("tcp");
 		if (parse_tls(x, n, path, &node->dialer.tls) < 0 || parse_auth(x, n, path, &node->connector.auth) < 0)
 			goto fail;
+	}
+	/* forward_node 2: the targets of a handler that takes unix socket paths */
+	if (forward_node == 2 || (!forward_node && node->dialer.type->path_addr)) {
+		if (parse_path(x, cnode_get(n, "addr"), field, node->addr, node->host, sizeof node->host) < 0)
+			goto fail;
+	} else if (parse_hostport(x, cnode_get(n, "addr"), field, node->addr, node->host, sizeof node->host,
+				  &node->port) < 0) {
+		goto fail;
 	}
 	return node;
 fail:
@@ -779,8 +797,6 @@ static struct service *parse_service(struct ctx *x, struct cnode *n, const char 
 		goto fail;
 	}
 	svc->addr = s;
-	if (parse_hostport(x, cnode_get(n, "addr"), field, s, svc->host, sizeof svc->host, &svc->port) < 0)
-		goto fail;
 	if (parse_md(x, n, path, &svc->md) < 0 || parse_bypass_ref(x, n, path, &svc->bypass) < 0)
 		goto fail;
 
@@ -801,6 +817,14 @@ static struct service *parse_service(struct ctx *x, struct cnode *n, const char 
 		goto fail;
 	if (l && parse_chain_ref(x, l, field, &svc->listener.chain) < 0)
 		goto fail;
+	snprintf(field, sizeof field, "%s.addr", path);
+	if (svc->listener.type->bind) {
+		if (parse_path(x, cnode_get(n, "addr"), field, svc->addr, svc->host, sizeof svc->host) < 0)
+			goto fail;
+	} else if (parse_hostport(x, cnode_get(n, "addr"), field, svc->addr, svc->host, sizeof svc->host,
+				  &svc->port) < 0) {
+		goto fail;
+	}
 	if (f) {
 		snprintf(field, sizeof field, "%s.forwarder", path);
 		if (want_kind(x, f, CN_MAP, field) < 0 || check_keys(x, f, field, fkeys, NULL) < 0)
@@ -813,7 +837,7 @@ static struct service *parse_service(struct ctx *x, struct cnode *n, const char 
 				goto fail;
 			}
 			svc->forwarder = hp;
-		} else if (!(svc->forwarder = parse_hop(x, f, field, 1))) {
+		} else if (!(svc->forwarder = parse_hop(x, f, field, svc->handler.type->path_targets ? 2 : 1))) {
 			goto fail;
 		} else {
 			x->c->hops = xrealloc(x->c->hops, (x->c->n_hops + 1) * sizeof *x->c->hops);
@@ -1124,14 +1148,21 @@ static void each_service(struct ctx *x, struct cnode *n, const char *p, int *fai
 
 /* Listeners bind with SO_REUSEPORT (one socket per worker), so a second service on the same
  * address would bind too and silently take a share of the first one's connections. */
+static int same_listen_addr(const struct service *a, const struct service *b)
+{
+	if (a->listener.type->bind || b->listener.type->bind) /* socket paths */
+		return a->listener.type->bind && b->listener.type->bind && !strcmp(a->host, b->host);
+	return b->port && a->port == b->port && a->listener.type->socktype == b->listener.type->socktype &&
+	       !strcmp(a->host, b->host);
+}
+
 static int check_addrs(struct ctx *x)
 {
 	for (size_t j = 0; j < x->c->n_services; j++) {
 		const struct service *b = x->c->services[j];
-		for (size_t i = 0; i < j && b->port && b->listener.type->socktype; i++) {
+		for (size_t i = 0; i < j && b->listener.type->socktype; i++) {
 			const struct service *a = x->c->services[i];
-			if (a->port != b->port || a->listener.type->socktype != b->listener.type->socktype ||
-			    strcmp(a->host, b->host))
+			if (!same_listen_addr(a, b))
 				continue;
 			char field[64];
 			snprintf(field, sizeof field, "services[%zu].addr", j);

@@ -72,6 +72,8 @@ struct handler_type {
 	void (*prepare)(struct service *svc);
 	/* The handler's state lives on one worker (worker 0): the service listens there only. */
 	int single_worker;
+	/* Its forwarder's nodes are unix socket paths, not host:port (the unix handler). */
+	int path_targets;
 	/* It checks clients against handler.auth / auther / authers. 0: a service that sets them
 	 * is refused, as the users would not be asked for (fail closed). */
 	int checks_users;
@@ -89,6 +91,12 @@ struct listener_type {
 	int uses_tls;
 	/* It checks clients against listener.auth (sshd). 0: a listener.auth is refused. */
 	int checks_users;
+	/* Listeners whose service addr is no host:port (unix: a socket path), NULL for the others.
+	 * bind makes the one listening socket every worker accepts on, on the main thread; -1 with a
+	 * message in err. exclusive: refuse an address another program listens on. unbind, when the
+	 * service stops listening: remove what bind made (the socket file, unless another took it). */
+	int (*bind)(struct service *svc, int exclusive, char *err, size_t errlen);
+	void (*unbind)(struct service *svc);
 };
 
 struct dialer_type {
@@ -100,6 +108,9 @@ struct dialer_type {
 	void (*handshake)(struct node *n, struct stream *lower, stream_done_cb cb, void *ctx);
 	/* It reads dialer.tls. 0: a dialer.tls block is refused (it would not be applied). */
 	int uses_tls;
+	/* The node's addr is a unix socket path (in node.host): as the first hop, the router connects
+	 * there instead of to host:port. */
+	int path_addr;
 	/* Multiplexing dialers (mtcp, mtls, mws, mwss); NULL for the others. reuse: a new stream
 	 * over the node's session on worker w, when one is up or being established there: 1, and
 	 * cb runs later, exactly once, with the stream (as handshake would deliver it) or an error.

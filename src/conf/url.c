@@ -427,6 +427,22 @@ static int is_remote_listener(const char *l)
 	       !strcasecmp(l, "agent");
 }
 
+/* GOST's path-based schemes: their address is a file path, not host:port. */
+static int is_path_type(const char *t) { return !strcasecmp(t, "unix") || !strcasecmp(t, "runix") || !strcasecmp(t, "serial"); }
+
+/* GOST: with a path-based scheme, "unix:///tmp/x.sock" (no host) names the path "/tmp/x.sock";
+ * with a host ("unix://x.sock/y.sock") the host is the address and the path what it was for
+ * any other scheme (a service's targets). Returns the path address (owned) or NULL. */
+static char *path_addr(const struct url_parts *u, const char *a, const char *b)
+{
+	if ((!is_path_type(a) && !is_path_type(b)) || *u->hosts || !u->path)
+		return NULL;
+	size_t n = strlen(u->path) + 2;
+	char *p = xmalloc(n);
+	snprintf(p, n, "/%s", u->path);
+	return p;
+}
+
 static int build_service(struct cnode *root, struct cnode *services, const char *url, size_t index, int have_chain,
 			 struct cfg_err *e)
 {
@@ -445,13 +461,15 @@ static int build_service(struct cnode *root, struct cnode *services, const char 
 	char name[32];
 	snprintf(name, sizeof name, "service-%zu", index);
 	cnode_set(svc, "name", name);
-	cnode_set(svc, "addr", u.hosts);
+	char *paddr = path_addr(&u, hname, lname);
+	cnode_set(svc, "addr", paddr ? paddr : u.hosts);
 	struct cnode *h = cnode_map_child(svc, "handler"), *l = cnode_map_child(svc, "listener");
 	struct cnode *fsel = NULL;
-	if (u.path && *u.path) {
-		/* Targets: the handler becomes the listener's name for tcp/udp/rtcp/rudp, else forward. */
+	if (u.path && *u.path && !paddr) {
+		/* Targets: the handler becomes the listener's name for tcp/udp/rtcp/rudp/unix, else forward. */
 		if (strcasecmp(hname, "relay")) {
-			if (!strcasecmp(lname, "tcp") || !strcasecmp(lname, "udp") || is_remote_listener(lname))
+			if (!strcasecmp(lname, "tcp") || !strcasecmp(lname, "udp") || is_remote_listener(lname) ||
+			    is_path_type(lname))
 				snprintf(hname, sizeof hname, "%s", lname);
 			else
 				snprintf(hname, sizeof hname, "forward");
@@ -473,6 +491,7 @@ static int build_service(struct cnode *root, struct cnode *services, const char 
 		free(targets);
 		fsel = cnode_map_child(fwd, "selector");
 	}
+	free(paddr);
 	cnode_set(h, "type", hname);
 	cnode_set(l, "type", lname);
 	if (u.user) {
@@ -522,9 +541,12 @@ static int build_hop(struct cnode *root, struct cnode *hops, const char *url, si
 	struct cnode *nodes = cnode_new(CN_SEQ, url, 0, 0);
 	nodes->key = xstrdup("nodes");
 	cnode_append(hop, nodes);
-	char *hosts = xstrdup(u.hosts), *save = NULL;
+	/* a path (unix:///tmp/x.sock) is one node; "unix://x.sock/ignored" is the host's */
+	char *paddr = path_addr(&u, cname, dname);
+	char *hosts = paddr ? paddr : xstrdup(u.hosts), *save = NULL;
 	int i = 0, r = 0;
-	for (char *t = strtok_r(hosts, ",", &save); t && r == 0; t = strtok_r(NULL, ",", &save), i++) {
+	for (char *t = paddr ? paddr : strtok_r(hosts, ",", &save); t && r == 0;
+	     t = paddr ? NULL : strtok_r(NULL, ",", &save), i++) {
 		struct cnode *nd = cnode_new(CN_MAP, url, 0, 0);
 		snprintf(name, sizeof name, "node-%d", i);
 		cnode_set(nd, "name", name);

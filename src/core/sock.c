@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "src/core/log.h"
@@ -327,4 +328,81 @@ void sock_connect(struct worker *w, const char *host, uint16_t port, int dgram, 
 	ev_io_init(&cr->io, connect_io_cb, -1, EV_WRITE);
 	ev_timer_init(&cr->timer, connect_timeout_cb, 0, 0);
 	resolve(w, host, port, connect_resolved, cr);
+}
+
+/* ---- unix sockets: a path, no resolution ---- */
+
+struct unix_connect {
+	struct worker *w;
+	stream_done_cb cb;
+	void *ctx;
+	int fd, err;
+	ev_io io;
+	ev_timer timer;
+};
+
+static void unix_connect_done(struct unix_connect *uc, int err)
+{
+	struct stream *s = NULL;
+	ev_io_stop(uc->w->loop, &uc->io);
+	ev_timer_stop(uc->w->loop, &uc->timer);
+	if (!err)
+		s = sock_stream_new(uc->w, uc->fd, 0);
+	else if (uc->fd >= 0)
+		close(uc->fd);
+	uc->cb(uc->ctx, s, err);
+	free(uc);
+}
+
+static void unix_connect_io_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct unix_connect *uc = io->data;
+	int err = 0;
+	socklen_t len = sizeof err;
+	(void)loop;
+	(void)revents;
+	getsockopt(uc->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+	unix_connect_done(uc, err);
+}
+
+/* Also the first wake-up of a connect that finished (or failed) at once: the callback never runs
+ * inside the caller. */
+static void unix_connect_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct unix_connect *uc = t->data;
+	(void)loop;
+	(void)revents;
+	unix_connect_done(uc, uc->err);
+}
+
+void sock_connect_unix(struct worker *w, const char *path, double timeout, stream_done_cb cb, void *ctx)
+{
+	struct unix_connect *uc = xcalloc(1, sizeof *uc);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	uc->w = w;
+	uc->cb = cb;
+	uc->ctx = ctx;
+	uc->err = ETIMEDOUT;
+	ev_io_init(&uc->io, unix_connect_io_cb, -1, EV_WRITE);
+	uc->io.data = uc;
+	ev_timer_init(&uc->timer, unix_connect_timer_cb, timeout > 0 ? timeout : 10, 0);
+	uc->timer.data = uc;
+	uc->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (uc->fd < 0 || strlen(path) >= sizeof sa.sun_path) {
+		uc->err = uc->fd < 0 ? errno : ENAMETOOLONG;
+	} else {
+		strcpy(sa.sun_path, path);
+		if (connect(uc->fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+			uc->err = 0;
+		} else if (errno == EINPROGRESS || errno == EAGAIN) {
+			/* a full backlog: wait for the listener to take it, until the timeout */
+			ev_io_set(&uc->io, uc->fd, EV_WRITE);
+			ev_io_start(w->loop, &uc->io);
+		} else {
+			uc->err = errno;
+		}
+	}
+	if (uc->err != ETIMEDOUT)
+		ev_timer_set(&uc->timer, 0, 0);
+	ev_timer_start(w->loop, &uc->timer);
 }

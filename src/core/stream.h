@@ -116,5 +116,7 @@ struct stream *sock_stream_new(struct worker *w, int fd, int dgram);
 /* Asynchronous connect to host:port (DNS through c-ares), each address in turn. */
 void sock_connect(struct worker *w, const char *host, uint16_t port, int dgram, double timeout,
 		  stream_done_cb cb, void *ctx);
+/* Asynchronous connect to the unix stream socket at path; cb runs from the loop, never inside. */
+void sock_connect_unix(struct worker *w, const char *path, double timeout, stream_done_cb cb, void *ctx);
 
 #endif

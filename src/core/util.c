@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <strings.h>
+#include <sys/un.h>
 
 void *xmalloc(size_t n)
 {
@@ -138,6 +139,10 @@ void sockaddr_format(const struct sockaddr *sa, char *out, size_t outlen)
 		const struct sockaddr_in6 *in6 = (const void *)sa;
 		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
 		hostport_format(out, outlen, ip, ntohs(in6->sin6_port));
+	} else if (sa->sa_family == AF_UNIX) {
+		const struct sockaddr_un *un = (const void *)sa;
+		/* an unnamed socket (every client) is "@", as Go writes it */
+		snprintf(out, outlen, "%.*s", (int)sizeof un->sun_path, un->sun_path[0] ? un->sun_path : "@");
 	} else {
 		snprintf(out, outlen, "unknown");
 	}

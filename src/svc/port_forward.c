@@ -34,7 +34,9 @@ static int forwarder_check(struct service *svc, const struct forward_texts *t, s
 int stream_forward_init(struct service *svc, const struct forward_texts *t, struct cfg_err *e)
 {
 	struct port_forward *pf = forward_new(svc, t, 0);
-	if (forwarder_check(svc, t, e) < 0)
+	/* GOST: without targets a stream goes through the chain to its last node, whose connector
+	 * (forward, unix) hands it on as is: "-L tcp://:8080 -F unix:///run/app.sock" */
+	if (!svc->handler.chain && forwarder_check(svc, t, e) < 0)
 		return -1;
 	if (md_duration(svc->handler.md, "idleTimeout", 0, &pf->idle_timeout, e) < 0 ||
 	    md_duration(svc->handler.md, "dialTimeout", 10, &pf->dial_timeout, e) < 0)
@@ -87,7 +89,8 @@ void port_forward_handle(struct service *svc, struct stream *client)
 	struct port_forward *pf = svc->handler.state;
 	router_dial_pipe(client, &(struct dial_pipe){
 		.dial = { .chain = svc->handler.chain, .dgram = pf->dgram, .timeout = pf->dial_timeout, .svc = svc },
-		.forwarder = svc->forwarder,
+		.forwarder = svc->forwarder && svc->forwarder->n_nodes ? svc->forwarder : NULL,
+		.host = "", /* no forwarder: the chain's end, as GOST's ":0" */
 		.idle_timeout = pf->idle_timeout,
 		.report = forward_report,
 		.ctx = svc,

@@ -307,9 +307,14 @@ static void dial_start_transport(struct dial *d, struct stream *lower)
 	if (d->hop >= d->n_hops) {
 		/* No (more) chain: the target directly. */
 		d->state = DIAL_CONNECT;
-		if (lower) {
+		if (lower && d->o.unix_target) {
+			stream_close(lower);
+			dial_fail(d, NULL, NULL, EPROTONOSUPPORT);
+		} else if (lower) {
 			struct node *last = d->node[d->hop - 1];
 			last->connector.type->connect(last, lower, d->o.dgram, d->host, d->port, dial_on_stream, d);
+		} else if (d->o.unix_target) {
+			sock_connect_unix(d->w, d->host, d->o.timeout, dial_on_stream, d);
 		} else {
 			sock_connect(d->w, d->host, d->port, d->o.dgram, d->o.timeout, dial_on_stream, d);
 		}
@@ -318,7 +323,9 @@ static void dial_start_transport(struct dial *d, struct stream *lower)
 	struct node *n = d->node[d->hop];
 	int dgram = n->dialer.type->socktype == SOCK_DGRAM;
 	d->hop_since = ev_now(d->w->loop);
-	if (!lower) {
+	if (!lower && n->dialer.type->path_addr) {
+		sock_connect_unix(d->w, n->host, d->o.timeout, dial_on_stream, d);
+	} else if (!lower) {
 		sock_connect(d->w, n->host, n->port, dgram, d->o.timeout, dial_on_stream, d);
 	} else {
 		struct node *prev = d->node[d->hop - 1];

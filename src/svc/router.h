@@ -21,6 +21,9 @@ struct dial_opts {
 	 * reads the node, which a reload would otherwise free. NULL: the caller keeps the model alive
 	 * (the CLI's probe owns its config). router_dial_pipe defaults it to the client's service. */
 	struct service *svc;
+	/* The target (host, or the forwarder's node) is a unix socket path. Direct only: through a
+	 * chain the dial fails with EPROTONOSUPPORT (no connector here carries a unix target). */
+	int unix_target;
 };
 
 /* cb runs exactly once unless the dial is cancelled first. err: errno value. */

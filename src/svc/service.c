@@ -1,12 +1,15 @@
 #include "src/svc/service.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "src/core/log.h"
@@ -59,6 +62,82 @@ int listen_socket(const char *host, uint16_t port, int socktype, int reuseport, 
 	return fd;
 }
 
+static int unix_addr(const char *path, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof *sa);
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sa->sun_path)
+		return -1;
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+/* Whether a program accepts on the socket at path (a stale file refuses). */
+static int unix_path_live(const char *path)
+{
+	struct sockaddr_un sa;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), live;
+	if (fd < 0 || unix_addr(path, &sa) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	live = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 || errno == EAGAIN;
+	close(fd);
+	return live;
+}
+
+int listen_unix_socket(const char *path, int mode, int exclusive, struct unix_file *made, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	char tmp[sizeof sa.sun_path];
+	int fd;
+	static unsigned seq;
+
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "cannot listen on %s: a file that is no socket is there", path);
+			return -1;
+		}
+		if (exclusive && unix_path_live(path)) {
+			snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(EADDRINUSE));
+			return -1;
+		}
+	}
+	/* Made aside and renamed into place: a socket file already there (stale, or the one a changed
+	 * service still accepts on during a reload) is replaced at once, never missing meanwhile. */
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.%d.%u", path, (int)getpid(), seq++) >= sizeof tmp ||
+	    unix_addr(tmp, &sa) < 0) {
+		snprintf(err, errlen, "cannot listen on %s: the path is too long", path);
+		return -1;
+	}
+	unlink(tmp);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 4096) < 0 ||
+	    (mode > 0 && chmod(tmp, (mode_t)mode) < 0) || stat(tmp, &st) < 0 || rename(tmp, path) < 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
+		unlink(tmp);
+		close(fd);
+		return -1;
+	}
+	made->dev = (unsigned long long)st.st_dev;
+	made->ino = (unsigned long long)st.st_ino;
+	return fd;
+}
+
+void unix_socket_remove(const char *path, const struct unix_file *made)
+{
+	struct stat st;
+	if (made->ino && lstat(path, &st) == 0 && (unsigned long long)st.st_dev == made->dev &&
+	    (unsigned long long)st.st_ino == made->ino)
+		unlink(path);
+}
+
 uint16_t socket_local_port(int fd)
 {
 	struct sockaddr_storage ss;
@@ -101,6 +180,23 @@ int service_bind(struct service *svc, int exclusive, char *err, size_t errlen)
 		svc->fds[i] = -1;
 	if (!socktype)
 		return 0;
+	if (svc->listener.type->bind) {
+		/* One socket (a path takes no SO_REUSEPORT): every worker accepts on a copy of it. */
+		int fd = svc->listener.type->bind(svc, exclusive, err, errlen);
+		if (fd < 0)
+			return -1;
+		svc->fds[0] = fd;
+		for (int i = 1; i < service_workers(svc); i++)
+			if ((svc->fds[i] = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+				snprintf(err, errlen, "service %s: dup: %s", svc->name, strerror(errno));
+				for (int k = 0; k < i; k++) {
+					close(svc->fds[k]);
+					svc->fds[k] = -1;
+				}
+				return -1;
+			}
+		return 0;
+	}
 	for (int i = 0; i < service_workers(svc); i++) {
 		svc->fds[i] = bind_one(svc, socktype, err, errlen);
 		if (svc->fds[i] < 0) {
@@ -235,6 +331,8 @@ void service_stop(struct service *svc)
 		worker_post(workers[i], stop_on_worker, svc->inst[i]);
 		svc->inst[i] = NULL;
 	}
+	if (svc->listener.type->unbind)
+		svc->listener.type->unbind(svc);
 	log_info("service %s: stopped listening on %s", svc->name, svc->addr);
 }
 

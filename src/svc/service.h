@@ -18,6 +18,16 @@ struct listener_inst {
 int listen_socket(const char *host, uint16_t port, int socktype, int reuseport, char *err, size_t errlen);
 uint16_t socket_local_port(int fd);
 
+/* The socket file a unix listener made, to remove it only while it is still that one. */
+struct unix_file {
+	unsigned long long dev, ino;
+};
+/* A non-blocking listening unix socket at path, mode applied (0: the umask's), into place by a
+ * rename: a socket file there is replaced, unless exclusive and a program accepts on it; any other
+ * file is refused. made: what to give unix_socket_remove. -1 with a message in err. */
+int listen_unix_socket(const char *path, int mode, int exclusive, struct unix_file *made, char *err, size_t errlen);
+void unix_socket_remove(const char *path, const struct unix_file *made);
+
 /* Bind one SO_REUSEPORT socket per worker. -1 with a message in err. exclusive: first make sure no
  * other socket holds the address (SO_REUSEPORT alone would let another process share it silently). */
 int service_bind(struct service *svc, int exclusive, char *err, size_t errlen);

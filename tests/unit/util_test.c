@@ -199,9 +199,13 @@ static void test_sockaddr_format_unknown(void **state)
 	char out[64];
 	(void)state;
 	memset(&ss, 0, sizeof ss);
-	ss.ss_family = AF_UNIX;
+	ss.ss_family = AF_UNSPEC;
 	sockaddr_format((struct sockaddr *)&ss, out, sizeof out);
 	assert_string_equal(out, "unknown");
+	/* an unnamed unix socket (every client of a unix listener) is "@", as Go writes it */
+	ss.ss_family = AF_UNIX;
+	sockaddr_format((struct sockaddr *)&ss, out, sizeof out);
+	assert_string_equal(out, "@");
 }
 
 /* ---- secrets and strings ---- */
