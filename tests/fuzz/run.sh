@@ -72,7 +72,7 @@ build_portway_lib() {
 	portway_lib=$out/lib/libportway-fuzz.a
 }
 portway_libs() {
-	echo "$portway_lib" $(pkg-config --libs openssl yaml-0.1 sqlite3 libcares zlib libsystemd) \
+	echo "$portway_lib" $(pkg-config --libs openssl yaml-0.1 sqlite3 libcares zlib libsystemd libnghttp2) \
 		-lev -lmbedtls -lmbedx509 -lmbedcrypto -pthread -lm
 }
 
