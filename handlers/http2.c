@@ -6,8 +6,8 @@
  *  - other methods (GOST forwards them as HTTP/1.1 requests): not
  *    implemented, answered 501.
  * Proxy-Authorization: Basic is checked against the service's users: 407
- * with Proxy-Authenticate (realm authBasicRealm), or, with probeResist
- * code:N, that status (unless the target's host is one of `knock`). The
+ * with Proxy-Authenticate (realm authBasicRealm); probeResist and knock are
+ * refused by the configuration loader, as for the http handler. The
  * bypass refuses with 403, a failed dial answers 503, as GOST does. The
  * `header` (or http.header) fields go out with the answers after the auth
  * and bypass checks. readTimeout (read.timeout) is the tunnel's idle timeout.
@@ -31,8 +31,6 @@ struct http2_opts {
 	char *realm;
 	struct h2_nv *hdr;
 	size_t n_hdr;
-	int probe_code;             /* probeResist code:N; 0: none */
-	char *knock;                /* comma-separated host names, or NULL */
 };
 
 struct h2req {
@@ -105,28 +103,6 @@ static void dialed(void *ctx, struct stream *remote, int err)
 	pipe_start(client, remote, idle, NULL, NULL);
 }
 
-static int knock_match(const char *host, const char *knock)
-{
-	if (!knock || !*knock)
-		return 0;
-	const char *p = knock;
-	while (*p) {
-		const char *e = strchr(p, ',');
-		size_t l = e ? (size_t)(e - p) : strlen(p);
-		const char *a = p, *b = p + l;
-		while (a < b && (*a == ' ' || *a == '\t'))
-			a++;
-		while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-			b--;
-		if ((size_t)(b - a) == strlen(host) && !strncasecmp(a, host, (size_t)(b - a)))
-			return 1;
-		if (!e)
-			break;
-		p = e + 1;
-	}
-	return 0;
-}
-
 /* 0: the request may go on; otherwise answered. */
 static int check_auth(struct h2req *r, const struct h2_request *req)
 {
@@ -142,10 +118,6 @@ static int check_auth(struct h2req *r, const struct h2_request *req)
 		return 0;
 	log_info("service %s: %s: proxy authentication %s%s", r->svc->name, r->client->peer,
 		 user ? "failed for user " : "missing", user ? user : "");
-	if (r->o->probe_code && !knock_match(r->host, r->o->knock)) {
-		answer(r, r->o->probe_code, NULL, 0, 0);
-		return -1;
-	}
 	char challenge[300];
 	snprintf(challenge, sizeof challenge, "Basic realm=\"%s\"", r->o->realm);
 	struct h2_nv nv[] = { { "proxy-authenticate", challenge } };
@@ -214,7 +186,6 @@ static void http2_fini(struct service *svc)
 	if (!o)
 		return;
 	free(o->realm);
-	free(o->knock);
 	h2_headers_free(o->hdr, o->n_hdr);
 	free(o);
 }
@@ -236,24 +207,6 @@ static int http2_init(struct service *svc, struct cfg_err *e)
 	const char *hk = cnode_get(md, "http.header") ? "http.header" : "header";
 	if (h2_headers_parse(md, hk, &o->hdr, &o->n_hdr, e) < 0)
 		return -1;
-	const char *pk = cnode_get(md, "probeResist") ? "probeResist" : "probe_resist";
-	const char *pr = md_str(md, pk, NULL);
-	if (pr && *pr) {
-		const char *colon = strchr(pr, ':');
-		const struct cnode *at = cnode_get(md, pk);
-		if (!colon)
-			return cfg_error(e, at, pk, "expected type:value (code:404)");
-		if (strncmp(pr, "code:", 5))
-			return cfg_error(e, at, pk, "\"%.*s\" is not supported (only code:N)", (int)(colon - pr), pr);
-		char *end;
-		long code = strtol(colon + 1, &end, 10);
-		if (*end || code < 200 || code > 599)
-			return cfg_error(e, at, pk, "code:%s: expected an HTTP status from 200 to 599", colon + 1);
-		o->probe_code = (int)code;
-		const char *knock = md_str(md, "knock", NULL);
-		if (knock && *knock)
-			o->knock = xstrdup(knock);
-	}
 	return 0;
 }
 

@@ -737,7 +737,7 @@ static void h2_close(struct stream *st)
 	rq_drop(x);
 	if (!s->dead && x->open) {
 		consumed(s, x->id, unread);
-		if (x->cb || (s->server && !x->answered) || out_len(x) || !x->has_body) {
+		if (x->cb || (s->server && !x->answered) || out_len(x)) {
 			/* never answered, or bytes that will not go: reset */
 			x->cb = NULL;
 			nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, x->id,
@@ -745,6 +745,7 @@ static void h2_close(struct stream *st)
 			buf_free(&x->out);
 			x->out_off = 0;
 		} else if (!x->local_ended) {
+			/* END_STREAM after what was written (or with the answer's HEADERS) */
 			x->rst_after_end = 1;
 			if (!x->out_eof) {
 				x->out_eof = 1;
