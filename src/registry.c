@@ -14,6 +14,10 @@
 extern const struct handler_type handler_tcp, handler_udp, handler_auto, handler_http, handler_socks5,
 	handler_socks4, handler_relay, handler_rtcp, handler_rudp, handler_stream, handler_gateway,
 	handler_natrelay, handler_natrelay_server, handler_agent, handler_ss, handler_sshd;
+extern const struct handler_type handler_http2;
+extern const struct listener_type listener_http2, listener_h2, listener_h2c;
+extern const struct dialer_type dialer_http2, dialer_h2, dialer_h2c;
+extern const struct connector_type connector_http2;
 extern const struct listener_type listener_tcp, listener_udp, listener_tls, listener_ws, listener_wss,
 	listener_dtls, listener_rtcp, listener_rudp, listener_natrelay_server, listener_agent, listener_mtcp,
 	listener_mtls, listener_mws, listener_mwss, listener_sshd;
@@ -45,6 +49,7 @@ static const struct handler_type *const handlers[] = {
 	&handler_sshd,
 	&handler_sni,
 	&handler_unix,
+	&handler_http2,
 };
 
 static const struct listener_type *const listeners[] = {
@@ -64,6 +69,9 @@ static const struct listener_type *const listeners[] = {
 	&listener_mwss,
 	&listener_sshd,
 	&listener_unix,
+	&listener_http2,
+	&listener_h2,
+	&listener_h2c,
 };
 
 static const struct dialer_type *const dialers[] = {
@@ -78,6 +86,9 @@ static const struct dialer_type *const dialers[] = {
 	&dialer_mws,
 	&dialer_mwss,
 	&dialer_unix,
+	&dialer_http2,
+	&dialer_h2,
+	&dialer_h2c,
 };
 
 static const struct connector_type *const connectors[] = {
@@ -89,6 +100,7 @@ static const struct connector_type *const connectors[] = {
 	&connector_stream,
 	&connector_natrelay,
 	&connector_ss,
+	&connector_http2,
 };
 
 /* GOST's other names for the same thing. */

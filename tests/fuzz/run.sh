@@ -63,7 +63,7 @@ build_portway_lib() {
 	for src in $(find proto src listeners handlers connectors dialers -name '*.c' ! -path src/cli/main.c | sort); do
 		obj=$out/lib/$(echo "$src" | tr / _).o
 		"$clang" -g -O1 -fsanitize=fuzzer-no-link,address,undefined -D_GNU_SOURCE -DSYSCONFDIR='"/etc"' \
-			-std=gnu11 -I. -I"$out/lib/include" $(pkg-config --cflags openssl yaml-0.1 sqlite3 libcares zlib libsystemd libssh jansson) \
+			-std=gnu11 -I. -I"$out/lib/include" $(pkg-config --cflags openssl yaml-0.1 sqlite3 libcares zlib libsystemd libssh jansson libnghttp2) \
 			-c "$src" -o "$obj" || return 1
 		objs+=("$obj")
 	done
@@ -72,7 +72,7 @@ build_portway_lib() {
 	portway_lib=$out/lib/libportway-fuzz.a
 }
 portway_libs() {
-	echo "$portway_lib" $(pkg-config --libs openssl yaml-0.1 sqlite3 libcares zlib libsystemd libssh jansson) \
+	echo "$portway_lib" $(pkg-config --libs openssl yaml-0.1 sqlite3 libcares zlib libsystemd libssh jansson libnghttp2) \
 		-lev -lmbedtls -lmbedx509 -lmbedcrypto -pthread -lm
 }
 

@@ -620,7 +620,7 @@ static void test_auth_tls_errors(void **state)
 static void test_gost_types_not_implemented(void **state)
 {
 	(void)state;
-	static const char *const listeners[] = { "pht", "kcp", "quic", "grpc", "phts", "http2", "h2", NULL };
+	static const char *const listeners[] = { "pht", "kcp", "quic", "grpc", "phts", NULL };
 	static const char *const dialers[] = { "pht", "kcp", "quic", "grpc", "phts", NULL };
 	char known[512], msg[1024], text[512];
 	registry_names("listener", known, sizeof known);
@@ -746,18 +746,18 @@ static void test_settings_not_applied(void **state)
 	(void)state;
 	load_fails("services:\n  - addr: :1\n    handler: {type: tcp, auth: {username: u, password: p}}\n" FWD, 3,
 		   "auth", "services[0].handler.auth: handler tcp does not authenticate its clients, so these users would "
-		   "not be asked for (handlers that do: auto, http, socks5, socks4, relay, ss)");
+		   "not be asked for (handlers that do: auto, http, socks5, socks4, relay, ss, http2)");
 	load_fails("authers: [{name: a, auths: [{username: u}]}]\n"
 		   "services:\n  - addr: :1\n    handler: {type: tcp, auther: a}\n" FWD, 4, "auther",
 		   "services[0].handler.auther: handler tcp does not authenticate its clients, so these users would not "
-		   "be asked for (handlers that do: auto, http, socks5, socks4, relay, ss)");
+		   "be asked for (handlers that do: auto, http, socks5, socks4, relay, ss, http2)");
 	load_fails("authers: [{name: a, auths: [{username: u}]}]\n"
 		   "services:\n  - addr: :1\n    handler: {type: udp, authers: [a]}\n    listener: {type: udp}\n" FWD, 4,
 		   "authers", "services[0].handler.authers: handler udp does not authenticate its clients, so these users "
-		   "would not be asked for (handlers that do: auto, http, socks5, socks4, relay, ss)");
+		   "would not be asked for (handlers that do: auto, http, socks5, socks4, relay, ss, http2)");
 	load_fails("services:\n  - addr: :1\n    handler: {type: rtcp, auth: {username: u}}\n    listener: {type: rtcp}\n"
 		   FWD, 3, "auth", "services[0].handler.auth: handler rtcp does not authenticate its clients, so these "
-		   "users would not be asked for (handlers that do: auto, http, socks5, socks4, relay, ss)");
+		   "users would not be asked for (handlers that do: auto, http, socks5, socks4, relay, ss, http2)");
 	load_fails("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: tcp, auth: {username: u}}\n", 4,
 		   "auth", "services[0].listener.auth: listener tcp does not authenticate clients, so these users would "
 		   "not be asked for (users go in handler.auth; listeners that do: sshd)");
@@ -766,10 +766,10 @@ static void test_settings_not_applied(void **state)
 		   "settings go in listener.tls)");
 	load_fails("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: tcp, tls: {caFile: ca.pem}}\n",
 		   4, "tls", "services[0].listener.tls: listener tcp does not use TLS, so it would not be applied "
-		   "(listeners that do: tls, wss, dtls, agent, mtls, mwss, sshd)");
+		   "(listeners that do: tls, wss, dtls, agent, mtls, mwss, sshd, http2, h2)");
 	load_fails("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: ws, tls: {certFile: c.pem}}\n",
 		   4, "tls", "services[0].listener.tls: listener ws does not use TLS, so it would not be applied "
-		   "(listeners that do: tls, wss, dtls, agent, mtls, mwss, sshd)");
+		   "(listeners that do: tls, wss, dtls, agent, mtls, mwss, sshd, http2, h2)");
 	/* the agent listener makes TLS only to a wss:// gateway */
 	load_fails("services:\n  - addr: 127.0.0.1:80\n    handler: {type: agent}\n    listener:\n      type: agent\n"
 		   "      tls: {caFile: ca.pem}\n      metadata: {gateway: \"ws://127.0.0.1:4052\", subdomain: s, secret: x}\n",
@@ -778,7 +778,7 @@ static void test_settings_not_applied(void **state)
 	load_fails("hops:\n  - name: h\n    nodes:\n      - addr: 1.1.1.1:1\n        connector: {type: relay}\n"
 		   "        dialer: {type: tcp, tls: {secure: true}}\n", 6, "tls",
 		   "node node-0: dialer.tls: dialer tcp does not use TLS, so it would not be applied (dialers that do: "
-		   "tls, wss, dtls, mtls, mwss)");
+		   "tls, wss, dtls, mtls, mwss, http2, h2)");
 	load_fails("hops:\n  - name: h\n    nodes:\n      - addr: 1.1.1.1:1\n"
 		   "        connector: {type: relay, tls: {secure: true}}\n        dialer: {type: tls}\n", 5, "tls",
 		   "node node-0: connector.tls: no portway connector uses connector.tls, so it would not be applied "

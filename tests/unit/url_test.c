@@ -391,7 +391,7 @@ static void test_listen_tls_files_from_query(void **state)
 	assert_contains(refused(L, 1, NULL, 0),
 			"tcp://:8443/127.0.0.1:80?cert=/x/c.pem&key=/x/k.pem&ca=/x/ca.pem: services[0].listener.tls: "
 			"listener tcp does not use TLS, so it would not be applied (listeners that do: tls, wss, dtls, "
-			"agent, mtls, mwss, sshd)");
+			"agent, mtls, mwss, sshd, http2, h2)");
 	char *L2[] = { "ws://:8443?caFile=/x/ca.pem" };
 	assert_contains(refused(L2, 1, NULL, 0), "listener ws does not use TLS");
 }
@@ -506,7 +506,7 @@ static void test_unknown_word_refused(void **state)
 	registry_names("listener", listeners, sizeof listeners);
 	registry_names("connector", connectors, sizeof connectors);
 	registry_names("dialer", dialers, sizeof dialers);
-	static const char *const words[] = { "phts", "pht", "kcp", "quic", "grpc", "http2", "tun", "nosuch" };
+	static const char *const words[] = { "phts", "pht", "kcp", "quic", "grpc", "tun", "nosuch" };
 	for (size_t i = 0; i < sizeof words / sizeof *words; i++) {
 		char url[64];
 		snprintf(url, sizeof url, "%s://:8080", words[i]);
@@ -641,7 +641,7 @@ static void test_users_where_not_asked_refused(void **state)
 		char *L[] = { (char *)urls_[i] };
 		char want[600];
 		snprintf(want, sizeof want, "%s: services[0].handler.auth: handler %s does not authenticate its clients, "
-			 "so these users would not be asked for (handlers that do: auto, http, socks5, socks4, relay, ss)",
+			 "so these users would not be asked for (handlers that do: auto, http, socks5, socks4, relay, ss, http2)",
 			 urls_[i], strncmp(urls_[i], "udp", 3) ? "tcp" : "udp");
 		assert_string_equal(refused(L, 1, NULL, 0), want);
 	}
@@ -650,7 +650,7 @@ static void test_users_where_not_asked_refused(void **state)
 	char *F[] = { "relay://127.0.0.1:8420?secure=true" };
 	assert_string_equal(refused(L, 1, F, 1),
 			    "relay://127.0.0.1:8420?secure=true: node node-0: dialer.tls: dialer tcp does not use TLS, so "
-			    "it would not be applied (dialers that do: tls, wss, dtls, mtls, mwss)");
+			    "it would not be applied (dialers that do: tls, wss, dtls, mtls, mwss, http2, h2)");
 	char *F2[] = { "socks5+ws://127.0.0.1:1080?caFile=/x/ca.pem" };
 	assert_contains(refused(L, 1, F2, 1), "dialer ws does not use TLS");
 	/* credentials a connector does not send: accepted (with a warning) */
