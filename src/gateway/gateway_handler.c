@@ -82,7 +82,7 @@ static int gw_init(struct service *svc, struct cfg_err *e)
 		    md_int(md, "webhookRetries", 3, 0, 10, &retries, e) < 0)
 			return -1;
 		g->o.webhook.retries = (int)retries;
-		g->o.webhook.failures = &g->stats.webhook_failures;
+		g->o.webhook.stats = webhook_stats_new();
 	}
 	split_list(md, "domains", NULL, &g->o.domains, &g->o.n_domains);
 	split_list(md, "apiAllow", "127.0.0.1,::1", &g->o.allow.patterns, &g->o.allow.n);
@@ -130,6 +130,7 @@ static void gw_fini(struct service *svc)
 	free_list(g->o.domains, g->o.n_domains);
 	free_list(g->o.allow.patterns, g->o.allow.n);
 	ws_opts_free(&g->o.ws);
+	webhook_stats_unref(g->o.webhook.stats);
 	free(g);
 }
 
@@ -791,6 +792,8 @@ void gw_metrics_read(const struct service *svc, struct gw_metrics *out)
 	for (const struct gw_forward *f = g->forwards; f; f = f->next)
 		out->forwards += f->fd >= 0;
 	out->stats = g->stats;
+	if (g->o.webhook.stats)
+		out->stats.webhook_failures = __atomic_load_n(&g->o.webhook.stats->failures, __ATOMIC_RELAXED);
 }
 
 const struct handler_type handler_gateway = {

@@ -69,11 +69,12 @@ static void delivery_end(struct delivery *d, int ok, const char *why)
 		ev_timer_start(d->w->loop, &d->timer);
 		return;
 	} else {
-		if (d->wh->failures)
-			(*d->wh->failures)++;
+		if (d->wh->stats)
+			__atomic_add_fetch(&d->wh->stats->failures, 1, __ATOMIC_RELAXED);
 		log_warn("webhook %s:%u%s: %s; giving up after %d attempts", d->wh->host, d->wh->port, d->wh->path, why,
 			 d->attempt);
 	}
+	webhook_stats_unref(d->whc.stats);
 	free(d->request);
 	free(d);
 }
@@ -147,6 +148,19 @@ static void delivery_try(struct delivery *d)
 	sock_connect(d->w, d->wh->host, d->wh->port, 0, d->wh->timeout, delivery_connected, d);
 }
 
+struct webhook_stats *webhook_stats_new(void)
+{
+	struct webhook_stats *st = xcalloc(1, sizeof *st);
+	st->refs = 1;
+	return st;
+}
+
+void webhook_stats_unref(struct webhook_stats *st)
+{
+	if (st && __atomic_sub_fetch(&st->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(st);
+}
+
 void webhook_post(struct worker *w, const struct webhook *wh, const char *body)
 {
 	struct delivery *d = xcalloc(1, sizeof *d);
@@ -154,6 +168,8 @@ void webhook_post(struct worker *w, const struct webhook *wh, const char *body)
 	d->w = w;
 	d->whc = *wh;
 	d->wh = &d->whc;
+	if (d->whc.stats)
+		__atomic_add_fetch(&d->whc.stats->refs, 1, __ATOMIC_RELAXED);
 	d->request = xmalloc(cap);
 	d->request_len = (size_t)snprintf(d->request, cap,
 					  "POST %s HTTP/1.1\r\nHost: %s:%u\r\nContent-Type: application/json\r\n"
