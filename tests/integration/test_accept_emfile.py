@@ -99,7 +99,8 @@ def test_gateway_ports_pause_on_emfile_and_recover(pw, tmp_path, echo):
 
     # The pauses run out, the dead backlog is drained, and every port serves again (the agent
     # refills its tunnel workers through the control port once that accepts again).
-    assert eventually(lambda: web_status(gw.web) == 404), gw.proc.text()
+    # Forward clients waiting for a worker may keep their descriptors until workerWait (30 s) ends.
+    assert eventually(lambda: web_status(gw.web) == 404, timeout=45), gw.proc.text()
     assert eventually(lambda: forward_echoes(lp, b"after")), gw.proc.text()
     assert api(gw.port, "GET", "/status")[0] == 200
     assert gw.proc.proc.poll() is None
