@@ -44,6 +44,8 @@ static void pipe_finish(struct pipe *p)
 	/* Bytes read from side i came in from it; those of the other side went out to it. */
 	for (int i = 0; i < 2; i++)
 		stream_account_transfer(p->side[i], p->bytes[i], p->bytes[1 - i]);
+	for (int i = 0; i < 2; i++)
+		stream_pipe_ended(p->side[i], p->side[1 - i], p->bytes[i], p->bytes[1 - i]);
 	for (int i = 0; i < 2; i++) {
 		ev_io_stop(p->w->loop, &p->rio[i]);
 		ev_io_stop(p->w->loop, &p->wio[i]);

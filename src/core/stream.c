@@ -91,6 +91,12 @@ void stream_account_transfer(struct stream *s, uint64_t in, uint64_t out)
 		svc_hooks->transfer(s->svc, s->w, in, out);
 }
 
+void stream_pipe_ended(const struct stream *s, const struct stream *peer, uint64_t in, uint64_t out)
+{
+	if (s && s->svc && svc_hooks->pipe_end)
+		svc_hooks->pipe_end(s->svc, s, peer, in, out);
+}
+
 void stream_close(struct stream *s)
 {
 	if (!s || s->closed)

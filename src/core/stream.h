@@ -93,6 +93,9 @@ struct stream_svc_hooks {
 	void (*request_end)(struct service *svc, struct worker *w, double since);
 	/* A pipe ends: in bytes were read from the service's connection, out written to it. */
 	void (*transfer)(struct service *svc, struct worker *w, uint64_t in, uint64_t out);
+	/* A pipe joining s (the service's connection) and peer ended: the connection's log line. */
+	void (*pipe_end)(struct service *svc, const struct stream *s, const struct stream *peer, uint64_t in,
+			 uint64_t out);
 };
 void stream_set_svc_hooks(const struct stream_svc_hooks *h);
 /* Move the service reference (and its request accounting) of from to to: a filter taking a
@@ -106,6 +109,8 @@ static inline void stream_take_svc(struct stream *to, struct stream *from)
 }
 /* Account a finished transfer to the connection's service, if it has one. */
 void stream_account_transfer(struct stream *s, uint64_t in, uint64_t out);
+/* A pipe joining s and peer ended (in: read from s, out: written to s): tell s's service. */
+void stream_pipe_ended(const struct stream *s, const struct stream *peer, uint64_t in, uint64_t out);
 
 /* For stream implementations: raise events to the owner. */
 void stream_emit_read(struct stream *s, const char *data, size_t len);

@@ -282,10 +282,21 @@ static void reaper_start(void)
 	config_set_free_hook(reap_later);
 }
 
+/* One line per joined connection when it ends, as GOST's handlers log one (client, what it was
+ * joined to, bytes each way, how long): what an operator greps for. */
+static void svc_pipe_end(struct service *svc, const struct stream *s, const struct stream *peer, uint64_t in,
+			 uint64_t out)
+{
+	double took = s->svc_since > 0 ? ev_now(s->w->loop) - s->svc_since : 0;
+	log_info("service %s: %s >-< %s: %llu bytes in, %llu bytes out, %.3fs", svc->name, s->peer,
+		 peer ? peer->peer : "?", (unsigned long long)in, (unsigned long long)out, took);
+}
+
 static const struct stream_svc_hooks svc_hooks = {
 	.release = service_unref,
 	.request_end = svc_metrics_request_end,
 	.transfer = svc_metrics_transfer,
+	.pipe_end = svc_pipe_end,
 };
 
 void service_start(struct service *svc)

@@ -620,3 +620,20 @@ services:
         c2.close()
         b2.close()
     srv.close()
+
+
+def test_each_connection_logs_one_line_at_close(pw, echo):
+    """As GOST's handlers: the client, what it was joined to, bytes each way and the duration, at info."""
+    srv = echo()
+    port = free_port()
+    p = pw.start("-L", f"tcp://127.0.0.1:{port}/127.0.0.1:{srv.port}")
+    c = socket.create_connection(("127.0.0.1", port), timeout=5)
+    c.sendall(b"x" * 1000)
+    got = b""
+    while len(got) < 1000:
+        got += c.recv(65536)
+    client = "%s:%d" % c.getsockname()
+    c.close()
+    line = f"service service-0: {client} >-< 127.0.0.1:{srv.port}: 1000 bytes in, 1000 bytes out, "
+    p.wait_log(line)
+    assert p.text().count(line) == 1
