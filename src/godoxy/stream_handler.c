@@ -20,6 +20,7 @@
 #include "src/godoxy/stream_api.h"
 #include "src/core/log.h"
 #include "src/core/pipe.h"
+#include "src/svc/accept_steps.h"
 #include "src/svc/router.h"
 #include "src/svc/service.h"
 #include "proto/stream_header.h"
@@ -123,8 +124,10 @@ static int listener_tls_adjust(struct service *svc, int skip_client_cert, struct
 	struct tls_conf *c = tls_conf_server(&t, svc->listener.md, where ? where : svc->cfg, label, e);
 	if (!c)
 		return -1;
-	tls_conf_unref(svc->listener.state);
-	svc->listener.state = c;
+	/* The tls listener's state is its accept steps (src/svc/accept_steps.h): swap their TLS. */
+	struct accept_steps *steps = svc->listener.state;
+	tls_conf_unref(steps->tls);
+	steps->tls = c;
 	return 0;
 }
 
