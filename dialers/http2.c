@@ -22,29 +22,10 @@ static void http2_establish(void *arg, struct stream *lower, stream_done_cb cb, 
 
 static void http2_free_arg(void *arg) { tls_conf_unref(arg); }
 
-struct handle_delivery {
-	stream_done_cb cb;
-	void *ctx;
-	struct stream *st;
-};
-
-static void handle_deliver(void *arg)
-{
-	struct handle_delivery *hd = arg;
-	hd->cb(hd->ctx, hd->st, 0);
-	free(hd);
-}
-
 static void http2_open(void *arg, struct h2_session *sess, stream_done_cb cb, void *ctx)
 {
 	(void)arg;
-	struct handle_delivery *hd = malloc(sizeof *hd);
-	if (!hd)
-		abort();
-	hd->cb = cb;
-	hd->ctx = ctx;
-	hd->st = h2_handle_new(sess);
-	worker_defer(h2_session_worker(sess), handle_deliver, hd);
+	stream_done_later(h2_session_worker(sess), cb, ctx, h2_handle_new(sess), 0);
 }
 
 static int http2_dialer_init(struct node *n, struct cfg_err *e)

@@ -196,3 +196,28 @@ void stream_close_after_flush(struct stream *s)
 	ev_timer_start(s->w->loop, &fc->timer);
 	stream_set_callbacks(s, flush_close_read, flush_close_event, fc);
 }
+
+/* One result waiting for the loop (stream_done_later); freed once delivered. */
+struct done_later {
+	stream_done_cb cb;
+	void *ctx;
+	struct stream *s;
+	int err;
+};
+
+static void done_later_run(void *arg)
+{
+	struct done_later *d = arg;
+	d->cb(d->ctx, d->s, d->err);
+	free(d);
+}
+
+void stream_done_later(struct worker *w, stream_done_cb cb, void *ctx, struct stream *s, int err)
+{
+	struct done_later *d = xmalloc(sizeof *d);
+	d->cb = cb;
+	d->ctx = ctx;
+	d->s = s;
+	d->err = err;
+	worker_defer(w, done_later_run, d);
+}

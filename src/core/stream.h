@@ -112,6 +112,10 @@ void stream_account_transfer(struct stream *s, uint64_t in, uint64_t out);
 /* A pipe joining s and peer ended (in: read from s, out: written to s): tell s's service. */
 void stream_pipe_ended(const struct stream *s, const struct stream *peer, uint64_t in, uint64_t out);
 
+/* Hand cb(ctx, s, err) over from w's loop, never from inside the caller's call (an asynchronous
+ * step that can sometimes finish at once still answers later, as it would otherwise). */
+void stream_done_later(struct worker *w, stream_done_cb cb, void *ctx, struct stream *s, int err);
+
 /* For stream implementations: raise events to the owner. */
 void stream_emit_read(struct stream *s, const char *data, size_t len);
 void stream_emit_event(struct stream *s, enum stream_event ev, int err);

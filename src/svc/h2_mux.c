@@ -227,30 +227,6 @@ static struct h2_slot *slot_of(struct h2_dialer *d, struct worker *w)
 	return w->id < s->n ? &s->slot[w->id] : NULL;
 }
 
-struct h2_delivery {
-	stream_done_cb cb;
-	void *ctx;
-	struct stream *st;
-	int err;
-};
-
-static void delivery_run(void *arg)
-{
-	struct h2_delivery *dl = arg;
-	dl->cb(dl->ctx, dl->st, dl->err);
-	free(dl);
-}
-
-static void deliver_later(struct worker *w, stream_done_cb cb, void *ctx, struct stream *st, int err)
-{
-	struct h2_delivery *dl = xmalloc(sizeof *dl);
-	dl->cb = cb;
-	dl->ctx = ctx;
-	dl->st = st;
-	dl->err = err;
-	worker_defer(w, delivery_run, dl);
-}
-
 static void slot_enqueue(struct h2_slot *sl, stream_done_cb cb, void *ctx)
 {
 	struct h2_waiter *wt = xcalloc(1, sizeof *wt);
@@ -314,7 +290,7 @@ static void slot_established(void *ctx, struct stream *s, int err)
 		if (sl->state == SLOT_UP && sl->sess)
 			d->open(d->arg, sl->sess, wt->cb, wt->ctx);
 		else
-			deliver_later(sl->w, wt->cb, wt->ctx, NULL, err ? err : ECONNRESET);
+			stream_done_later(sl->w, wt->cb, wt->ctx, NULL, err ? err : ECONNRESET);
 		free(wt);
 		wt = next;
 	}
@@ -365,7 +341,7 @@ static void slot_fail_waiters(struct h2_slot *sl, int err)
 	sl->wtail = &sl->waiters;
 	while (wt) {
 		struct h2_waiter *next = wt->next;
-		deliver_later(sl->w, wt->cb, wt->ctx, NULL, err);
+		stream_done_later(sl->w, wt->cb, wt->ctx, NULL, err);
 		free(wt);
 		wt = next;
 	}
@@ -388,7 +364,7 @@ void h2_dialer_handshake(struct h2_dialer *d, struct stream *lower, stream_done_
 	struct h2_slot *sl = slot_of(d, w);
 	if (!sl) {
 		stream_close(lower);
-		deliver_later(w, cb, ctx, NULL, ECONNABORTED);
+		stream_done_later(w, cb, ctx, NULL, ECONNABORTED);
 		return;
 	}
 	if (sl->state == SLOT_UP) {
@@ -545,7 +521,7 @@ void h2_tunnel_open(void *arg, struct h2_session *sess, stream_done_cb cb, void 
 	snprintf(tr->label, sizeof tr->label, "%s", h2_session_peer(sess));
 	if (h2_session_request(sess, nv, n, tunnel_response, tr) < 0) {
 		free(tr);
-		deliver_later(h2_session_worker(sess), cb, ctx, NULL, ECONNRESET);
+		stream_done_later(h2_session_worker(sess), cb, ctx, NULL, ECONNRESET);
 	}
 }
 

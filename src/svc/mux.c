@@ -150,31 +150,6 @@ static struct mux_slot *slot_of(struct mux_dialer *d, struct worker *w)
 	return w->id < s->n ? &s->slot[w->id] : NULL;
 }
 
-/* A result handed over from the loop, never from inside the caller's call. */
-struct mux_delivery {
-	stream_done_cb cb;
-	void *ctx;
-	struct stream *st;
-	int err;
-};
-
-static void delivery_run(void *arg)
-{
-	struct mux_delivery *dl = arg;
-	dl->cb(dl->ctx, dl->st, dl->err);
-	free(dl);
-}
-
-static void deliver_later(struct worker *w, stream_done_cb cb, void *ctx, struct stream *st, int err)
-{
-	struct mux_delivery *dl = xmalloc(sizeof *dl);
-	dl->cb = cb;
-	dl->ctx = ctx;
-	dl->st = st;
-	dl->err = err;
-	worker_defer(w, delivery_run, dl);
-}
-
 static void slot_enqueue(struct mux_slot *sl, stream_done_cb cb, void *ctx)
 {
 	struct mux_waiter *wt = xcalloc(1, sizeof *wt);
@@ -260,7 +235,7 @@ int mux_dialer_reuse(struct mux_dialer *d, struct worker *w, stream_done_cb cb, 
 			slot_drop_session(sl);
 			return 0;
 		}
-		deliver_later(w, cb, ctx, st, 0);
+		stream_done_later(w, cb, ctx, st, 0);
 		return 1;
 	}
 	case SLOT_DIALING:
@@ -283,7 +258,7 @@ static void slot_fail_waiters(struct mux_slot *sl, int err)
 	sl->wtail = &sl->waiters;
 	while (wt) {
 		struct mux_waiter *next = wt->next;
-		deliver_later(sl->w, wt->cb, wt->ctx, NULL, err);
+		stream_done_later(sl->w, wt->cb, wt->ctx, NULL, err);
 		free(wt);
 		wt = next;
 	}
@@ -306,14 +281,14 @@ void mux_dialer_handshake(struct mux_dialer *d, struct stream *lower, stream_don
 	struct mux_slot *sl = slot_of(d, w);
 	if (!sl) {
 		stream_close(lower);
-		deliver_later(w, cb, ctx, NULL, ECONNABORTED);
+		stream_done_later(w, cb, ctx, NULL, ECONNABORTED);
 		return;
 	}
 	if (sl->state == SLOT_UP) {
 		struct stream *st = smux_stream_open(sl->sess);
 		if (st) {
 			stream_close(lower); /* dialed while the session came up: use the session */
-			deliver_later(w, cb, ctx, st, 0);
+			stream_done_later(w, cb, ctx, st, 0);
 			return;
 		}
 		slot_drop_session(sl); /* out of stream ids: lower becomes the new session */
