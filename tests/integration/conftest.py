@@ -287,7 +287,10 @@ class EchoServer:
                 except OSError:
                     return
                 self.connections += 1
-                self.sock.sendto(data, addr)
+                try:
+                    self.sock.sendto(data, addr)
+                except OSError:  # closed by the test while a reply was due
+                    return
             return
         while not self.closed:
             try:
