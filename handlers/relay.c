@@ -183,7 +183,7 @@ static void relay_process(struct relay_conn *c)
 			conn_fail(c, RELAY_STATUS_BAD_REQUEST);
 			return;
 		}
-		if (c->svc->bypass && bypass_match(c->svc->bypass, addr->host)) {
+		if (bypass_match_net(c->svc->bypass, c->udp ? "udp" : "tcp", addr->host, addr->port)) {
 			log_info("relay %s: %s: %s:%u is bypassed", c->svc->name, c->client->peer, addr->host, addr->port);
 			conn_fail(c, RELAY_STATUS_FORBIDDEN);
 			return;

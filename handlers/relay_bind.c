@@ -247,7 +247,7 @@ static void udp_bind_to_peer(struct udp_bind *b, const struct relay_addr *a, con
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	if (b->svc->bypass && bypass_match(b->svc->bypass, a->host))
+	if (bypass_match_net(b->svc->bypass, "udp", a->host, a->port))
 		return;
 	if (sockaddr_from_literal(a->host, a->port, &ss, &len) == 0) {
 		udp_bind_sendto(b, &ss, len, payload, n);
@@ -320,7 +320,7 @@ static void udp_bind_socket_cb(struct ev_loop *loop, ev_io *io, int revents)
 		if (n == 0 || n > RELAY_UDP_MAX_PAYLOAD || b->client->wqueued > STREAM_HIGH_WATER)
 			continue;
 		addr_from_sockaddr(&a, &ss);
-		if (b->svc->bypass && bypass_match(b->svc->bypass, a.host))
+		if (bypass_match_net(b->svc->bypass, "udp", a.host, a.port))
 			continue;
 		int len = relay_udp_bind_frame_encode(b->out, UDP_BIND_FRAME_MAX, &a, (const uint8_t *)b->w->scratch,
 						      (size_t)n);

@@ -243,7 +243,7 @@ static struct s5_target *target_get(struct s5_conn *c, const struct socks5_addr 
 			oldest = t;
 	}
 	addr_host(a, host, sizeof host);
-	if (proxy_refused(c->svc, host, a->port)) {
+	if (bypass_match_net(c->svc->bypass, "udp", host, a->port)) {
 		log_debug("service %s: udp to %s refused by bypass", c->svc->name, key);
 		return NULL;
 	}

@@ -223,16 +223,55 @@ static int pattern_match(const char *p, const char *host, uint16_t port)
 	return !strcasecmp(ph, host);
 }
 
-/* 1: host:port bypasses (goes direct / is refused), 0: it does not. As in GOST, a list without
- * patterns bypasses nothing, even in whitelist mode. port 0: unknown (patterns with a port miss). */
-int bypass_match_port(const struct bypass *b, const char *host, uint16_t port)
+/* One list, as GOST's bypass decides: a list for another network does not apply; a list with a
+ * network and no patterns takes that whole network (bypassed, or in whitelist mode the only one
+ * proxied); else a match bypasses, or in whitelist mode a miss does. As in GOST, a list with
+ * neither patterns nor network bypasses nothing, even in whitelist mode. */
+static int bypass_list_match(const struct bypass *b, const char *network, const char *host, uint16_t port)
 {
 	int hit = 0;
-	if (!b || !b->n)
+	if (b->network && strcasecmp(b->network, network))
 		return 0;
+	if (!b->n)
+		return b->network ? !b->whitelist : 0;
 	for (size_t i = 0; i < b->n && !hit; i++)
 		hit = pattern_match(b->patterns[i], host, port);
 	return b->whitelist ? !hit : hit;
+}
+
+/* A group, as GOST's bypass group: bypassed when it has whitelists and every one of them bypasses,
+ * or else when any blacklist does. */
+static int bypass_group_match(const struct bypass *g, const char *network, const char *host, uint16_t port)
+{
+	int has_whitelist = 0, all_whitelists = 1;
+	for (size_t i = 0; i < g->n_members; i++)
+		if (g->members[i]->whitelist) {
+			has_whitelist = 1;
+			if (!bypass_list_match(g->members[i], network, host, port)) {
+				all_whitelists = 0;
+				break;
+			}
+		}
+	if (has_whitelist && all_whitelists)
+		return 1;
+	for (size_t i = 0; i < g->n_members; i++)
+		if (!g->members[i]->whitelist && bypass_list_match(g->members[i], network, host, port))
+			return 1;
+	return 0;
+}
+
+/* 1: host:port over network bypasses (goes direct / is refused), 0: it does not.
+ * port 0: unknown (patterns with a port miss). */
+int bypass_match_net(const struct bypass *b, const char *network, const char *host, uint16_t port)
+{
+	if (!b || !host || !*host)
+		return 0;
+	return b->members ? bypass_group_match(b, network, host, port) : bypass_list_match(b, network, host, port);
+}
+
+int bypass_match_port(const struct bypass *b, const char *host, uint16_t port)
+{
+	return bypass_match_net(b, "tcp", host, port);
 }
 
 int bypass_match(const struct bypass *b, const char *host) { return bypass_match_port(b, host, 0); }

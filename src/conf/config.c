@@ -328,17 +328,62 @@ static struct bypass *find_bypass(struct ctx *x, const char *name)
 	return NULL;
 }
 
-static int parse_bypass_ref(struct ctx *x, const struct cnode *parent, const char *path, struct bypass **out)
+#define APPEND(arr, cnt, item) do { arr = xrealloc(arr, (cnt + 1) * sizeof *arr); arr[cnt++] = item; } while (0)
+
+static int bypass_ref_add(struct ctx *x, const struct cnode *at, const char *field, const char *name,
+			  struct bypass ***refs, size_t *n)
 {
-	char *name;
-	*out = NULL;
-	if (get_scalar(x, parent, "bypass", path, &name) < 0)
-		return -1;
+	struct bypass *b;
 	if (!name || !*name)
 		return 0;
-	if (!(*out = find_bypass(x, name)))
-		return cfg_error(x->e, cnode_get(parent, "bypass"), "bypass", "no bypass named \"%s\" in bypasses", name);
+	if (!(b = find_bypass(x, name)))
+		return cfg_error(x->e, at, field, "no bypass named \"%s\" in bypasses", name);
+	*refs = xrealloc(*refs, (*n + 1) * sizeof **refs);
+	(*refs)[(*n)++] = b;
 	return 0;
+}
+
+/* `bypass: NAME` and `bypasses: [NAME, ...]` together, as GOST: one list is used as it is, several
+ * become a group (owned by the config) that decides as GOST's bypass group does. */
+static int parse_bypass_ref(struct ctx *x, const struct cnode *parent, const char *path, struct bypass **out)
+{
+	struct bypass **refs = NULL;
+	size_t n = 0;
+	char *name;
+	const struct cnode *list = cnode_get(parent, "bypasses");
+	char one[512], many[512];
+	snprintf(one, sizeof one, "%s.bypass", path);
+	snprintf(many, sizeof many, "%s.bypasses", path);
+	*out = NULL;
+	if (get_scalar(x, parent, "bypass", path, &name) < 0 ||
+	    bypass_ref_add(x, cnode_get(parent, "bypass"), one, name, &refs, &n) < 0)
+		goto fail;
+	if (list) {
+		if (want_kind(x, list, CN_SEQ, many) < 0)
+			goto fail;
+		for (size_t i = 0; i < list->n; i++) {
+			if (list->items[i]->kind != CN_SCALAR) {
+				cfg_error(x->e, list->items[i], many, "expected the name of a bypass");
+				goto fail;
+			}
+			if (bypass_ref_add(x, list->items[i], many, list->items[i]->value, &refs, &n) < 0)
+				goto fail;
+		}
+	}
+	if (n == 1) {
+		*out = refs[0];
+		free(refs);
+	} else if (n > 1) {
+		struct bypass *g = xcalloc(1, sizeof *g);
+		g->members = refs;
+		g->n_members = n;
+		APPEND(x->c->bypass_groups, x->c->n_bypass_groups, g);
+		*out = g;
+	}
+	return 0;
+fail:
+	free(refs);
+	return -1;
 }
 
 /* ---- nodes, hops, chains ---- */
@@ -387,17 +432,16 @@ static int parse_typed(struct ctx *x, const struct cnode *parent, const char *ke
 static struct node *parse_node(struct ctx *x, const struct cnode *n, const char *path, int forward_node)
 {
 	static const char *const keys[] = { "name", "addr", "connector", "dialer", "metadata", "bypass", "tls", "auth",
-					    "network", "host", "protocol", "path", NULL };
+					    "network", "host", "protocol", "path", "bypasses", NULL };
 	static const char *const ign[] = { "resolver", "hosts", "matcher", "http", "probe", "interface", "netns",
 					   "sockopts", "filter", NULL };
-	static const char *const refused[] = { "bypasses", NULL };
 	struct node *node = xcalloc(1, sizeof *node);
 	char *s;
 	char field[512];
 
 	node->cfg = n;
 
-	if (want_kind(x, n, CN_MAP, path) < 0 || check_keys_refusing(x, n, path, keys, ign, refused) < 0)
+	if (want_kind(x, n, CN_MAP, path) < 0 || check_keys(x, n, path, keys, ign) < 0)
 		goto fail;
 	if (get_scalar(x, n, "name", path, &s) < 0)
 		goto fail;
@@ -475,11 +519,10 @@ static int parse_selector(struct ctx *x, const struct cnode *parent, const char 
 
 static struct hop *parse_hop(struct ctx *x, const struct cnode *n, const char *path, int forward_nodes)
 {
-	static const char *const keys[] = { "name", "nodes", "selector", "bypass", "metadata", NULL };
+	static const char *const keys[] = { "name", "nodes", "selector", "bypass", "bypasses", "metadata", NULL };
 	static const char *const ign[] = { "resolver", "hosts", "reload", "file", "redis", "http", "plugin",
 					   "interface", "sockopts", "hop", "hopGroup", NULL };
-	/* bypasses: targets that should not reach this hop would be sent through it */
-	static const char *const refused[] = { "bypasses", NULL };
+	static const char *const refused[] = { NULL };
 	struct hop *h = xcalloc(1, sizeof *h);
 	char field[512];
 	char *name;
@@ -693,7 +736,7 @@ fail:
 
 static struct bypass *parse_bypass(struct ctx *x, const struct cnode *n, const char *path)
 {
-	static const char *const keys[] = { "name", "matchers", "whitelist", "reverse", NULL };
+	static const char *const keys[] = { "name", "matchers", "whitelist", "reverse", "network", NULL };
 	static const char *const ign[] = { "reload", NULL };
 	/* matchers from elsewhere: a service's bypass would let through what they match */
 	static const char *const refused[] = { "file", "redis", "http", "plugin", NULL };
@@ -711,6 +754,15 @@ static struct bypass *parse_bypass(struct ctx *x, const struct cnode *n, const c
 	if (md_bool(n, "whitelist", 0, &wl, x->e) < 0 || md_bool(n, "reverse", 0, &rev, x->e) < 0)
 		goto fail;
 	b->whitelist = wl || rev;
+	if (get_scalar(x, n, "network", path, &s) < 0)
+		goto fail;
+	if (s && *s) {
+		if (strcasecmp(s, "tcp") && strcasecmp(s, "udp")) {
+			cfg_error(x->e, cnode_get(n, "network"), "network", "must be tcp or udp, not \"%s\"", s);
+			goto fail;
+		}
+		b->network = s;
+	}
 	struct cnode *m = cnode_get(n, "matchers");
 	if (m) {
 		if (want_kind(x, m, CN_SEQ, "matchers") < 0)
@@ -761,12 +813,12 @@ static int parse_authers_ref(struct ctx *x, const struct cnode *h, struct servic
 
 static struct service *parse_service(struct ctx *x, struct cnode *n, const char *path, size_t index)
 {
-	static const char *const keys[] = { "name", "addr", "handler", "listener", "forwarder", "metadata", "bypass", NULL };
+	static const char *const keys[] = { "name", "addr", "handler", "listener", "forwarder", "metadata", "bypass",
+					    "bypasses", NULL };
 	static const char *const ign[] = { "interface", "sockopts", "resolver", "hosts", "logger", "loggers",
 					   "observer", "recorders", "status", "rewriter", "cache", NULL };
-	/* bypasses: several bypass lists, whose matches would not be refused */
 	static const char *const refused[] = { "admission", "admissions", "limiter", "climiter", "rlimiter", "quotas",
-					       "bypasses", NULL };
+					       NULL };
 	static const char *const hrefused[] = { "limiter", NULL };
 	static const char *const lrefused[] = { "auther", "authers", NULL };
 	static const char *const hkeys[] = { "type", "chain", "auth", "auther", "authers", "tls", "metadata", "retries",
@@ -1083,8 +1135,6 @@ static int parse_list(struct ctx *x, const char *key, void (*each)(struct ctx *,
 	}
 	return failed ? -1 : 0;
 }
-
-#define APPEND(arr, cnt, item) do { arr = xrealloc(arr, (cnt + 1) * sizeof *arr); arr[cnt++] = item; } while (0)
 
 static void each_bypass(struct ctx *x, struct cnode *n, const char *p, int *failed)
 {
@@ -1413,6 +1463,7 @@ static void auther_free(struct auther *a)
 
 static void bypass_free(struct bypass *b)
 {
+	free(b->members); /* a group's: the lists themselves belong to config.bypasses */
 	free(b->patterns);
 	free(b);
 }
@@ -1445,6 +1496,9 @@ static void config_free(struct config *c)
 		auther_free(c->authers[i]);
 	for (size_t i = 0; i < c->n_bypasses; i++)
 		bypass_free(c->bypasses[i]);
+	for (size_t i = 0; i < c->n_bypass_groups; i++)
+		bypass_free(c->bypass_groups[i]);
+	free(c->bypass_groups);
 	free(c->services);
 	free(c->hops);
 	free(c->chains);

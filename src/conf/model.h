@@ -50,8 +50,13 @@ struct auther {
 struct bypass {
 	char *name;
 	int whitelist;
+	char *network;              /* "tcp" or "udp": the list applies to that network only; NULL: to both */
 	char **patterns;            /* address, CIDR, or domain wildcard (*.example.com, .example.com) */
 	size_t n;
+	/* A group: what a service, hop or node names with `bypass` and `bypasses` together, when that is
+	 * more than one list. The members belong to config.bypasses, the group to config.bypass_groups. */
+	struct bypass **members;
+	size_t n_members;
 };
 
 /* ---- registered types: one file each, one line in src/registry.c ---- */
@@ -268,6 +273,8 @@ struct config {
 	size_t n_authers;
 	struct bypass **bypasses;
 	size_t n_bypasses;
+	struct bypass **bypass_groups;  /* owned: the groups services, hops and nodes name (struct bypass) */
+	size_t n_bypass_groups;
 	int workers;                /* 0: number of cores */
 	int refs;                   /* atomic: the loader's reference plus one per live service */
 	char *log_level, *log_format, *log_output;
@@ -340,5 +347,7 @@ int bypass_match(const struct bypass *b, const char *host);
 /* An IP address, a CIDR or an IP range: what a client allow-list takes (a bypass list also takes names). */
 int addr_pattern_is_ip(const char *p);
 int bypass_match_port(const struct bypass *b, const char *host, uint16_t port);
+/* The same for a connection over network "tcp" or "udp" (a list with `network` applies to that one only). */
+int bypass_match_net(const struct bypass *b, const char *network, const char *host, uint16_t port);
 
 #endif

@@ -71,24 +71,30 @@ void node_mark_failed(struct hop *h, struct node *n)
 void node_mark_ok(struct node *n) { __atomic_store_n(&n->fails, 0, __ATOMIC_RELAXED); }
 
 /* Nodes of h whose own bypass matches host:port: never selected for it (GOST). */
-static size_t hop_bypassed_nodes(const struct hop *h, const char *host, uint16_t port, struct node **out, size_t max)
+static size_t hop_bypassed_nodes(const struct hop *h, const char *network, const char *host, uint16_t port,
+				 struct node **out, size_t max)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < h->n_nodes && n < max; i++)
-		if (h->nodes[i]->bypass && bypass_match_port(h->nodes[i]->bypass, host, port))
+		if (bypass_match_net(h->nodes[i]->bypass, network, host, port))
 			out[n++] = h->nodes[i];
 	return n;
 }
 
 size_t chain_hops_for(const struct chain *c, const char *host, uint16_t port)
 {
+	return chain_hops_for_net(c, "tcp", host, port);
+}
+
+size_t chain_hops_for_net(const struct chain *c, const char *network, const char *host, uint16_t port)
+{
 	struct node *skip[16];
 	if (!c)
 		return 0;
 	/* The route ends before a hop whose bypass matches or whose every node is bypassed. */
 	for (size_t i = 0; i < c->n_hops; i++)
-		if ((c->hops[i]->bypass && bypass_match_port(c->hops[i]->bypass, host, port)) ||
-		    hop_bypassed_nodes(c->hops[i], host, port, skip, 16) == c->hops[i]->n_nodes)
+		if (bypass_match_net(c->hops[i]->bypass, network, host, port) ||
+		    hop_bypassed_nodes(c->hops[i], network, host, port, skip, 16) == c->hops[i]->n_nodes)
 			return i;
 	return c->n_hops;
 }
@@ -227,7 +233,7 @@ static void dial_select_nodes(struct dial *d)
 	for (size_t i = 0; i < d->n_hops; i++) {
 		struct hop *h = d->o.chain->hops[i];
 		struct node *skip[16];
-		d->node[i] = hop_select(h, skip, hop_bypassed_nodes(h, d->host, d->port, skip, 16));
+		d->node[i] = hop_select(h, skip, hop_bypassed_nodes(h, d->o.dgram ? "udp" : "tcp", d->host, d->port, skip, 16));
 	}
 }
 
@@ -262,7 +268,7 @@ static void dial_restart(struct dial *d)
 	dial_release_claims(d, ECONNABORTED);
 	d->hop = 0;
 	d->hop_since = 0;
-	d->n_hops = chain_hops_for(d->o.chain, d->host, d->port);
+	d->n_hops = chain_hops_for_net(d->o.chain, d->o.dgram ? "udp" : "tcp", d->host, d->port);
 	dial_select_nodes(d);
 	if (dial_reuse_session(d))
 		return;

@@ -56,5 +56,7 @@ void node_mark_ok(struct node *n);
 /* The part of the chain used for host:port: it stops before the first hop whose bypass
  * matches, or whose nodes are all bypassed (a node's own bypass excludes it from selection). */
 size_t chain_hops_for(const struct chain *c, const char *host, uint16_t port);
+/* The same for network "tcp" or "udp" (bypass lists may apply to one network only). */
+size_t chain_hops_for_net(const struct chain *c, const char *network, const char *host, uint16_t port);
 
 #endif

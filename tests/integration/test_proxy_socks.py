@@ -243,6 +243,52 @@ bypasses:
     assert s5_request(s, 1, "127.0.0.1", e.port)[0] == 0
 
 
+def test_bypass_lists_by_network_and_group(pw, echo):
+    """GOST's bypass network key and bypass groups: a tcp-only list refuses TCP CONNECT to the
+    echo port but not UDP to the same address, a udp-only list the other way round."""
+    tcp_e, udp_e, udp_other = echo(), echo(udp=True), echo(udp=True)
+    port = free_port()
+    pw.start(config=f"""
+services:
+- name: s5
+  addr: 127.0.0.1:{port}
+  bypass: no-tcp-here
+  bypasses: [no-udp-there]
+  handler: {{type: socks5, metadata: {{udp: true}}}}
+bypasses:
+- name: no-tcp-here
+  network: tcp
+  matchers: ["127.0.0.1:{udp_e.port}"]
+- name: no-udp-there
+  network: udp
+  matchers: ["127.0.0.1:{udp_other.port}", "127.0.0.1:{tcp_e.port}"]
+""")
+    wait_port(port)
+    # TCP: refused to the port the tcp list names, allowed to the one only the udp list names
+    s = s5_handshake(port)
+    assert s5_request(s, 1, "127.0.0.1", udp_e.port)[0] == 2
+    s = s5_handshake(port)
+    assert s5_request(s, 1, "127.0.0.1", tcp_e.port)[0] == 0
+    s.sendall(b"ping")
+    assert recv_exact(s, 4) == b"ping"
+    # UDP: the port the tcp list names is reachable, the one the udp list names is not
+    ctl = s5_handshake(port)
+    rep, bhost, bport = s5_request(ctl, 3, "0.0.0.0", 0)
+    assert rep == 0
+    relay = ("127.0.0.1" if bhost in ("0.0.0.0", "::") else bhost, bport)
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.settimeout(5)
+    c.sendto(udp_frame("127.0.0.1", udp_e.port, b"allowed"), relay)
+    assert parse_udp_frame(c.recvfrom(65535)[0])[2] == b"allowed"
+    c.sendto(udp_frame("127.0.0.1", udp_other.port, b"refused"), relay)
+    c.sendto(udp_frame("127.0.0.1", udp_e.port, b"after"), relay)
+    # datagrams are answered in order: the refused one got no answer, the next one did
+    assert parse_udp_frame(c.recvfrom(65535)[0])[2] == b"after"
+    assert udp_other.connections == 0
+    c.close()
+    ctl.close()
+
+
 def dns_query(qid, name):
     q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
     for label in name.split("."):

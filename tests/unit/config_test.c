@@ -449,7 +449,7 @@ static void test_service_errors(void **state)
 	load_fails("services:\n  - addr: [1]\n", 2, "[", "services[0].addr: expected a string");
 	load_fails("services:\n  - addr: :1\n    colour:\n      red: 1\n", 3, "colour",
 		   "services[0].colour: unknown key (expected one of: name, addr, handler, listener, forwarder, "
-		   "metadata, bypass)");
+		   "metadata, bypass, bypasses)");
 	load_fails("services:\n  - just-a-string\n", 2, "just", "services[0]: expected a mapping");
 	load_fails("services:\n  - addr: :1\n    handler: tcp\n" FWD, 3, "tcp", "services[0].handler: expected a mapping");
 	load_fails("services:\n  - addr: :1\n    handler: {type: tcp, colour: red}\n" FWD, 3, "colour",
@@ -532,7 +532,7 @@ static void test_forwarder_errors(void **state)
 		   "\"1.1", "services[0].forwarder.nodes[0].addr: expected host:port (or :port, [v6]:port), got \"1.1.1.1\"");
 	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder: {nodes: [{addr: 1.1.1.1:1, x: 1}]}\n", 4,
 		   "x:", "services[0].forwarder.nodes[0].x: unknown key (expected one of: name, addr, connector, dialer, "
-		   "metadata, bypass, tls, auth, network, host, protocol, path)");
+		   "metadata, bypass, tls, auth, network, host, protocol, path, bypasses)");
 	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder: {hop: ghost}\n", 4, "ghost",
 		   "forwarder.hop: no hop named \"ghost\" in hops");
 	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder: {nodes: [{addr: 1.1.1.1:1}], x: 1}\n",
@@ -608,11 +608,57 @@ static void test_auth_tls_errors(void **state)
 	load_fails("authers:\n  - name: a\n    file: {path: x, size: 1}\n", 3, "size",
 		   "authers[0].file.size: unknown key (expected one of: path)");
 	load_fails("services:\n  - addr: :1\n    bypass: ghost\n    handler: {type: tcp}\n" FWD, 3, "ghost",
-		   "bypass: no bypass named \"ghost\" in bypasses");
+		   "services[0].bypass: no bypass named \"ghost\" in bypasses");
 	load_fails("bypasses:\n  - name: b\n    whitelist: perhaps\n", 3, "perhaps",
 		   "whitelist: expected true or false, got \"perhaps\"");
 	load_fails("bypasses:\n  - name: b\n    matchers: 10.0.0.0/8\n", 3, "10.", "matchers: expected a list");
+	load_fails("bypasses:\n  - name: b\n    network: icmp\n", 3, "icmp", "network: must be tcp or udp, not \"icmp\"");
+	load_fails("bypasses: [{name: b}]\nservices:\n  - addr: :1\n    bypasses: [b, ghost]\n    handler: {type: tcp}\n" FWD,
+		   4, "ghost", "services[0].bypasses: no bypass named \"ghost\" in bypasses");
+	load_fails("bypasses: [{name: b}]\nservices:\n  - addr: :1\n    bypasses: bee\n    handler: {type: tcp}\n" FWD, 4, "bee",
+		   "services[0].bypasses: expected a list");
+	load_fails("bypasses: [{name: b}]\nhops:\n  - name: h\n    bypasses: [[b]]\n    nodes: [{addr: 1.1.1.1:1}]\n", 4,
+		   "[b]", "hops[0].bypasses: expected the name of a bypass");
 }
+
+/* GOST's bypass and bypasses together: one list as it is, several as a group; network restricts a list. */
+static void test_bypass_groups_and_network(void **state)
+{
+	(void)state;
+	struct config *c = load_ok("bypasses:\n"
+				   "  - {name: lan, matchers: [\"10.0.0.0/8\"]}\n"
+				   "  - {name: skip-udp, network: udp}\n"
+				   "  - {name: only-web, whitelist: true, matchers: [\"*.web.test\"]}\n"
+				   "  - {name: tcp-lan, network: tcp, matchers: [\"192.168.0.0/16\"]}\n"
+				   "hops:\n"
+				   "  - name: h\n"
+				   "    bypass: lan\n"
+				   "    bypasses: [skip-udp]\n"
+				   "    nodes:\n"
+				   "      - {addr: 127.0.0.1:1, bypasses: [tcp-lan]}\n"
+				   "services:\n"
+				   "  - addr: 127.0.0.1:1\n"
+				   "    bypasses: [only-web]\n"
+				   "    handler: {type: http}\n");
+	struct hop *h = c->hops[0];
+	assert_int_equal(c->n_bypass_groups, 1);
+	assert_ptr_equal(h->bypass, c->bypass_groups[0]);
+	assert_int_equal(h->bypass->n_members, 2);
+	assert_true(bypass_match_net(h->bypass, "tcp", "10.1.1.1", 80));   /* lan */
+	assert_false(bypass_match_net(h->bypass, "tcp", "11.1.1.1", 80));
+	assert_true(bypass_match_net(h->bypass, "udp", "11.1.1.1", 53));   /* skip-udp: all of udp */
+	/* a single list is used as it is; a network it is not for does not apply */
+	const struct bypass *nb = h->nodes[0]->bypass;
+	assert_ptr_equal(nb, c->bypasses[3]);
+	assert_true(bypass_match_net(nb, "tcp", "192.168.1.1", 80));
+	assert_false(bypass_match_net(nb, "udp", "192.168.1.1", 80));
+	/* whitelist: what it does not list is bypassed (refused by a proxy) */
+	const struct bypass *sb = c->services[0]->bypass;
+	assert_false(bypass_match_port(sb, "a.web.test", 80));
+	assert_true(bypass_match_port(sb, "example.org", 80));
+	config_unref(c);
+}
+
 
 /* ---- fail closed: what portway does not implement is refused, never run as something else ---- */
 
@@ -670,9 +716,9 @@ static void test_security_keys_refused(void **state)
 		snprintf(field, sizeof field, "(top level).%s", top[i]);
 		refused_at(text, 2, top[i], field);
 	}
-	/* a service's admission, limiters, quotas and several bypass lists */
+	/* a service's admission, limiters and quotas */
 	static const char *const svc[] = { "admission", "admissions", "limiter", "climiter", "rlimiter", "quotas",
-					   "bypasses", NULL };
+					   NULL };
 	for (size_t i = 0; svc[i]; i++) {
 		snprintf(text, sizeof text, "services:\n  - addr: :1\n    handler: {type: http}\n    %s: x\n", svc[i]);
 		snprintf(field, sizeof field, "services[0].%s", svc[i]);
@@ -684,12 +730,6 @@ static void test_security_keys_refused(void **state)
 		   "auther", "services[0].listener.auther");
 	refused_at("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: tcp, authers: [a]}\n", 4,
 		   "authers", "services[0].listener.authers");
-	refused_at("hops:\n  - name: h\n    bypasses: [a]\n    nodes: [{addr: 1.1.1.1:1}]\n", 3, "bypasses",
-		   "hops[0].bypasses");
-	refused_at("hops:\n  - name: h\n    nodes: [{addr: 1.1.1.1:1, bypasses: [a]}]\n", 3, "bypasses",
-		   "hops[0].nodes[0].bypasses");
-	refused_at("services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder: {nodes: [{addr: 1.1.1.1:1, "
-		   "bypasses: [a]}]}\n", 4, "bypasses", "services[0].forwarder.nodes[0].bypasses");
 	/* a bypass's matchers from elsewhere would not be loaded */
 	static const char *const bp[] = { "file", "redis", "http", "plugin", NULL };
 	for (size_t i = 0; bp[i]; i++) {
@@ -903,7 +943,7 @@ static void test_many_refusals(void **state)
 			   "    listener: {type: tcp, tls: {options: {alpn: [h2]}}}\n"
 			   "    forwarder: {nodes: [{addr: 1.1.1.1:1, tls: {options: {alpn: [h2]}}}]}\n"
 			   "    bypass: ghost\n",
-			   8, "ghost", "bypass: no bypass named \"ghost\" in bypasses");
+			   8, "ghost", "services[0].bypass: no bypass named \"ghost\" in bypasses");
 		load_fails("authers: [{name: x, auths: [{username: u}]}]\n"
 			   "services:\n  - name: a\n    addr: :1\n    handler: {type: tcp}\n" FWD
 			   "  - name: a\n    addr: :2\n"
@@ -1087,6 +1127,7 @@ int main(void)
 		cmocka_unit_test(test_defaults_and_udp),
 		cmocka_unit_test(test_empty_file),
 		cmocka_unit_test(test_chains_hops_authers_bypasses),
+		cmocka_unit_test(test_bypass_groups_and_network),
 		cmocka_unit_test(test_ignored_keys_are_accepted),
 		cmocka_unit_test(test_null_values),
 		cmocka_unit_test(test_fingerprint),

@@ -151,6 +151,32 @@ static void test_chain_truncation(void **state)
 		assert_ptr_equal(hop_select(&h1, skip, 1), &n1);
 }
 
+/* GOST's group: whitelists must all bypass (AND), else any blacklist bypasses (OR). */
+static void test_bypass_group_logic(void **state)
+{
+	(void)state;
+	static const char *const a[] = { "*.a.test" }, *const b[] = { "*.b.test" }, *const c[] = { "10.0.0.0/8" };
+	struct bypass wa = { .whitelist = 1, .patterns = (char **)a, .n = 1 };
+	struct bypass wb = { .whitelist = 1, .patterns = (char **)b, .n = 1 };
+	struct bypass bc = { .patterns = (char **)c, .n = 1 };
+	struct bypass udp_only = { .network = "udp" }, udp_white = { .network = "udp", .whitelist = 1 };
+	struct bypass *m1[] = { &wa, &wb }, *m2[] = { &wa, &bc };
+	struct bypass g1 = { .members = m1, .n_members = 2 }, g2 = { .members = m2, .n_members = 2 };
+	assert_true(bypass_match_net(&g1, "tcp", "x.c.test", 80));   /* missed by both whitelists */
+	assert_false(bypass_match_net(&g1, "tcp", "x.a.test", 80));  /* one whitelist lets it through */
+	assert_false(bypass_match_net(&g2, "tcp", "x.a.test", 80));
+	assert_true(bypass_match_net(&g2, "tcp", "10.0.0.1", 80));   /* the whitelist misses it anyway */
+	assert_false(bypass_match_net(&g2, "tcp", "", 80));          /* no address: nothing */
+	/* network alone: the whole network, or in whitelist mode every other one... which does not apply */
+	assert_true(bypass_match_net(&udp_only, "udp", "x", 1));
+	assert_false(bypass_match_net(&udp_only, "tcp", "x", 1));
+	assert_false(bypass_match_net(&udp_white, "udp", "x", 1));
+	assert_false(bypass_match_net(&udp_white, "tcp", "x", 1));
+	/* a list with neither patterns nor network bypasses nothing, even as a whitelist (GOST) */
+	struct bypass empty_white = { .whitelist = 1 };
+	assert_false(bypass_match_net(&empty_white, "tcp", "x", 1));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -159,6 +185,7 @@ int main(void)
 		cmocka_unit_test(test_bypass_matchers),
 		cmocka_unit_test(test_chain_truncation),
 		cmocka_unit_test(test_client_allow_list_patterns),
+		cmocka_unit_test(test_bypass_group_logic),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
