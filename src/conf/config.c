@@ -85,6 +85,7 @@ int md_int(const struct cnode *md, const char *key, long def, long min, long max
 struct ctx {
 	struct config *c;
 	struct cfg_err *e;
+	uint64_t auth_files;        /* a hash of the credentials read from auth.file blocks */
 };
 
 /* Also free what a failed parse built so far (types' fini accept a NULL state). */
@@ -183,19 +184,79 @@ static int get_scalar(struct ctx *x, const struct cnode *map, const char *key, c
 	return 0;
 }
 
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+	do
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	while (*s++);
+	return h;
+}
+
+/* A line of a users file, as GOST reads it: "user password", the password being the rest of the
+ * line (trimmed); blank lines and lines starting with # are none (-1). Cuts line in place. */
+static int users_line_parse(char *line, char **user, char **pass)
+{
+	char *u = line + strspn(line, " \t\r\n"), *p, *end;
+	if (!*u || *u == '#')
+		return -1;
+	p = u + strcspn(u, " \t\r\n");
+	if (*p)
+		*p++ = 0;
+	p += strspn(p, " \t");
+	end = p + strlen(p);
+	while (end > p && strchr(" \t\r\n", end[-1]))
+		*--end = 0;
+	*user = u;
+	*pass = p;
+	return 0;
+}
+
+/* A string the config keeps until it is freed. */
+static char *config_keep(struct config *c, const char *s)
+{
+	c->kept = xrealloc(c->kept, (c->n_kept + 1) * sizeof *c->kept);
+	return c->kept[c->n_kept++] = xstrdup(s);
+}
+
+/* auth.file: the first user of a users file is this auth block's user (GOST's auth Info). Read at
+ * load, on the main thread; a file that cannot be read is an error, where GOST would quietly fall
+ * back to username/password. The credentials count in every service's fingerprint. */
+static int auth_file_read(struct ctx *x, const struct cnode *at, const char *field, const char *path,
+			  struct auth_cfg *a)
+{
+	char line[1024], *u, *p;
+	int found = 0;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return cfg_error(x->e, at, field, "cannot open %s: %s", path, strerror(errno));
+	while (!found && fgets(line, sizeof line, f))
+		found = users_line_parse(line, &u, &p) == 0;
+	fclose(f);
+	if (!found)
+		return 0;
+	a->username = config_keep(x->c, u);
+	a->password = config_keep(x->c, p);
+	x->auth_files = fnv1a(fnv1a(x->auth_files, u), p);
+	return 0;
+}
+
 static int parse_auth(struct ctx *x, const struct cnode *parent, const char *path, struct auth_cfg *a)
 {
 	struct cnode *n = cnode_get(parent, "auth");
-	static const char *const keys[] = { "username", "password", NULL };
-	static const char *const ign[] = { "file", NULL };
-	char field[512];
+	static const char *const keys[] = { "username", "password", "file", NULL };
+	char field[512], ffield[512];
+	char *file;
 	memset(a, 0, sizeof *a);
 	if (!n)
 		return 0;
 	snprintf(field, sizeof field, "%s.auth", path);
-	if (want_kind(x, n, CN_MAP, field) < 0 || check_keys(x, n, field, keys, ign) < 0)
+	snprintf(ffield, sizeof ffield, "%s.auth.file", path);
+	if (want_kind(x, n, CN_MAP, field) < 0 || check_keys(x, n, field, keys, NULL) < 0)
 		return -1;
-	if (get_scalar(x, n, "username", field, &a->username) < 0 || get_scalar(x, n, "password", field, &a->password) < 0)
+	if (get_scalar(x, n, "username", field, &a->username) < 0 || get_scalar(x, n, "password", field, &a->password) < 0 ||
+	    get_scalar(x, n, "file", field, &file) < 0)
+		return -1;
+	if (file && *file && auth_file_read(x, cnode_get(n, "file"), ffield, file, a) < 0)
 		return -1;
 	if (!a->username)
 		return cfg_error(x->e, n, field, "username is required");
@@ -709,19 +770,11 @@ static struct auther *parse_auther(struct ctx *x, const struct cnode *n, const c
 			cfg_error(x->e, at, "file", "cannot open users file %s: %s", a->file, strerror(errno));
 			goto fail;
 		}
-		/* As GOST reads it: "user password" per line, the password being the rest of the
-		 * line (trimmed); lines starting with # are comments. Strings are owned by the auther. */
+		/* Strings are owned by the auther. */
 		while (fgets(line, sizeof line, f)) {
-			char *u = line + strspn(line, " \t\r\n"), *p, *end;
-			if (!*u || *u == '#')
+			char *u, *p;
+			if (users_line_parse(line, &u, &p) < 0)
 				continue;
-			p = u + strcspn(u, " \t\r\n");
-			if (*p)
-				*p++ = 0;
-			p += strspn(p, " \t");
-			end = p + strlen(p);
-			while (end > p && strchr(" \t\r\n", end[-1]))
-				*--end = 0;
 			a->users = xrealloc(a->users, (a->n_users + 1) * sizeof *a->users);
 			a->users[a->n_users].username = xstrdup(u);
 			a->users[a->n_users++].password = xstrdup(p);
@@ -902,14 +955,6 @@ fail:
 	return NULL;
 }
 
-static uint64_t fnv1a(uint64_t h, const char *s)
-{
-	do
-		h = (h ^ (unsigned char)*s) * 1099511628211u;
-	while (*s++);
-	return h;
-}
-
 /* The fingerprint covers what a service's behaviour depends on: its own
  * subtree and every chain, hop, auther and bypass it names. */
 static void service_fingerprint(struct ctx *x, struct service *svc)
@@ -936,6 +981,7 @@ static void service_fingerprint(struct ctx *x, struct service *svc)
 		for (size_t j = 0; a->file && j < a->n_users; j++)
 			h = fnv1a(fnv1a(h, a->users[j].username), a->users[j].password);
 	}
+	h = fnv1a(h, "auth files") ^ x->auth_files;
 	all = xrealloc(all, len + 32);
 	snprintf(all + len - 1, 32, "users:%016llx", (unsigned long long)h);
 	svc->fingerprint = all;
@@ -1383,7 +1429,7 @@ struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *
 	static const char *const refused[] = { "admissions", "limiters", "quotas", "climiters", "rlimiters", "tls",
 					       NULL };
 	struct config *c = xcalloc(1, sizeof *c);
-	struct ctx x = { c, e };
+	struct ctx x = { .c = c, .e = e };
 	long workers;
 
 	c->root = root;
@@ -1499,6 +1545,9 @@ static void config_free(struct config *c)
 	for (size_t i = 0; i < c->n_bypass_groups; i++)
 		bypass_free(c->bypass_groups[i]);
 	free(c->bypass_groups);
+	for (size_t i = 0; i < c->n_kept; i++)
+		free(c->kept[i]);
+	free(c->kept);
 	free(c->services);
 	free(c->hops);
 	free(c->chains);

@@ -275,6 +275,8 @@ struct config {
 	size_t n_bypasses;
 	struct bypass **bypass_groups;  /* owned: the groups services, hops and nodes name (struct bypass) */
 	size_t n_bypass_groups;
+	char **kept;                /* owned: strings read from files the tree names (auth.file) */
+	size_t n_kept;
 	int workers;                /* 0: number of cores */
 	int refs;                   /* atomic: the loader's reference plus one per live service */
 	char *log_level, *log_format, *log_output;

@@ -299,3 +299,29 @@ def test_socks4_connector(pw, http_server):
     p_s4.wait_log(f"SOCKS4 CONNECT 127.0.0.1:{dead}: Connection refused")
     p_entry.wait_log(f"node node-0 (127.0.0.1:{s4}): SOCKS4 request rejected (91)")
     p_entry.wait_log(f"GET http://127.0.0.1:{dead}: Connection refused")
+
+
+def test_hop_credentials_from_an_auth_file(pw, tmp_path, http_server):
+    """GOST's auth: {file: ...} on a connector: the file's first user line is what the hop is sent."""
+    s5, p_s5 = hop(pw, "socks5://carol:s3cret@127.0.0.1:{port}", "s5")
+    creds = tmp_path / "hop.txt"
+    creds.write_text("# the hop's user\ncarol s3cret\nmallory wrong\n")
+    entry = free_port()
+    pw.start(config=f"""
+services:
+- name: entry
+  addr: 127.0.0.1:{entry}
+  handler: {{type: http, chain: c}}
+chains:
+- name: c
+  hops:
+  - name: h0
+    nodes:
+    - name: s5
+      addr: 127.0.0.1:{s5}
+      connector: {{type: socks5, auth: {{file: {creds}}}}}
+""", name="entry")
+    wait_port(entry)
+    code, out, err = curl("-x", f"http://127.0.0.1:{entry}", f"http://127.0.0.1:{http_server.port}/index.html")
+    assert code == 0 and out == "hello from the backend\n", err
+    assert count(p_s5, f"CONNECT 127.0.0.1:{http_server.port}", 1) == 1

@@ -587,7 +587,7 @@ static void test_auth_tls_errors(void **state)
 	load_fails("services:\n  - addr: :1\n    handler: {type: tcp, auth: {password: x}}\n" FWD, 3, "{password",
 		   "services[0].handler.auth: username is required");
 	load_fails("services:\n  - addr: :1\n    handler: {type: tcp, auth: {username: u, pin: 1}}\n" FWD, 3, "pin",
-		   "services[0].handler.auth.pin: unknown key (expected one of: username, password)");
+		   "services[0].handler.auth.pin: unknown key (expected one of: username, password, file)");
 	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    listener: {type: tcp, tls: {certfile: a, x: 1}}\n" FWD,
 		   4, "x:", "services[0].listener.tls.x: unknown key (expected one of: certFile, keyFile, caFile, secure, "
 		   "serverName, options)");
@@ -619,6 +619,40 @@ static void test_auth_tls_errors(void **state)
 		   "services[0].bypasses: expected a list");
 	load_fails("bypasses: [{name: b}]\nhops:\n  - name: h\n    bypasses: [[b]]\n    nodes: [{addr: 1.1.1.1:1}]\n", 4,
 		   "[b]", "hops[0].bypasses: expected the name of a bypass");
+}
+
+/* auth.file (GOST's AuthConfig.File): the first user line of the file is the block's user. */
+static void test_auth_file(void **state)
+{
+	(void)state;
+	char users[128], text[512], msg[300];
+	snprintf(users, sizeof users, "%s/creds.txt", dir);
+	FILE *f = fopen(users, "w");
+	assert_non_null(f);
+	fputs("# hop credentials\n\n  carol   s3cret pass  \nsecond line\n", f);
+	fclose(f);
+	snprintf(text, sizeof text,
+		 "chains:\n  - name: c\n    hops:\n      - name: h\n        nodes:\n"
+		 "          - addr: 127.0.0.1:1\n            connector: {type: socks5, auth: {file: %s}}\n"
+		 "services:\n  - addr: 127.0.0.1:1\n    handler: {type: http, chain: c, auth: {file: %s}}\n",
+		 users, users);
+	struct config *c = load_ok(text);
+	const struct node *n = c->chains[0]->hops[0]->nodes[0];
+	assert_string_equal(n->connector.auth.username, "carol");
+	assert_string_equal(n->connector.auth.password, "s3cret pass");
+	assert_string_equal(c->services[0]->handler.auth.username, "carol");
+	config_unref(c);
+	/* a file that cannot be read, a file without a user and no username */
+	snprintf(text, sizeof text, "services:\n  - addr: :1\n    handler: {type: http, auth: {file: %s/none}}\n", dir);
+	snprintf(msg, sizeof msg, "services[0].handler.auth.file: cannot open %s/none: No such file or directory", dir);
+	load_fails(text, 3, "/", msg);
+	f = fopen(users, "w");
+	fputs("# nobody\n", f);
+	fclose(f);
+	snprintf(text, sizeof text, "services:\n  - addr: :1\n    handler: {type: http, auth: {file: %s}}\n", users);
+	load_fails(text, 3, "{file", "services[0].handler.auth: username is required");
+	load_fails("services:\n  - addr: :1\n    handler: {type: http, auth: {file: [x]}}\n", 3, "[x",
+		   "services[0].handler.auth.file: expected a string");
 }
 
 /* GOST's bypass and bypasses together: one list as it is, several as a group; network restricts a list. */
@@ -1128,6 +1162,7 @@ int main(void)
 		cmocka_unit_test(test_empty_file),
 		cmocka_unit_test(test_chains_hops_authers_bypasses),
 		cmocka_unit_test(test_bypass_groups_and_network),
+		cmocka_unit_test(test_auth_file),
 		cmocka_unit_test(test_ignored_keys_are_accepted),
 		cmocka_unit_test(test_null_values),
 		cmocka_unit_test(test_fingerprint),
