@@ -110,3 +110,45 @@ def test_default_file_when_nothing_is_named(tmp_path):
     r = subprocess.run([PORTWAY, "-t"], capture_output=True, text=True, timeout=10,
                        env=dict(os.environ, HOME=str(tmp_path / "nohome")), cwd=home)
     assert r.returncode == 2 and "nothing to run" in r.stderr
+
+
+COMPLETION = os.path.join(os.path.dirname(__file__), "..", "..", "etc", "bash-completion", "portway")
+
+
+def complete(*words):
+    """What bash completes for the command line `portway WORDS...` (the last word being typed)."""
+    script = f"""source {COMPLETION}
+COMP_WORDS=(portway {' '.join(repr(w) if w else "''" for w in words)})
+COMP_CWORD={len(words)}
+_portway
+printf '%s\\n' "${{COMPREPLY[@]}}"
+"""
+    r = subprocess.run(["bash", "--norc", "-c", script], capture_output=True, text=True, timeout=10, cwd=os.path.dirname(COMPLETION))
+    assert r.returncode == 0, r.stderr
+    return [w for w in r.stdout.split("\n") if w]
+
+
+def test_bash_completion_offers_what_the_binary_takes():
+    # every option offered is one --help documents, and every subcommand one `portway help` lists
+    _, usage, _ = run("--help")
+    _, subs, _ = run("help")
+    offered = complete("")
+    assert "-C" in offered and "probe" in offered and "--version" in offered
+    for w in offered:
+        if w.startswith("-"):
+            assert w in usage or (w == "-DD" and "-DD" in usage), w
+        else:
+            assert f"portway {w}" in subs, w
+    assert complete("-O", "") == ["json", "yaml"] or sorted(complete("-O", "")) == ["json", "yaml"]
+    assert "relay+tls://" in complete("-F", "rel")
+    # a subcommand's flags are what its own --help names
+    for sub in ("probe", "gateway", "cert"):
+        _, text, err = run(sub, "--help")
+        for flag in complete(sub, "--"):
+            assert flag in text + err, (sub, flag)
+    assert sorted(complete("tunnel", "")) == ["add", "del", "list"]
+    # -L schemes the completion offers are types the binary knows
+    for scheme in complete("-L", ""):
+        url = scheme + "127.0.0.1:1"
+        code, _, err = run("-L", url, "-t")
+        assert "unknown" not in err, (scheme, err)
