@@ -8,6 +8,7 @@
  * be created, 40004 not found, 40005 save failed; 401 with "Unauthorized").
  */
 #include "src/cli/api.h"
+#include "src/cli/status_page.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -428,6 +429,17 @@ static int cross_origin(const struct http_request *req)
 	return o->value.len - off != h->value.len || strncasecmp(sep + 3, h->value.p, h->value.len);
 }
 
+/* The status page, or the JSON it reads. */
+static void get_status(struct resp *r, int html)
+{
+	if (!html)
+		return resp_json(r, 200, status_snapshot(), JSON_COMPACT);
+	r->status = 200;
+	r->ctype = "text/html; charset=utf-8";
+	r->body = xstrdup(status_page_html);
+	r->len = strlen(r->body);
+}
+
 static void route(const struct http_request *req, const char *body, size_t blen, struct resp *r)
 {
 	struct http_slice t = req->target, query = http_target_query(req->target);
@@ -467,7 +479,8 @@ static void route(const struct http_request *req, const char *body, size_t blen,
 	for (size_t i = skip; i < n; i++, ns++)
 		if (seg_decode(raw[i].p, raw[i].len, seg[ns], sizeof seg[ns]) < 0)
 			return resp_error(r, 400, 400, "bad escape in the path");
-	if (!ns || strcmp(seg[0], "config") || ns > 3)
+	int status_page = ns == 1 && (!strcmp(seg[0], "status") || !strcmp(seg[0], "status.json"));
+	if (!status_page && (!ns || strcmp(seg[0], "config") || ns > 3))
 		return resp_error(r, 404, 404, "404 page not found");
 
 	int has_auth = api_auth_required(srv.cfg), cross = cross_origin(req);
@@ -487,7 +500,11 @@ static void route(const struct http_request *req, const char *body, size_t blen,
 	}
 
 	const char *allow = NULL;
-	if (ns == 1) {
+	if (status_page) {
+		if (method_is(req, "GET"))
+			return get_status(r, !strcmp(seg[0], "status"));
+		allow = "GET";
+	} else if (ns == 1) {
 		if (method_is(req, "GET"))
 			return get_config(r, query);
 		if (method_is(req, "POST"))
