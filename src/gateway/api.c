@@ -34,17 +34,27 @@ static const char *status_text(int status)
 	}
 }
 
+void gw_reply_typed(struct stream *s, int status, const char *ctype, const char *extra_headers, const char *body,
+		    size_t len)
+{
+	char head[512];
+	int n = snprintf(head, sizeof head,
+			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+			 "Cache-Control: no-store\r\n%sConnection: close\r\n\r\n",
+			 status, status_text(status), ctype, len, extra_headers ? extra_headers : "");
+	stream_write(s, head, (size_t)n);
+	stream_write(s, body, len);
+	stream_close_after_flush(s);
+}
+
 void gw_reply(struct stream *s, int status, const char *json)
 {
-	char head[256];
-	int n = snprintf(head, sizeof head,
-			 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-			 "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-			 status, status_text(status), strlen(json) + 1);
-	stream_write(s, head, (size_t)n);
-	stream_write(s, json, strlen(json));
-	stream_write(s, "\n", 1);
-	stream_close_after_flush(s);
+	size_t len = strlen(json);
+	char *body = xmalloc(len + 2);
+	memcpy(body, json, len);
+	body[len] = '\n';
+	gw_reply_typed(s, status, "application/json", NULL, body, len + 1);
+	free(body);
 }
 
 static void reply_error(struct stream *s, int status, const char *msg)
@@ -64,13 +74,30 @@ static void peer_host(const struct stream *s, char *out, size_t cap)
 		snprintf(out, cap, "%s", s->peer);
 }
 
+/* The token as a Bearer token, or as the password of Basic credentials (any user name), which
+ * is what a browser can send for the dashboard. */
+static int token_given(const struct http_request *req, char *given, size_t cap)
+{
+	const struct http_header *h = http_header_find(req->headers, req->nheaders, "Authorization");
+	char buf[600];
+	const char *user, *pass;
+	given[0] = 0;
+	if (!h)
+		return 0;
+	if (h->value.len > 7 && !strncasecmp(h->value.p, "Bearer ", 7) && h->value.len - 7 < cap) {
+		memcpy(given, h->value.p + 7, h->value.len - 7);
+		given[h->value.len - 7] = 0;
+	} else if (http_basic_auth_decode(h->value, buf, sizeof buf, &user, &pass) == 0 && strlen(pass) < cap) {
+		snprintf(given, cap, "%s", pass);
+	}
+	return given[0] != 0;
+}
+
 static int api_allowed(struct gw *g, struct stream *s, const struct http_request *req)
 {
 	if (g->o.token[0]) {
-		const struct http_header *h = http_header_find(req->headers, req->nheaders, "Authorization");
-		char given[300] = "";
-		if (h && h->value.len > 7 && !strncasecmp(h->value.p, "Bearer ", 7) && h->value.len - 7 < sizeof given)
-			memcpy(given, h->value.p + 7, h->value.len - 7);
+		char given[300];
+		token_given(req, given, sizeof given);
 		return secret_equal(g->o.token, given);
 	}
 	char host[256];
@@ -340,7 +367,11 @@ void gw_api_serve(struct gw *g, struct stream *s, const struct http_request *req
 	path[plen] = 0;
 	if (!api_allowed(g, s, req)) {
 		log_info("gateway: API %s from %s refused", path, s->peer);
-		if (g->o.token[0])
+		if (g->o.token[0] && !strncmp(path, "/dashboard", 10)) {
+			static const char msg[] = "the dashboard needs the API token as the password\n";
+			gw_reply_typed(s, 401, "text/plain; charset=utf-8",
+				       "WWW-Authenticate: Basic realm=\"portway gateway\"\r\n", msg, sizeof msg - 1);
+		} else if (g->o.token[0])
 			reply_error(s, 401, "a valid Authorization: Bearer token is required");
 		else
 			reply_error(s, 403, "this address may not use the API (configure a token)");
@@ -348,7 +379,7 @@ void gw_api_serve(struct gw *g, struct stream *s, const struct http_request *req
 	}
 	int get = http_slice_eq(req->method, "GET"), post = http_slice_eq(req->method, "POST");
 	static const char *const gets[] = { "/status", "/relay/pools", "/tunnel/pools", "/portforwards/list",
-					    "/tunnels/list" };
+					    "/tunnels/list", "/dashboard", "/dashboard.json" };
 	static const char *const posts[] = { "/portforwards/add", "/portforwards/delete", "/tunnels/add",
 					     "/tunnels/delete" };
 	for (size_t i = 0; i < sizeof gets / sizeof *gets; i++)
@@ -369,6 +400,10 @@ void gw_api_serve(struct gw *g, struct stream *s, const struct http_request *req
 		}
 	if (!strcmp(path, "/status"))
 		api_status(g, s);
+	else if (!strcmp(path, "/dashboard"))
+		gw_dashboard_page(g, s);
+	else if (!strcmp(path, "/dashboard.json"))
+		gw_dashboard_json(g, s);
 	else if (!strcmp(path, "/relay/pools"))
 		api_pools(g, s, ONIFAST_RELAY);
 	else if (!strcmp(path, "/tunnel/pools"))

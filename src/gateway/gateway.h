@@ -6,6 +6,7 @@
 #ifndef PORTWAY_GW_H
 #define PORTWAY_GW_H
 #include <stdint.h>
+#include <time.h>
 
 #include "proto/http.h"
 #include "proto/onifast.h"
@@ -82,6 +83,15 @@ struct gw_stats {
 	uint64_t requests, tunnels, no_worker, agents_accepted, agents_refused, webhook_failures;
 };
 
+/* A connect or disconnect of a subdomain's workers, kept for the dashboard. */
+#define GW_EVENTS 32
+struct gw_event {
+	time_t when;
+	int connected;              /* 1 connected, 0 disconnected */
+	enum onifast_kind kind;
+	char name[STORE_NAME_MAX + 1];
+};
+
 struct gw {
 	struct service *svc;
 	struct gw_opts o;
@@ -97,6 +107,8 @@ struct gw {
 	ev_timer gc;
 	ev_tstamp started;
 	struct gw_stats stats;
+	struct gw_event events[GW_EVENTS]; /* a ring: the newest at (n_events - 1) % GW_EVENTS */
+	unsigned n_events;
 };
 
 /* For the metrics endpoint (src/cli/metrics_http.c). */
@@ -122,6 +134,14 @@ const char *gw_kind_name(enum onifast_kind k);
 /* src/gw_api.c: the management API; the request's body is complete. */
 void gw_api_serve(struct gw *g, struct stream *s, const struct http_request *req, const char *body, size_t body_len);
 void gw_reply(struct stream *s, int status, const char *json);
+void gw_reply_typed(struct stream *s, int status, const char *ctype, const char *extra_headers, const char *body,
+		    size_t len);
+
+/* src/gateway/dashboard.c: the status page of the gateway and the JSON it reads (GET /dashboard,
+ * /dashboard.json on the API port, behind the API's check). */
+void gw_dashboard_page(struct gw *g, struct stream *s);
+void gw_dashboard_json(struct gw *g, struct stream *s);
+void gw_event_record(struct gw *g, const struct gw_pool *p, int connected);
 int gw_forward_open(struct gw *g, const struct port_forward *pf, char *err, size_t errlen);
 int gw_forward_close(struct gw *g, int listen_port);
 

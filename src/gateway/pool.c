@@ -120,6 +120,7 @@ void gw_notify(struct gw *g, const char *event, const struct gw_pool *p)
 	snprintf(text, sizeof text, "%s %s: %s", p->kind == ONIFAST_RELAY ? "Web Proxy" : "Tunnel",
 		 !strcmp(event, "connected") ? "Connected" : "Disconnected", p->name);
 	log_info("gateway: %s (%d workers)", text, p->count);
+	gw_event_record(g, p, !strcmp(event, "connected"));
 	if (!g->o.has_webhook)
 		return;
 	n += (size_t)snprintf(body + n, sizeof body - n, "{\"event\":");
