@@ -99,7 +99,7 @@ static void apply_log_settings(const struct config *c)
 		log_set_level(c->log_level);
 	if (c->log_format && *c->log_format)
 		log_set_format(c->log_format);
-	if (c->log_output && *c->log_output && log_set_output(c->log_output) < 0)
+	if (c->log_output && *c->log_output && log_set_output_rotated(c->log_output, &c->log_rotation) < 0)
 		log_error("log.output %s: %s", c->log_output, strerror(errno));
 }
 
@@ -342,11 +342,23 @@ static void shutdown_begin(struct ev_loop *loop)
 	ev_timer_start(loop, &drain_timer);
 }
 
+/* SIGUSR1, as nginx: open the log file again under its name, for logrotate's postrotate (the
+ * configuration stays; SIGHUP reloads it). */
+static void reopen_log(void)
+{
+	if (log_reopen() < 0)
+		log_error("SIGUSR1: cannot reopen the log file: %s", strerror(errno));
+	else
+		log_info("SIGUSR1: log file reopened");
+}
+
 static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	(void)revents;
 	if (w->signum == SIGHUP)
 		reload();
+	else if (w->signum == SIGUSR1)
+		reopen_log();
 	else
 		shutdown_begin(loop);
 }
@@ -554,7 +566,7 @@ int portway_main(int argc, char **argv)
 {
 	struct cfg_err e;
 	struct ev_loop *loop;
-	ev_signal sig_term, sig_int, sig_hup;
+	ev_signal sig_term, sig_int, sig_hup, sig_usr1;
 
 	optind = 1;
 	if (parse_args(argc, argv) < 0)
@@ -590,6 +602,8 @@ int portway_main(int argc, char **argv)
 	ev_signal_start(loop, &sig_term);
 	ev_signal_start(loop, &sig_int);
 	ev_signal_start(loop, &sig_hup);
+	ev_signal_init(&sig_usr1, signal_cb, SIGUSR1);
+	ev_signal_start(loop, &sig_usr1);
 
 	workers_start_threads();
 	api_init(loop, &api_ops);

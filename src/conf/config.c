@@ -868,10 +868,11 @@ static struct service *parse_service(struct ctx *x, struct cnode *n, const char 
 {
 	static const char *const keys[] = { "name", "addr", "handler", "listener", "forwarder", "metadata", "bypass",
 					    "bypasses", NULL };
-	static const char *const ign[] = { "interface", "sockopts", "resolver", "hosts", "logger", "loggers",
-					   "observer", "recorders", "status", "rewriter", "cache", NULL };
+	static const char *const ign[] = { "interface", "sockopts", "resolver", "hosts", "observer", "recorders",
+					   "status", "rewriter", "cache", NULL };
+	/* logger, loggers: the service's lines would silently go elsewhere than the operator configured */
 	static const char *const refused[] = { "admission", "admissions", "limiter", "climiter", "rlimiter", "quotas",
-					       NULL };
+					       "logger", "loggers", NULL };
 	static const char *const hrefused[] = { "limiter", NULL };
 	static const char *const lrefused[] = { "auther", "authers", NULL };
 	static const char *const hkeys[] = { "type", "chain", "auth", "auther", "authers", "tls", "metadata", "retries",
@@ -1269,25 +1270,65 @@ static int check_addrs(struct ctx *x)
 	return 0;
 }
 
+/* log.rotation as GOST's (lumberjack's): maxSize in megabytes, which portway also takes as a fraction
+ * (0.01: about 10 KB); maxAge in days; maxBackups; localTime and compress. */
+static int parse_log_rotation(struct ctx *x, const struct cnode *l, const char *output)
+{
+	static const char *const keys[] = { "maxSize", "maxAge", "maxBackups", "localTime", "compress", NULL };
+	struct log_rotation *r = &x->c->log_rotation;
+	struct cnode *n = cnode_get(l, "rotation");
+	long age, backups;
+	if (!n)
+		return 0;
+	if (want_kind(x, n, CN_MAP, "log.rotation") < 0 || check_keys(x, n, "log.rotation", keys, NULL) < 0)
+		return -1;
+	struct cnode *sz = cnode_get(n, "maxSize");
+	if (sz) {
+		char *end;
+		errno = 0;
+		double mb = sz->kind == CN_SCALAR && *sz->value ? strtod(sz->value, &end) : -1;
+		if (mb < 0 || errno || *end || mb > 1024 * 1024 || (mb > 0 && mb * 1048576 < 1))
+			return cfg_error(x->e, sz, "log.rotation.maxSize",
+					 "expected a size in megabytes from 0 (GOST's default, 100) to 1048576, got \"%s\"",
+					 sz->kind == CN_SCALAR ? sz->value : "");
+		r->max_bytes = (uint64_t)(mb * 1048576);
+	}
+	if (md_int(n, "maxAge", 0, 0, 365000, &age, x->e) < 0 || md_int(n, "maxBackups", 0, 0, 1000000, &backups, x->e) < 0 ||
+	    md_bool(n, "localTime", 0, &r->local_time, x->e) < 0 || md_bool(n, "compress", 0, &r->compress, x->e) < 0)
+		return -1;
+	r->max_age_days = (int)age;
+	r->max_backups = (int)backups;
+	/* GOST's own example rotates stderr: rotation applies to a file only, elsewhere it does nothing. */
+	if (!output || !*output || !strcmp(output, "stderr") || !strcmp(output, "stdout") || !strcmp(output, "none") ||
+	    !strcmp(output, "null")) {
+		log_warn("%s:%d: log.rotation applies only when log.output is a file: ignored", n->file,
+			 n->key_line ? n->key_line : n->line);
+		return 0;
+	}
+	r->enabled = 1;
+	return 0;
+}
+
 static int parse_log(struct ctx *x)
 {
-	static const char *const keys[] = { "level", "format", "output", NULL };
-	static const char *const ign[] = { "rotation", NULL };
+	static const char *const keys[] = { "level", "format", "output", "rotation", NULL };
+	enum log_level lvl;
 	struct cnode *l = cnode_get(x->c->root, "log");
 	if (!l)
 		return 0;
-	if (want_kind(x, l, CN_MAP, "log") < 0 || check_keys(x, l, "log", keys, ign) < 0)
+	if (want_kind(x, l, CN_MAP, "log") < 0 || check_keys(x, l, "log", keys, NULL) < 0)
 		return -1;
 	x->c->log_level = (char *)cnode_str(l, "level");
 	x->c->log_format = (char *)cnode_str(l, "format");
 	x->c->log_output = (char *)cnode_str(l, "output");
-	if (x->c->log_level && log_set_level(x->c->log_level) < 0 && strcmp(x->c->log_level, ""))
+	if (x->c->log_level && *x->c->log_level && log_level_parse(x->c->log_level, &lvl) < 0)
 		return cfg_error(x->e, cnode_get(l, "level"), "log.level",
 				 "unknown level \"%s\" (known: trace, debug, info, warn, error, fatal)", x->c->log_level);
-	if (x->c->log_format && strcasecmp(x->c->log_format, "text") && strcasecmp(x->c->log_format, "json"))
+	if (x->c->log_format && *x->c->log_format && strcasecmp(x->c->log_format, "text") &&
+	    strcasecmp(x->c->log_format, "json"))
 		return cfg_error(x->e, cnode_get(l, "format"), "log.format", "expected text or json, got \"%s\"",
 				 x->c->log_format);
-	return 0;
+	return parse_log_rotation(x, l, x->c->log_output);
 }
 
 static int is_loopback(const char *host)
@@ -1424,10 +1465,11 @@ struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *
 	static const char *const keys[] = { "services", "chains", "hops", "authers", "bypasses", "log", "workers",
 					    "metrics", "api", NULL };
 	static const char *const ign[] = { "resolvers", "hosts", "ingresses", "routers", "sds", "recorders",
-					   "rewriters", "caches", "observers", "loggers", "profiling", NULL };
-	/* tls: GOST's default certificate, and with caFile client certificates, for every TLS listener */
+					   "rewriters", "caches", "observers", "profiling", NULL };
+	/* tls: GOST's default certificate, and with caFile client certificates, for every TLS listener;
+	 * loggers: named log outputs, which portway does not have (services[].logger is refused too) */
 	static const char *const refused[] = { "admissions", "limiters", "quotas", "climiters", "rlimiters", "tls",
-					       NULL };
+					       "loggers", NULL };
 	struct config *c = xcalloc(1, sizeof *c);
 	struct ctx x = { .c = c, .e = e };
 	long workers;

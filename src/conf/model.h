@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "src/conf/cnode.h"
+#include "src/core/log_rotate.h"
 
 /* The model names the runtime's types without needing it (no event loop here). */
 struct stream;
@@ -280,6 +281,7 @@ struct config {
 	int workers;                /* 0: number of cores */
 	int refs;                   /* atomic: the loader's reference plus one per live service */
 	char *log_level, *log_format, *log_output;
+	struct log_rotation log_rotation;   /* log.rotation; enabled only with a file output */
 	struct metrics_cfg metrics;
 	struct api_cfg api;
 };

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -35,17 +36,28 @@ struct pipe {
 	struct splice_pipe kp[2];
 };
 
-static void pipe_finish(struct pipe *p)
+/* How a pipe ends, for the connection's log line. */
+enum pipe_end { PIPE_END_EOF, PIPE_END_IDLE, PIPE_END_ERROR };
+
+/* err: the errno value of PIPE_END_ERROR. */
+static void pipe_finish(struct pipe *p, enum pipe_end why, int err)
 {
+	char result[128];
 	if (p->finished)
 		return;
 	p->finished = 1;
+	if (why == PIPE_END_EOF)
+		snprintf(result, sizeof result, "eof");
+	else if (why == PIPE_END_IDLE)
+		snprintf(result, sizeof result, "idle timeout");
+	else
+		snprintf(result, sizeof result, "error: %s", strerror(err ? err : EIO));
 	ev_timer_stop(p->w->loop, &p->idle);
 	/* Bytes read from side i came in from it; those of the other side went out to it. */
 	for (int i = 0; i < 2; i++)
 		stream_account_transfer(p->side[i], p->bytes[i], p->bytes[1 - i]);
 	for (int i = 0; i < 2; i++)
-		stream_pipe_ended(p->side[i], p->side[1 - i], p->bytes[i], p->bytes[1 - i]);
+		stream_pipe_ended(p->side[i], p->side[1 - i], p->bytes[i], p->bytes[1 - i], result);
 	for (int i = 0; i < 2; i++) {
 		ev_io_stop(p->w->loop, &p->rio[i]);
 		ev_io_stop(p->w->loop, &p->wio[i]);
@@ -99,12 +111,12 @@ static void copy_read_cb(struct stream *s, const char *data, size_t len)
 		p->eof[i] = 1;
 		stream_shutdown(p->side[o]);
 		if (pipe_all_done(p))
-			pipe_finish(p);
+			pipe_finish(p, PIPE_END_EOF, 0);
 		return;
 	}
 	p->bytes[i] += len;
 	if (stream_write(p->side[o], data, len) < 0) {
-		pipe_finish(p);
+		pipe_finish(p, PIPE_END_ERROR, EPIPE);
 		return;
 	}
 	if (p->side[o]->wqueued > STREAM_HIGH_WATER)
@@ -120,13 +132,13 @@ static void copy_event_cb(struct stream *s, enum stream_event ev, int err)
 
 	if (ev == STREAM_EV_ERROR) {
 		log_debug("pipe: %s: %s", s->peer, strerror(err));
-		pipe_finish(p);
+		pipe_finish(p, PIPE_END_ERROR, err);
 		return;
 	}
 	/* s drained: resume reading the side that feeds it. */
 	pipe_touch(p);
 	if (pipe_all_done(p)) {
-		pipe_finish(p);
+		pipe_finish(p, PIPE_END_EOF, 0);
 		return;
 	}
 	if (!p->eof[o] && !p->side[o]->reading)
@@ -153,7 +165,7 @@ static enum flush_result splice_flush(struct pipe *p, int i)
 				ev_io_start(p->w->loop, &p->wio[o]);
 				return FLUSH_BLOCKED;
 			}
-			pipe_finish(p);
+			pipe_finish(p, PIPE_END_ERROR, errno);
 			return FLUSH_ENDED;
 		}
 		p->kp[i].held -= (size_t)m;
@@ -163,7 +175,7 @@ static enum flush_result splice_flush(struct pipe *p, int i)
 	if (p->eof[i]) {
 		shutdown(out, SHUT_WR);
 		if (pipe_all_done(p))
-			pipe_finish(p);
+			pipe_finish(p, PIPE_END_EOF, 0);
 		return FLUSH_ENDED;
 	}
 	ev_io_start(p->w->loop, &p->rio[i]);
@@ -184,7 +196,7 @@ static void splice_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 	for (int round = 0; round < SPLICE_ROUNDS; round++) {
 		if (p->kp[i].rfd < 0 && splice_pipe_get(p->w->splice, &p->kp[i]) < 0) {
 			log_warn("pipe: no descriptor for a kernel pipe: %s", strerror(errno));
-			pipe_finish(p);
+			pipe_finish(p, PIPE_END_ERROR, errno);
 			return;
 		}
 		ssize_t n = splice(stream_fd(p->side[i]), NULL, p->kp[i].wfd, NULL, SPLICE_CHUNK,
@@ -194,7 +206,7 @@ static void splice_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 				splice_pipe_put(p->w->splice, &p->kp[i]);
 				return;
 			}
-			pipe_finish(p);
+			pipe_finish(p, PIPE_END_ERROR, errno);
 			return;
 		}
 		if (n == 0) {
@@ -245,7 +257,7 @@ static void idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	ev_tstamp left = p->last_activity + p->idle_timeout - ev_now(loop);
 	if (left <= 0) {
 		log_debug("pipe %s <-> %s: idle timeout", p->side[0]->peer, p->side[1]->peer);
-		pipe_finish(p);
+		pipe_finish(p, PIPE_END_IDLE, 0);
 		return;
 	}
 	t->repeat = left;

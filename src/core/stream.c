@@ -91,10 +91,28 @@ void stream_account_transfer(struct stream *s, uint64_t in, uint64_t out)
 		svc_hooks->transfer(s->svc, s->w, in, out);
 }
 
-void stream_pipe_ended(const struct stream *s, const struct stream *peer, uint64_t in, uint64_t out)
+void stream_pipe_ended(const struct stream *s, const struct stream *peer, uint64_t in, uint64_t out,
+		       const char *result)
 {
 	if (s && s->svc && svc_hooks->pipe_end)
-		svc_hooks->pipe_end(s->svc, s, peer, in, out);
+		svc_hooks->pipe_end(s->svc, s, peer, in, out, result);
+}
+
+void stream_set_route(struct stream *s, const char *target, const char *chain, const char *node)
+{
+	const char *src[3] = { target ? target : "", chain, node };
+	size_t len[3], total = sizeof *s->route;
+	for (int i = 0; i < 3; i++)
+		total += (len[i] = src[i] ? strlen(src[i]) + 1 : 0);
+	struct stream_route *r = xmalloc(total);
+	char *p = (char *)(r + 1);
+	const char **dst[3] = { &r->target, &r->chain, &r->node };
+	for (int i = 0; i < 3; i++) {
+		*dst[i] = src[i] ? memcpy(p, src[i], len[i]) : NULL;
+		p += len[i];
+	}
+	free(s->route);
+	s->route = r;
 }
 
 void stream_close(struct stream *s)
@@ -114,6 +132,8 @@ void stream_close(struct stream *s)
 	free(s->pending.data);
 	s->pending.data = NULL;
 	s->pending.len = 0;
+	free(s->route);
+	s->route = NULL;
 	worker_defer(s->w, stream_free, s);
 }
 

@@ -69,7 +69,15 @@ struct stream {
 	unsigned dgram : 1, reading : 1, closed : 1, shut_wr : 1, delivering : 1;
 	char peer[64];                  /* printable peer address */
 	char alpn[32];                  /* negotiated ALPN protocol, "" if none */
+	struct stream_route *route;     /* owned, freed by stream_close; NULL: not set */
 };
+
+/* What the router dialed to get this stream: the connection line's target, and the chain and
+ * node it went through (NULL when none). One allocation, strings inside it. */
+struct stream_route {
+	const char *target, *chain, *node;
+};
+void stream_set_route(struct stream *s, const char *target, const char *chain, const char *node);
 
 void stream_init(struct stream *s, const struct stream_ops *ops, struct worker *w);
 void stream_set_callbacks(struct stream *s, stream_read_cb r, stream_event_cb e, void *ud);
@@ -93,9 +101,10 @@ struct stream_svc_hooks {
 	void (*request_end)(struct service *svc, struct worker *w, double since);
 	/* A pipe ends: in bytes were read from the service's connection, out written to it. */
 	void (*transfer)(struct service *svc, struct worker *w, uint64_t in, uint64_t out);
-	/* A pipe joining s (the service's connection) and peer ended: the connection's log line. */
+	/* A pipe joining s (the service's connection) and peer ended: the connection's log line.
+	 * result: how it ended ("eof", "idle timeout", "error: ..."). */
 	void (*pipe_end)(struct service *svc, const struct stream *s, const struct stream *peer, uint64_t in,
-			 uint64_t out);
+			 uint64_t out, const char *result);
 };
 void stream_set_svc_hooks(const struct stream_svc_hooks *h);
 /* Move the service reference (and its request accounting) of from to to: a filter taking a
@@ -110,7 +119,8 @@ static inline void stream_take_svc(struct stream *to, struct stream *from)
 /* Account a finished transfer to the connection's service, if it has one. */
 void stream_account_transfer(struct stream *s, uint64_t in, uint64_t out);
 /* A pipe joining s and peer ended (in: read from s, out: written to s): tell s's service. */
-void stream_pipe_ended(const struct stream *s, const struct stream *peer, uint64_t in, uint64_t out);
+void stream_pipe_ended(const struct stream *s, const struct stream *peer, uint64_t in, uint64_t out,
+		       const char *result);
 
 /* Hand cb(ctx, s, err) over from w's loop, never from inside the caller's call (an asynchronous
  * step that can sometimes finish at once still answers later, as it would otherwise). */

@@ -143,6 +143,23 @@ static void dial_release_claims(struct dial *d, int err)
 		}
 }
 
+/* On the stream the dial delivers: what it dialed and through what, for the connection's log line.
+ * The node is the forwarder's target node (GOST's "node"), else the chain's last hop's. */
+static void dial_set_route(struct dial *d, struct stream *s)
+{
+	char target[300];
+	const struct node *node = NULL;
+	if (d->o.unix_target)
+		snprintf(target, sizeof target, "%s", d->host);
+	else
+		snprintf(target, sizeof target, strchr(d->host, ':') ? "[%s]:%u" : "%s:%u", d->host, d->port);
+	if (d->fwd && d->n_tried)
+		node = d->tried[d->n_tried - 1];
+	else if (d->n_hops)
+		node = d->node[d->n_hops - 1];
+	stream_set_route(s, target, d->n_hops && d->o.chain ? d->o.chain->name : NULL, node ? node->name : NULL);
+}
+
 static void dial_report(struct dial *d, struct stream *s, int err)
 {
 	ev_timer_stop(d->w->loop, &d->timer);
@@ -151,6 +168,8 @@ static void dial_report(struct dial *d, struct stream *s, int err)
 		stream_close(s);
 		return;
 	}
+	if (s)
+		dial_set_route(d, s);
 	d->cb(d->ctx, s, err);
 }
 

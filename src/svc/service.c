@@ -282,14 +282,41 @@ static void reaper_start(void)
 	config_set_free_hook(reap_later);
 }
 
-/* One line per joined connection when it ends, as GOST's handlers log one (client, what it was
- * joined to, bytes each way, how long): what an operator greps for. */
+/* One line per joined connection when it ends, as GOST's handlers log one: the client, what it was
+ * joined to and through what, bytes each way, how long and how it ended; what an operator greps
+ * for. In JSON each is a member, under GOST's names where GOST has one (its duration is in
+ * nanoseconds too). */
 static void svc_pipe_end(struct service *svc, const struct stream *s, const struct stream *peer, uint64_t in,
-			 uint64_t out)
+			 uint64_t out, const char *result)
 {
 	double took = s->svc_since > 0 ? ev_now(s->w->loop) - s->svc_since : 0;
-	log_info("service %s: %s >-< %s: %llu bytes in, %llu bytes out, %.3fs", svc->name, s->peer,
-		 peer ? peer->peer : "?", (unsigned long long)in, (unsigned long long)out, took);
+	const struct stream_route *r = peer ? peer->route : NULL;
+	const char *target = r ? r->target : peer ? peer->peer : "?";
+	const char *chain = r ? r->chain : NULL, *node = r ? r->node : NULL;
+	char msg[400], via[300] = "";
+	if (took < 0)
+		took = 0;
+	snprintf(msg, sizeof msg, "%s >-< %s", s->peer, target);
+	if (chain || node)
+		snprintf(via, sizeof via, " (%s%s%s%s%s)", chain ? "chain " : "", chain ? chain : "",
+			 chain && node ? ", " : "", node ? "node " : "", node ? node : "");
+	struct log_field f[11];
+	size_t n = 0;
+	f[n++] = (struct log_field){ "service", LOG_FIELD_STR, svc->name, 0 };
+	f[n++] = (struct log_field){ "handler", LOG_FIELD_STR, svc->handler.type ? svc->handler.type->name : "", 0 };
+	f[n++] = (struct log_field){ "listener", LOG_FIELD_STR, svc->listener.type ? svc->listener.type->name : "", 0 };
+	f[n++] = (struct log_field){ "client", LOG_FIELD_STR, s->peer, 0 };
+	f[n++] = (struct log_field){ "dst", LOG_FIELD_STR, target, 0 };
+	if (chain)
+		f[n++] = (struct log_field){ "chain", LOG_FIELD_STR, chain, 0 };
+	if (node)
+		f[n++] = (struct log_field){ "node", LOG_FIELD_STR, node, 0 };
+	f[n++] = (struct log_field){ "inputBytes", LOG_FIELD_UINT, NULL, in };
+	f[n++] = (struct log_field){ "outputBytes", LOG_FIELD_UINT, NULL, out };
+	f[n++] = (struct log_field){ "duration", LOG_FIELD_UINT, NULL, (unsigned long long)(took * 1e9) };
+	f[n++] = (struct log_field){ "result", LOG_FIELD_STR, result, 0 };
+	log_event(LOG_LVL_INFO, f, n, msg, "service %s: %s: %llu bytes in, %llu bytes out, %.3fs, %s%s", svc->name, msg,
+		  (unsigned long long)in, (unsigned long long)out, took, result, via);
 }
 
 static const struct stream_svc_hooks svc_hooks = {

@@ -172,6 +172,18 @@ static void test_defaults_and_udp(void **state)
 	assert_true(c->services[0]->forwarder->sel.fail_timeout == 10);
 	drop(c);
 	log_set_level("error");
+	c = load_ok("log:\n  output: /tmp/portway.log\n  rotation:\n    maxSize: 0.5\n    maxAge: 10\n    maxBackups: 3\n"
+		    "    localTime: true\n    compress: true\n");
+	assert_true(c->log_rotation.enabled);
+	assert_int_equal(c->log_rotation.max_bytes, 512 * 1024);
+	assert_int_equal(c->log_rotation.max_age_days, 10);
+	assert_int_equal(c->log_rotation.max_backups, 3);
+	assert_true(c->log_rotation.local_time && c->log_rotation.compress);
+	drop(c);
+	/* GOST's documented example rotates stderr, where rotation does nothing: accepted, not enabled */
+	c = load_ok("log:\n  output: stderr\n  rotation: {maxSize: 100}\n");
+	assert_false(c->log_rotation.enabled);
+	drop(c);
 }
 
 static void test_empty_file(void **state)
@@ -433,7 +445,21 @@ static void test_top_level_errors(void **state)
 	load_fails("log:\n  level: loud\n", 2, "loud",
 		   "log.level: unknown level \"loud\" (known: trace, debug, info, warn, error, fatal)");
 	load_fails("log:\n  format: xml\n", 2, "xml", "log.format: expected text or json, got \"xml\"");
-	load_fails("log:\n  colour: red\n", 2, "colour", "log.colour: unknown key (expected one of: level, format, output)");
+	load_fails("log:\n  colour: red\n", 2, "colour",
+		   "log.colour: unknown key (expected one of: level, format, output, rotation)");
+	load_fails("log:\n  output: /tmp/x.log\n  rotation: 5\n", 3, "5", "log.rotation: expected a mapping");
+	load_fails("log:\n  output: /tmp/x.log\n  rotation: {maxSize: big}\n", 3, "big",
+		   "log.rotation.maxSize: expected a size in megabytes from 0 (GOST's default, 100) to 1048576, got \"big\"");
+	load_fails("log:\n  output: /tmp/x.log\n  rotation: {maxSize: -1}\n", 3, "-1",
+		   "log.rotation.maxSize: expected a size in megabytes from 0 (GOST's default, 100) to 1048576, got \"-1\"");
+	load_fails("log:\n  output: /tmp/x.log\n  rotation: {maxAge: -2}\n", 3, "-2",
+		   "maxAge: expected a whole number from 0 to 365000, got \"-2\"");
+	load_fails("log:\n  output: /tmp/x.log\n  rotation: {maxBackups: 1.5}\n", 3, "1.5",
+		   "maxBackups: expected a whole number from 0 to 1000000, got \"1.5\"");
+	load_fails("log:\n  output: /tmp/x.log\n  rotation: {compress: maybe}\n", 3, "maybe",
+		   "compress: expected true or false, got \"maybe\"");
+	load_fails("log:\n  output: /tmp/x.log\n  rotation: {maxsize: 1, keep: 2}\n", 3, "keep",
+		   "log.rotation.keep: unknown key (expected one of: maxSize, maxAge, maxBackups, localTime, compress)");
 	load_fails("log: [a]\n", 1, "[", "log: expected a mapping");
 }
 
@@ -744,7 +770,8 @@ static void test_security_keys_refused(void **state)
 	(void)state;
 	char text[512], field[128];
 	/* top level: the definitions themselves, and tls (GOST's default certificate and client CA) */
-	static const char *const top[] = { "admissions", "limiters", "climiters", "rlimiters", "quotas", "tls", NULL };
+	static const char *const top[] = { "admissions", "limiters", "climiters", "rlimiters", "quotas", "tls", "loggers",
+					   NULL };
 	for (size_t i = 0; top[i]; i++) {
 		snprintf(text, sizeof text, "services: []\n%s: []\n", top[i]);
 		snprintf(field, sizeof field, "(top level).%s", top[i]);
@@ -752,7 +779,7 @@ static void test_security_keys_refused(void **state)
 	}
 	/* a service's admission, limiters and quotas */
 	static const char *const svc[] = { "admission", "admissions", "limiter", "climiter", "rlimiter", "quotas",
-					   NULL };
+					   "logger", "loggers", NULL };
 	for (size_t i = 0; svc[i]; i++) {
 		snprintf(text, sizeof text, "services:\n  - addr: :1\n    handler: {type: http}\n    %s: x\n", svc[i]);
 		snprintf(field, sizeof field, "services[0].%s", svc[i]);
@@ -945,7 +972,7 @@ static void test_settings_applied_accepted(void **state)
 		"        dialer: {type: tls, tls: {secure: false, options: {alpn: [h2]}}}\n"
 		"      - addr: 1.1.1.1:2\n"
 		"        connector: {type: forward, auth: {username: u}}\n"  /* sends nothing: a warning only */
-		"observers: []\nloggers: []\nprofiling: {addr: \":6060\"}\n");
+		"observers: []\nprofiling: {addr: \":6060\"}\n");
 	assert_int_equal(c->n_services, 8);
 	assert_true(service_auth_required(c->services[0]));
 	assert_true(service_auth_required(c->services[1]));
