@@ -258,21 +258,6 @@ static const struct handshake_proto s5_proto = {
 	.timeout_msg = "no SOCKS5 answer",
 };
 
-static int target_addr(struct socks5_addr *a, const char *host, uint16_t port)
-{
-	memset(a, 0, sizeof *a);
-	a->port = port;
-	if (inet_pton(AF_INET, host, a->u.ipv4) == 1) {
-		a->atyp = SOCKS5_ATYP_IPV4;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, a->u.ipv6) == 1) {
-		a->atyp = SOCKS5_ATYP_IPV6;
-		return 0;
-	}
-	return socks5_addr_set_domain(a, host, strlen(host), port);
-}
-
 static void s5c_connect(struct node *n, struct stream *lower, int dgram, const char *host, uint16_t port,
 			stream_done_cb cb, void *ctx)
 {
@@ -284,7 +269,7 @@ static void s5c_connect(struct node *n, struct stream *lower, int dgram, const c
 	r->ctx = ctx;
 	r->state = S5C_METHOD;
 	int k = socks5_greeting_encode(out, sizeof out, methods, n->connector.auth.username ? 2 : 1);
-	int err = target_addr(&r->target, host, port) < 0 ? EINVAL : k < 0 ? ECONNRESET : 0;
+	int err = socks5_addr_from_host(&r->target, host, port) < 0 ? EINVAL : k < 0 ? ECONNRESET : 0;
 	if (err) {
 		free(r);
 		stream_close(lower);

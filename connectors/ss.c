@@ -7,7 +7,6 @@
  * wait (a server-speaks-first protocol), or at the application's shutdown.
  * UDP goes through ssu, not here (GOST: "network udp is unsupported").
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,22 +36,6 @@ static void ss_cfini(struct node *n)
 	free(c);
 }
 
-/* The target as GOST encodes it: an IP literal as IPv4/IPv6, anything else as a domain. */
-static int target_addr(struct socks5_addr *a, const char *host, uint16_t port)
-{
-	memset(a, 0, sizeof *a);
-	a->port = port;
-	if (inet_pton(AF_INET, host, a->u.ipv4) == 1) {
-		a->atyp = SOCKS5_ATYP_IPV4;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, a->u.ipv6) == 1) {
-		a->atyp = SOCKS5_ATYP_IPV6;
-		return 0;
-	}
-	return socks5_addr_set_domain(a, host, strlen(host), port);
-}
-
 static void ss_connect(struct node *n, struct stream *lower, int dgram, const char *host, uint16_t port,
 		       stream_done_cb cb, void *ctx)
 {
@@ -66,7 +49,7 @@ static void ss_connect(struct node *n, struct stream *lower, int dgram, const ch
 		cb(ctx, NULL, EPROTONOSUPPORT);
 		return;
 	}
-	if (target_addr(&a, host, port) < 0 || (len = socks5_addr_encode(hdr, sizeof hdr, &a)) < 0) {
+	if (socks5_addr_from_host(&a, host, port) < 0 || (len = socks5_addr_encode(hdr, sizeof hdr, &a)) < 0) {
 		log_warn("ss node %s: cannot encode the target %s:%u", n->addr, host, port);
 		stream_close(lower);
 		cb(ctx, NULL, EINVAL);

@@ -23,13 +23,12 @@
 #include "src/core/log.h"
 #include "src/core/pipe.h"
 #include "handlers/proxy.h"
+#include "handlers/udp_targets.h"
 #include "src/svc/service.h"
 #include "proto/socks5.h"
 #include "src/core/util.h"
 
 #define S5_CMD_UDP_TUN 0xF3     /* GOST extension: UDP datagrams framed on the TCP stream */
-#define S5_MAX_TARGETS 64       /* destinations per association; the least recently used goes */
-#define S5_MAX_QUEUED 16        /* datagrams waiting for a destination's dial */
 #define LINGER_SECONDS 2.0
 
 struct s5_opts {
@@ -45,21 +44,6 @@ enum s5_state {
 	S5_UDP,                     /* UDP ASSOCIATE: relaying; the TCP side only signals the end */
 	S5_UDP_TUN,                 /* 0xF3: datagrams framed on the TCP stream */
 	S5_LINGER,                  /* failure reply queued; waiting for the client to close */
-};
-
-struct s5_conn;
-
-/* One destination of an association. */
-struct s5_target {
-	struct s5_target *next;
-	struct s5_conn *c;
-	struct socks5_addr addr;    /* as the client named it; replies carry it back */
-	char key[SOCKS5_ADDR_STRLEN];
-	struct stream *s;           /* datagram stream to the destination; owned */
-	struct proxy_dial *dial;    /* in flight, or NULL */
-	struct buf queue;          /* [len16][data] datagrams waiting for the dial */
-	int nqueued;
-	ev_tstamp used;
 };
 
 /* One client connection; owns everything below until the streams go to a pipe. */
@@ -78,23 +62,12 @@ struct s5_conn {
 	ev_io uio;
 	struct sockaddr_storage tcp_peer, upeer;
 	socklen_t uplen;
-	struct s5_target *targets;  /* owned */
-	int ntargets;
+	struct udp_targets targets; /* the association's destinations */
 };
 
 static void s5_free(struct s5_conn *c, int close_client);
 
 /* ---- small helpers ---- */
-
-static void addr_host(const struct socks5_addr *a, char *out, size_t size)
-{
-	if (a->atyp == SOCKS5_ATYP_IPV4)
-		inet_ntop(AF_INET, a->u.ipv4, out, (socklen_t)size);
-	else if (a->atyp == SOCKS5_ATYP_IPV6)
-		inet_ntop(AF_INET6, a->u.ipv6, out, (socklen_t)size);
-	else
-		snprintf(out, size, "%s", a->u.domain);
-}
 
 static uint8_t rep_for_errno(int err)
 {
@@ -149,27 +122,10 @@ static void fail(struct s5_conn *c, uint8_t rep)
 
 /* ---- UDP: destinations ---- */
 
-static void target_free(struct s5_target *t)
-{
-	proxy_dial_cancel(t->dial);
-	stream_close(t->s);
-	buf_free(&t->queue);
-	free(t);
-}
-
-static void target_unlink(struct s5_conn *c, struct s5_target *t)
-{
-	for (struct s5_target **pp = &c->targets; *pp; pp = &(*pp)->next)
-		if (*pp == t) {
-			*pp = t->next;
-			c->ntargets--;
-			return;
-		}
-}
-
 /* A datagram from a destination goes back to the client with its address in front. */
-static void to_client(struct s5_conn *c, const struct socks5_addr *from, const char *data, size_t len)
+static void to_client(void *ctx, const struct socks5_addr *from, const char *data, size_t len)
 {
+	struct s5_conn *c = ctx;
 	uint8_t hdr[3 + SOCKS5_REQUEST_MAX];
 	if (c->state == S5_UDP_TUN) {
 		int n = len <= 0xffff ? socks5_udp_header_encode(hdr, sizeof hdr, (uint16_t)len, 0xff, from) : -1;
@@ -188,99 +144,10 @@ static void to_client(struct s5_conn *c, const struct socks5_addr *from, const c
 		log_debug("service %s: udp relay to %s: %s", c->svc->name, c->client->peer, strerror(errno));
 }
 
-static void target_read(struct stream *s, const char *data, size_t len)
-{
-	struct s5_target *t = s->ud;
-	if (!len)
-		return;
-	t->used = ev_now(s->w->loop);
-	to_client(t->c, &t->addr, data, len);
-}
-
-static void target_event(struct stream *s, enum stream_event ev, int err)
-{
-	struct s5_target *t = s->ud;
-	if (ev != STREAM_EV_ERROR)
-		return;
-	log_debug("service %s: udp destination %s: %s", t->c->svc->name, t->key, strerror(err));
-	target_unlink(t->c, t);
-	target_free(t);
-}
-
-static void target_dialed(void *ctx, struct stream *s, int err)
-{
-	struct s5_target *t = ctx;
-	struct s5_conn *c = t->c;
-	t->dial = NULL;
-	if (err) {
-		log_info("service %s: %s: udp to %s: %s", c->svc->name, c->client->peer, t->key, strerror(err));
-		target_unlink(c, t);
-		target_free(t);
-		return;
-	}
-	log_info("service %s: %s: udp to %s", c->svc->name, c->client->peer, t->key);
-	t->s = s;
-	stream_set_callbacks(s, target_read, target_event, t);
-	stream_read_start(s);
-	for (size_t off = 0; off + 2 <= t->queue.len;) {
-		size_t n = (size_t)(uint8_t)t->queue.p[off] << 8 | (uint8_t)t->queue.p[off + 1];
-		stream_write(s, t->queue.p + off + 2, n);
-		off += 2 + n;
-	}
-	buf_free(&t->queue);
-	t->nqueued = 0;
-}
-
-static struct s5_target *target_get(struct s5_conn *c, const struct socks5_addr *a)
-{
-	char key[SOCKS5_ADDR_STRLEN], host[SOCKS5_DOMAIN_MAX + 1];
-	struct s5_target *t, *oldest = NULL;
-	socks5_addr_format(a, key, sizeof key);
-	for (t = c->targets; t; t = t->next) {
-		if (!strcmp(t->key, key))
-			return t;
-		if (!oldest || t->used < oldest->used)
-			oldest = t;
-	}
-	addr_host(a, host, sizeof host);
-	if (bypass_match_net(c->svc->bypass, "udp", host, a->port)) {
-		log_debug("service %s: udp to %s refused by bypass", c->svc->name, key);
-		return NULL;
-	}
-	if (c->ntargets >= S5_MAX_TARGETS) {
-		target_unlink(c, oldest);
-		target_free(oldest);
-	}
-	t = xcalloc(1, sizeof *t);
-	t->c = c;
-	t->addr = *a;
-	snprintf(t->key, sizeof t->key, "%s", key);
-	t->used = ev_now(c->client->w->loop);
-	t->next = c->targets;
-	c->targets = t;
-	c->ntargets++;
-	t->dial = proxy_dial_start(c->client->w, c->svc, &c->o->p, host, a->port, 1, target_dialed, t);
-	return t;
-}
-
 static void to_target(struct s5_conn *c, const struct socks5_addr *a, const uint8_t *data, size_t len)
 {
-	struct s5_target *t = target_get(c, a);
-	if (!t)
-		return;
-	if (c->o->p.idle_timeout > 0)
+	if (udp_targets_send(&c->targets, a, data, len) == 0 && c->o->p.idle_timeout > 0)
 		arm(c, c->o->p.idle_timeout);
-	t->used = ev_now(c->client->w->loop);
-	if (t->s) {
-		stream_write(t->s, data, len);
-		return;
-	}
-	if (t->nqueued >= S5_MAX_QUEUED || len > 0xffff)
-		return;
-	uint8_t l[2] = { (uint8_t)(len >> 8), (uint8_t)len };
-	buf_append(&t->queue, l, 2);
-	buf_append(&t->queue, data, len);
-	t->nqueued++;
 }
 
 /* ---- UDP ASSOCIATE: the relay socket ---- */
@@ -484,6 +351,7 @@ static int start_udp(struct s5_conn *c, const struct socks5_request *req)
 		c->state = S5_UDP;
 		send_reply(c, SOCKS5_REP_SUCCEEDED, &bnd);
 	}
+	udp_targets_init(&c->targets, c->client->w, c->svc, &c->o->p, c->client->peer, to_client, c);
 	log_info("service %s: %s: UDP %s", c->svc->name, c->client->peer,
 		 c->state == S5_UDP ? "ASSOCIATE" : "over TCP");
 	arm(c, c->o->p.idle_timeout);
@@ -511,7 +379,7 @@ static int step_request(struct s5_conn *c)
 		fail(c, SOCKS5_REP_COMMAND_NOT_SUPPORTED);
 		return -2;
 	}
-	addr_host(&req.addr, c->host, sizeof c->host);
+	socks5_addr_host(&req.addr, c->host, sizeof c->host);
 	c->port = req.addr.port;
 	if (proxy_refused(c->svc, c->host, c->port)) {
 		log_info("service %s: %s: CONNECT %s:%u refused by bypass", c->svc->name, c->client->peer, c->host,
@@ -605,11 +473,7 @@ static void s5_free(struct s5_conn *c, int close_client)
 {
 	ev_timer_stop(c->client->w->loop, &c->timer);
 	proxy_dial_cancel(c->dial);
-	while (c->targets) {
-		struct s5_target *t = c->targets;
-		c->targets = t->next;
-		target_free(t);
-	}
+	udp_targets_free(&c->targets);
 	if (c->ufd >= 0) {
 		ev_io_stop(c->client->w->loop, &c->uio);
 		close(c->ufd);

@@ -15,7 +15,6 @@
  * Metadata: readTimeout (15 s, the whole header), dialTimeout, idleTimeout,
  * retries (handlers/proxy.h).
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,12 +127,7 @@ static void ss_dialed(void *ctx, struct stream *remote, int err)
 static void ss_target(struct ss_conn *c, const struct socks5_addr *a)
 {
 	socks5_addr_format(a, c->target, sizeof c->target);
-	if (a->atyp == SOCKS5_ATYP_IPV4)
-		inet_ntop(AF_INET, a->u.ipv4, c->host, sizeof c->host);
-	else if (a->atyp == SOCKS5_ATYP_IPV6)
-		inet_ntop(AF_INET6, a->u.ipv6, c->host, sizeof c->host);
-	else
-		snprintf(c->host, sizeof c->host, "%s", a->u.domain);
+	socks5_addr_host(a, c->host, sizeof c->host);
 	c->port = a->port;
 	if (proxy_refused(c->svc, c->host, c->port)) {
 		log_info("service %s: %s: ss to %s refused by bypass", c->svc->name, c->client->peer, c->target);

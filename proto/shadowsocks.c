@@ -1,5 +1,6 @@
 /* Shadowsocks AEAD stream framing (see shadowsocks.h). */
 #include "proto/shadowsocks.h"
+#include "proto/socks5.h"
 
 #include <string.h>
 #include <strings.h>
@@ -40,6 +41,12 @@ const char *ss_strerror(int err)
 		return "chunk length over 0x3FFF";
 	case SS_ERR_CRYPTO:
 		return "cipher failure";
+	case SS_ERR_SHORT:
+		return "packet shorter than its salt and tag";
+	case SS_ERR_ADDRESS:
+		return "no valid address in the packet";
+	case SS_ERR_SPACE:
+		return "output buffer too small";
 	default:
 		return "unknown error";
 	}
@@ -311,4 +318,47 @@ ssize_t ss_encode(struct ss_encoder *e, const uint8_t *in, size_t len, uint8_t *
 		len -= n;
 	}
 	return (ssize_t)off;
+}
+
+/* ---- UDP packets ---- */
+
+void ss_aead_free(struct ss_aead *a) { aead_free(a); }
+
+size_t ss_packet_overhead(const struct ss_method *m) { return m->salt_len + m->tag_len; }
+
+ssize_t ss_packet_seal(struct ss_aead *a, const struct ss_method *m, const uint8_t *key, const uint8_t *salt,
+		       const uint8_t *in, size_t len, uint8_t *out, size_t cap)
+{
+	if (cap < ss_packet_overhead(m) || len > cap - ss_packet_overhead(m))
+		return SS_ERR_SPACE;
+	int r = aead_init(a, m, key, salt, 1);
+	if (r < 0)
+		return r;
+	memcpy(out, salt, m->salt_len);
+	if (aead_seal(a, in, len, out + m->salt_len) < 0)
+		return SS_ERR_CRYPTO;
+	return (ssize_t)(len + ss_packet_overhead(m));
+}
+
+ssize_t ss_packet_open(struct ss_aead *a, const struct ss_method *m, const uint8_t *key, const uint8_t *pkt,
+		       size_t len, uint8_t *out, size_t cap)
+{
+	if (len < ss_packet_overhead(m))
+		return SS_ERR_SHORT;
+	size_t n = len - ss_packet_overhead(m);
+	if (cap < n)
+		return SS_ERR_SPACE;
+	int r = aead_init(a, m, key, pkt, 0);
+	if (r < 0)
+		return r;
+	if ((r = aead_open(a, pkt + m->salt_len, n, out)) < 0)
+		return r;
+	return (ssize_t)n;
+}
+
+int ss_packet_addr(const uint8_t *plain, size_t len, struct socks5_addr *addr)
+{
+	/* A datagram is complete: an address that needs more bytes is as bad as a wrong type. */
+	int n = socks5_addr_parse(plain, len, addr);
+	return n > 0 ? n : SS_ERR_ADDRESS;
 }

@@ -60,6 +60,9 @@ enum ss_error {
 	SS_ERR_AUTH = -1,           /* a tag did not verify: wrong key, or tampered bytes */
 	SS_ERR_LENGTH = -2,         /* a length over 0x3FFF (the reserved high bits set) */
 	SS_ERR_CRYPTO = -3,         /* OpenSSL failed (no memory, cipher missing) */
+	SS_ERR_SHORT = -4,          /* a UDP packet shorter than its salt and tag */
+	SS_ERR_ADDRESS = -5,        /* a UDP packet's plaintext does not start with a valid SOCKS address */
+	SS_ERR_SPACE = -6,          /* the output buffer is too small */
 };
 const char *ss_strerror(int err);
 
@@ -122,5 +125,30 @@ size_t ss_encoded_size(const struct ss_encoder *e, size_t len);
  * written, -1 if cap is short, or SS_ERR_CRYPTO.
  */
 ssize_t ss_encode(struct ss_encoder *e, const uint8_t *in, size_t len, uint8_t *out, size_t cap);
+
+/*
+ * Shadowsocks AEAD UDP: every datagram stands alone,
+ *   [salt][AEAD(subkey from HKDF-SHA1(key, salt, "ss-subkey"), nonce 0) of plaintext][tag]
+ * and its plaintext is [SOCKS5 address][payload]: the target from a client,
+ * the source of the reply from a server. With "none": [16-byte salt][plaintext].
+ * a->ctx is a cipher context reused from packet to packet (NULL at first,
+ * released with ss_aead_free); a->nonce is reset for every packet.
+ */
+void ss_aead_free(struct ss_aead *a);
+/* Bytes a packet adds to its plaintext: the salt and the tag. */
+size_t ss_packet_overhead(const struct ss_method *m);
+/* salt: salt_len random bytes chosen by the caller. Returns the packet's length, or SS_ERR_SPACE
+ * (cap short), SS_ERR_CRYPTO. in and out may not overlap. */
+ssize_t ss_packet_seal(struct ss_aead *a, const struct ss_method *m, const uint8_t *key, const uint8_t *salt,
+		       const uint8_t *in, size_t len, uint8_t *out, size_t cap);
+/* The plaintext of pkt into out (pkt's length minus the overhead; cap at least that). Returns its length,
+ * or SS_ERR_SHORT, SS_ERR_AUTH (wrong key, tampered), SS_ERR_SPACE, SS_ERR_CRYPTO. The salt is pkt's first
+ * salt_len bytes (for a replay filter). */
+ssize_t ss_packet_open(struct ss_aead *a, const struct ss_method *m, const uint8_t *key, const uint8_t *pkt,
+		       size_t len, uint8_t *out, size_t cap);
+/* The address in front of a packet's plaintext: its length (the payload follows), or SS_ERR_ADDRESS
+ * (an unknown type, a truncated address, an empty domain). */
+struct socks5_addr;
+int ss_packet_addr(const uint8_t *plain, size_t len, struct socks5_addr *addr);
 
 #endif

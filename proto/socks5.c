@@ -96,6 +96,31 @@ int socks5_addr_set_domain(struct socks5_addr *addr, const char *name, size_t le
 	return 0;
 }
 
+void socks5_addr_host(const struct socks5_addr *a, char *out, size_t cap)
+{
+	if (a->atyp == SOCKS5_ATYP_IPV4)
+		inet_ntop(AF_INET, a->u.ipv4, out, (socklen_t)cap);
+	else if (a->atyp == SOCKS5_ATYP_IPV6)
+		inet_ntop(AF_INET6, a->u.ipv6, out, (socklen_t)cap);
+	else
+		snprintf(out, cap, "%s", a->u.domain);
+}
+
+int socks5_addr_from_host(struct socks5_addr *a, const char *host, uint16_t port)
+{
+	memset(a, 0, sizeof *a);
+	a->port = port;
+	if (inet_pton(AF_INET, host, a->u.ipv4) == 1) {
+		a->atyp = SOCKS5_ATYP_IPV4;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, a->u.ipv6) == 1) {
+		a->atyp = SOCKS5_ATYP_IPV6;
+		return 0;
+	}
+	return socks5_addr_set_domain(a, host, strlen(host), port);
+}
+
 int socks5_addr_from_sockaddr(struct socks5_addr *addr, const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET) {

@@ -89,6 +89,11 @@ int socks5_addr_encode(uint8_t *out, size_t cap, const struct socks5_addr *addr)
 int socks5_addr_size(const struct socks5_addr *addr);
 /* Sets a domain address; -1 if name is empty, longer than 255 bytes, or has a NUL. */
 int socks5_addr_set_domain(struct socks5_addr *addr, const char *name, size_t len, uint16_t port);
+/* A host as a connector names it: an IPv4 or IPv6 literal as such, anything else as a domain
+ * (as GOST encodes targets). -1 for a name socks5_addr_set_domain refuses. */
+int socks5_addr_from_host(struct socks5_addr *addr, const char *host, uint16_t port);
+/* The host part as text: an IP address in its usual form, or the domain (for a dial, a bypass). */
+void socks5_addr_host(const struct socks5_addr *addr, char *out, size_t cap);
 /* From an AF_INET or AF_INET6 socket address (IPv4-mapped IPv6 becomes IPv4). */
 int socks5_addr_from_sockaddr(struct socks5_addr *addr, const struct sockaddr *sa);
 /* To a socket address; -1 for a domain. Returns the sockaddr length. */

@@ -13,7 +13,7 @@
 
 extern const struct handler_type handler_tcp, handler_udp, handler_auto, handler_http, handler_socks5,
 	handler_socks4, handler_relay, handler_rtcp, handler_rudp, handler_stream, handler_gateway,
-	handler_natrelay, handler_natrelay_server, handler_agent, handler_ss, handler_sshd;
+	handler_natrelay, handler_natrelay_server, handler_agent, handler_ss, handler_ssu, handler_sshd;
 extern const struct handler_type handler_http2;
 extern const struct listener_type listener_http2, listener_h2, listener_h2c;
 extern const struct dialer_type dialer_http2, dialer_h2, dialer_h2c;
@@ -24,7 +24,7 @@ extern const struct listener_type listener_tcp, listener_udp, listener_tls, list
 extern const struct dialer_type dialer_tcp, dialer_udp, dialer_tls, dialer_ws, dialer_wss, dialer_dtls, dialer_mtcp,
 	dialer_mtls, dialer_mws, dialer_mwss;
 extern const struct connector_type connector_forward, connector_http, connector_socks5, connector_socks4,
-	connector_relay, connector_stream, connector_natrelay, connector_ss;
+	connector_relay, connector_stream, connector_natrelay, connector_ss, connector_ssu;
 extern const struct handler_type handler_sni;
 extern const struct handler_type handler_unix;
 extern const struct listener_type listener_unix;
@@ -46,6 +46,7 @@ static const struct handler_type *const handlers[] = {
 	&handler_natrelay_server,
 	&handler_agent,
 	&handler_ss,
+	&handler_ssu,
 	&handler_sshd,
 	&handler_sni,
 	&handler_unix,
@@ -100,6 +101,7 @@ static const struct connector_type *const connectors[] = {
 	&connector_stream,
 	&connector_natrelay,
 	&connector_ss,
+	&connector_ssu,
 	&connector_http2,
 };
 

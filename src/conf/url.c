@@ -180,8 +180,9 @@ static int service_types(const char *url, const struct url_parts *u, char *hname
 	int is_handler = registry_handler(hname) != NULL, is_listener = registry_listener(lname) != NULL;
 	if (!is_handler && !is_listener)
 		return unknown_word(e, "-L", url, u->scheme, "handler", "listener");
+	/* GOST: ssu:// listens on udp */
 	if (!is_listener)
-		snprintf(lname, n, "tcp");
+		snprintf(lname, n, "%s", !strcasecmp(hname, "ssu") ? "udp" : "tcp");
 	if (!is_handler)
 		snprintf(hname, n, "auto");
 	return 0;
@@ -213,8 +214,9 @@ static int hop_types(const char *url, const struct url_parts *u, char *cname, ch
 	int is_connector = registry_connector(cname) != NULL, is_dialer = registry_dialer(dname) != NULL;
 	if (!is_connector && !is_dialer)
 		return unknown_word(e, "-F", url, u->scheme, "connector", "dialer");
+	/* GOST: ssu:// dials udp */
 	if (!is_dialer)
-		snprintf(dname, n, "tcp");
+		snprintf(dname, n, "%s", !strcasecmp(cname, "ssu") ? "udp" : "tcp");
 	if (!is_connector)
 		snprintf(cname, n, "http");
 	return 0;

@@ -15,6 +15,7 @@
 
 #include <openssl/rand.h>
 
+#include "proto/socks5.h"
 #include "src/core/filter.h"
 #include "src/core/log.h"
 #include "src/core/util.h"
@@ -347,6 +348,111 @@ struct stream *ss_stream_new(struct stream *lower, const struct ss_cfg *c, const
 		x->prefix_len = prefix_len;
 		if (prefix_wait > 0)
 			ev_timer_start(lower->w->loop, &x->prefix_timer);
+	}
+	return &x->f.base;
+}
+
+/* ---- UDP packets ---- */
+
+#define SS_STACK_PACKET 2048    /* packets this size need no allocation to seal */
+
+struct ss_packet_stream {
+	struct filter f;
+	struct ss_cfg c;
+	struct ss_aead open_ctx, seal_ctx; /* cipher contexts reused from packet to packet; owned */
+	uint8_t target[SOCKS5_REQUEST_MAX]; /* encoded, when a client's */
+	size_t target_len;
+	uint8_t *pt;                /* owned: the largest plaintext so far fits */
+	size_t pt_cap;
+};
+
+static void ssp_lower_read(struct stream *lower, const char *data, size_t len)
+{
+	struct ss_packet_stream *x = lower->ud;
+	struct socks5_addr a;
+	if (!len) {
+		stream_emit_read(&x->f.base, NULL, 0);
+		return;
+	}
+	if (len > x->pt_cap) {
+		x->pt = xrealloc(x->pt, len);
+		x->pt_cap = len;
+	}
+	ssize_t n = ss_packet_open(&x->open_ctx, x->c.m, x->c.key, (const uint8_t *)data, len, x->pt, x->pt_cap);
+	int hl = n < 0 ? (int)n : ss_packet_addr(x->pt, (size_t)n, &a);
+	if (hl < 0) {
+		log_debug("shadowsocks udp %s: a %zu-byte packet dropped: %s", x->f.base.peer, len, ss_strerror(hl));
+		return;
+	}
+	if (replay_check_add((const uint8_t *)data, x->c.m->salt_len)) {
+		log_info("shadowsocks udp %s: a packet with a salt seen before (replayed) dropped", x->f.base.peer);
+		return;
+	}
+	size_t skip = x->target_len ? (size_t)hl : 0;
+	if ((size_t)n > skip)
+		stream_emit_read(&x->f.base, (const char *)x->pt + skip, (size_t)n - skip);
+}
+
+static int ssp_write(struct stream *s, const char *data, size_t len)
+{
+	struct ss_packet_stream *x = (struct ss_packet_stream *)s;
+	uint8_t stackbuf[SS_STACK_PACKET], stackplain[SS_STACK_PACKET], salt[SS_SALT_MAX];
+	size_t plen = x->target_len + len, cap = plen + ss_packet_overhead(x->c.m);
+	uint8_t *buf = cap <= sizeof stackbuf ? stackbuf : xmalloc(cap);
+	const uint8_t *plain = (const uint8_t *)data;
+	uint8_t *own = NULL;
+	int r = -1;
+	if (x->target_len) {
+		own = plen <= sizeof stackplain ? stackplain : xmalloc(plen);
+		memcpy(own, x->target, x->target_len);
+		memcpy(own + x->target_len, data, len);
+		plain = own;
+	}
+	if (RAND_bytes(salt, (int)x->c.m->salt_len) == 1) {
+		ssize_t n = ss_packet_seal(&x->seal_ctx, x->c.m, x->c.key, salt, plain, plen, buf, cap);
+		if (n > 0)
+			r = filter_write(s, (const char *)buf, (size_t)n);
+	}
+	if (own != stackplain)
+		free(own);
+	if (buf != stackbuf)
+		free(buf);
+	return r;
+}
+
+static void ssp_close(struct stream *s)
+{
+	struct ss_packet_stream *x = (struct ss_packet_stream *)s;
+	ss_aead_free(&x->open_ctx);
+	ss_aead_free(&x->seal_ctx);
+	free(x->pt);
+	x->pt = NULL;
+	memset(x->c.key, 0, sizeof x->c.key);
+	filter_close(s);
+}
+
+static const struct stream_ops ssp_ops = {
+	.name = "shadowsocks-udp",
+	.read_start = filter_read_start,
+	.read_stop = filter_read_stop,
+	.write = ssp_write,
+	.shutdown = filter_shutdown,
+	.close = ssp_close,
+};
+
+struct stream *ss_packet_stream_new(struct stream *lower, const struct ss_cfg *c, const struct socks5_addr *target)
+{
+	struct ss_packet_stream *x = xcalloc(1, sizeof *x);
+	filter_init(&x->f, &ssp_ops, lower, ssp_lower_read);
+	x->f.base.dgram = 1;
+	x->c = *c;
+	if (target) {
+		int n = socks5_addr_encode(x->target, sizeof x->target, target);
+		if (n <= 0) {
+			stream_close(&x->f.base);
+			return NULL;
+		}
+		x->target_len = (size_t)n;
 	}
 	return &x->f.base;
 }

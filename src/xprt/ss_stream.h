@@ -47,4 +47,22 @@ int ss_cfg_parse(struct ss_cfg *c, const struct auth_cfg *auth, const struct cno
 struct stream *ss_stream_new(struct stream *lower, const struct ss_cfg *c, const void *prefix, size_t prefix_len,
 			     double prefix_wait);
 
+/*
+ * Shadowsocks UDP over a datagram stream (the ssu handler's and connector's;
+ * the packet format is in proto/shadowsocks.h): every write is one packet
+ * with a fresh random salt, every packet from below that opens is one read.
+ * A packet that does not open (a wrong key, garbage, too short), whose salt
+ * was seen lately (a replay), or whose plaintext does not start with a valid
+ * SOCKS address is dropped without a word, as shadowsocks-libev does; so is
+ * one with nothing after the address (an empty read would be an EOF).
+ *  - target NULL (a server): reads and writes are the plaintext, the
+ *    address in front (the target from the client, the source back to it).
+ *  - target set (a client): the address goes in front of every write, and
+ *    reads are what follows the address.
+ * lower is owned from now on; c and target are copied. NULL (lower closed)
+ * only if the target cannot be encoded.
+ */
+struct socks5_addr;
+struct stream *ss_packet_stream_new(struct stream *lower, const struct ss_cfg *c, const struct socks5_addr *target);
+
 #endif

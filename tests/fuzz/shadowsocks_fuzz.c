@@ -7,13 +7,17 @@
  *  - as plaintext for the encoder, whose output must decode (in other
  *    segments) back to exactly that plaintext.
  * With "none" (no tags) arbitrary input reaches the length and payload
- * states too.
+ * states too. The same bytes are then a UDP packet, whose opening must
+ * give exactly its length minus the overhead or an error, and whose
+ * plaintext's address must parse within it or be refused; and a UDP
+ * plaintext, whose sealed packet must open back to it.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proto/shadowsocks.h"
+#include "proto/socks5.h"
 
 static const char *const names[] = { "aes-128-gcm", "aes-192-gcm", "aes-256-gcm", "chacha20-ietf-poly1305", "none" };
 
@@ -44,6 +48,32 @@ static int feed(struct ss_decoder *d, const uint8_t *in, size_t len, size_t seg,
 		off += n;
 	}
 	return 0;
+}
+
+static void fuzz_packet(const struct ss_method *m, const uint8_t *key, const uint8_t *data, size_t size)
+{
+	struct ss_aead a = { 0 };
+	struct socks5_addr addr;
+	uint8_t salt[SS_SALT_MAX];
+	uint8_t *out = malloc(size + 1), *wire = malloc(size + ss_packet_overhead(m));
+	ssize_t n = ss_packet_open(&a, m, key, data, size, out, size);
+	if (n >= 0) {
+		if ((size_t)n != size - ss_packet_overhead(m))
+			abort();
+		int hl = ss_packet_addr(out, (size_t)n, &addr);
+		if (hl != SS_ERR_ADDRESS && (hl <= 0 || hl > n))
+			abort();
+	} else if (n != SS_ERR_SHORT && n != SS_ERR_AUTH) {
+		abort();
+	}
+	memset(salt, size ? data[size - 1] : 0, sizeof salt);
+	n = ss_packet_seal(&a, m, key, salt, data, size, wire, size + ss_packet_overhead(m));
+	if (n != (ssize_t)(size + ss_packet_overhead(m)) ||
+	    ss_packet_open(&a, m, key, wire, (size_t)n, out, size) != (ssize_t)size || (size && memcmp(out, data, size)))
+		abort();
+	ss_aead_free(&a);
+	free(out);
+	free(wire);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -88,5 +118,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(d);
 	free(wire);
 	free(out);
+	fuzz_packet(m, key, data, size);
 	return 0;
 }

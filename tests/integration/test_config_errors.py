@@ -192,7 +192,7 @@ UNKNOWN_SCHEMES = [
     ("-L", "nosuch+tcp", "handler", "nosuch"),
     ("-F", "relay+phts", "dialer", "phts"),
     ("-F", "relay+grpc", "dialer", "grpc"),
-    ("-F", "ssu+tcp", "connector", "ssu"),
+    ("-F", "sshd+tcp", "connector", "sshd"),
 ]
 
 
@@ -267,7 +267,7 @@ def test_users_on_a_forward_are_an_error():
         code, out, err = run_split("-L", url, "-t")
         assert code == 2, out + err
         assert (f"{url}: services[0].handler.auth: handler tcp does not authenticate its clients, so these users "
-                "would not be asked for (handlers that do: auto, http, socks5, socks4, relay, ss, http2)") in err, err
+                "would not be asked for (handlers that do: auto, http, socks5, socks4, relay, ss, ssu, http2)") in err, err
 
 
 def test_query_auth_is_applied(pw, http_server):

@@ -747,12 +747,12 @@ static void test_gost_types_not_implemented(void **state)
 		load_fails(text, 4, dialers[i], msg);
 	}
 	registry_names("handler", known, sizeof known);
-	snprintf(msg, sizeof msg, "services[0].handler.type: unknown handler \"ssu\" (known: %s)", known);
-	load_fails("services:\n  - addr: :1\n    handler: {type: ssu}\n", 3, "ssu}", msg);
+	snprintf(msg, sizeof msg, "services[0].handler.type: unknown handler \"tun\" (known: %s)", known);
+	load_fails("services:\n  - addr: :1\n    handler: {type: tun}\n", 3, "tun}", msg);
 	registry_names("connector", known, sizeof known);
-	snprintf(msg, sizeof msg, "chains[0].hops[0].nodes[0].connector.type: unknown connector \"ssu\" (known: %s)", known);
-	load_fails("chains:\n  - name: c\n    hops:\n      - nodes: [{addr: 1.1.1.1:1, connector: {type: ssu}}]\n", 4,
-		   "ssu}", msg);
+	snprintf(msg, sizeof msg, "chains[0].hops[0].nodes[0].connector.type: unknown connector \"sshd\" (known: %s)", known);
+	load_fails("chains:\n  - name: c\n    hops:\n      - nodes: [{addr: 1.1.1.1:1, connector: {type: sshd}}]\n", 4,
+		   "sshd}", msg);
 }
 
 #define REFUSED "is not implemented by portway, so it would not be enforced (remove it to run without it)"
@@ -847,18 +847,18 @@ static void test_settings_not_applied(void **state)
 	(void)state;
 	load_fails("services:\n  - addr: :1\n    handler: {type: tcp, auth: {username: u, password: p}}\n" FWD, 3,
 		   "auth", "services[0].handler.auth: handler tcp does not authenticate its clients, so these users would "
-		   "not be asked for (handlers that do: auto, http, socks5, socks4, relay, ss, http2)");
+		   "not be asked for (handlers that do: auto, http, socks5, socks4, relay, ss, ssu, http2)");
 	load_fails("authers: [{name: a, auths: [{username: u}]}]\n"
 		   "services:\n  - addr: :1\n    handler: {type: tcp, auther: a}\n" FWD, 4, "auther",
 		   "services[0].handler.auther: handler tcp does not authenticate its clients, so these users would not "
-		   "be asked for (handlers that do: auto, http, socks5, socks4, relay, ss, http2)");
+		   "be asked for (handlers that do: auto, http, socks5, socks4, relay, ss, ssu, http2)");
 	load_fails("authers: [{name: a, auths: [{username: u}]}]\n"
 		   "services:\n  - addr: :1\n    handler: {type: udp, authers: [a]}\n    listener: {type: udp}\n" FWD, 4,
 		   "authers", "services[0].handler.authers: handler udp does not authenticate its clients, so these users "
-		   "would not be asked for (handlers that do: auto, http, socks5, socks4, relay, ss, http2)");
+		   "would not be asked for (handlers that do: auto, http, socks5, socks4, relay, ss, ssu, http2)");
 	load_fails("services:\n  - addr: :1\n    handler: {type: rtcp, auth: {username: u}}\n    listener: {type: rtcp}\n"
 		   FWD, 3, "auth", "services[0].handler.auth: handler rtcp does not authenticate its clients, so these "
-		   "users would not be asked for (handlers that do: auto, http, socks5, socks4, relay, ss, http2)");
+		   "users would not be asked for (handlers that do: auto, http, socks5, socks4, relay, ss, ssu, http2)");
 	load_fails("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: tcp, auth: {username: u}}\n", 4,
 		   "auth", "services[0].listener.auth: listener tcp does not authenticate clients, so these users would "
 		   "not be asked for (users go in handler.auth; listeners that do: sshd)");

@@ -348,6 +348,153 @@ static void test_none_wire(void **state)
 	ss_encoder_free(&e);
 }
 
+/* ---- UDP packets: the same password and salts, plaintext PLAIN, nonce zero (Python, cryptography) ---- */
+
+static const struct kat udp_kats[] = {
+	{ "aes-128-gcm", NULL, NULL,
+	  "000102030405060708090a0b0c0d0e0febcbae175a9f6fc2a2f32f31a633e7b192cf4bb28e1f7db7d7f9b0cea92c2b62983a719b" },
+	{ "aes-256-gcm", NULL, NULL,
+	  "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fe3dbc5e6c5f2761e4b39f64fd98e43e1e9ab5ef818"
+	  "87617bb871d29c927bc2421313b651" },
+	{ "chacha20-ietf-poly1305", NULL, NULL,
+	  "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f79145246619dfb39bb6f3e4e8f1152f8d723ba56de"
+	  "e1dbba0c71dc6c7c32308ecf20a5d1" },
+};
+#define NUDP (sizeof udp_kats / sizeof *udp_kats)
+
+static void test_packet_seal_kat(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < NUDP; i++) {
+		const struct ss_method *m = method(udp_kats[i].method);
+		uint8_t key[SS_KEY_MAX], salt[SS_SALT_MAX], want[256], got[256];
+		struct ss_aead a = { 0 };
+		key_of(m, PASSWORD, key);
+		salt_of(m, salt);
+		size_t wl = unhex(udp_kats[i].wire, want);
+		assert_int_equal(ss_packet_overhead(m), m->salt_len + SS_TAG_LEN);
+		/* twice with one context: each packet starts from nonce zero again */
+		for (int k = 0; k < 2; k++) {
+			ssize_t n = ss_packet_seal(&a, m, key, salt, PLAIN, PLAIN_LEN, got, sizeof got);
+			assert_int_equal(n, (ssize_t)wl);
+			assert_memory_equal(got, want, wl);
+		}
+		assert_int_equal(ss_packet_seal(&a, m, key, salt, PLAIN, PLAIN_LEN, got, wl - 1), SS_ERR_SPACE);
+		ss_aead_free(&a);
+	}
+}
+
+static void test_packet_open(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < NUDP; i++) {
+		const struct ss_method *m = method(udp_kats[i].method);
+		uint8_t key[SS_KEY_MAX], wire[256], out[256];
+		struct ss_aead a = { 0 };
+		struct socks5_addr addr;
+		key_of(m, PASSWORD, key);
+		size_t wl = unhex(udp_kats[i].wire, wire);
+		for (int k = 0; k < 2; k++) {
+			ssize_t n = ss_packet_open(&a, m, key, wire, wl, out, sizeof out);
+			assert_int_equal(n, (ssize_t)PLAIN_LEN);
+			assert_memory_equal(out, PLAIN, PLAIN_LEN);
+			int hl = ss_packet_addr(out, (size_t)n, &addr);
+			assert_int_equal(hl, 2 + 11 + 2);
+			assert_int_equal(addr.atyp, SOCKS5_ATYP_DOMAIN);
+			assert_string_equal(addr.u.domain, "example.com");
+			assert_int_equal(addr.port, 80);
+			assert_memory_equal(out + hl, "hello", 5);
+		}
+		/* out must hold the plaintext */
+		assert_int_equal(ss_packet_open(&a, m, key, wire, wl, out, PLAIN_LEN - 1), SS_ERR_SPACE);
+		ss_aead_free(&a);
+	}
+}
+
+static void test_packet_short(void **state)
+{
+	(void)state;
+	const struct ss_method *m = method("aes-256-gcm");
+	uint8_t key[SS_KEY_MAX], wire[256], out[256];
+	struct ss_aead a = { 0 };
+	key_of(m, PASSWORD, key);
+	unhex(udp_kats[1].wire, wire);
+	/* anything shorter than salt + tag, down to nothing */
+	for (size_t len = 0; len < m->salt_len + SS_TAG_LEN; len++)
+		assert_int_equal(ss_packet_open(&a, m, key, wire, len, out, sizeof out), SS_ERR_SHORT);
+	/* exactly salt + tag: an empty plaintext, whose tag is not this one */
+	assert_int_equal(ss_packet_open(&a, m, key, wire, m->salt_len + SS_TAG_LEN, out, sizeof out), SS_ERR_AUTH);
+	/* a packet cut short by a byte: the tag is wrong */
+	size_t wl = unhex(udp_kats[1].wire, wire);
+	assert_int_equal(ss_packet_open(&a, m, key, wire, wl - 1, out, sizeof out), SS_ERR_AUTH);
+	ss_aead_free(&a);
+}
+
+static void test_packet_bad_tag(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < NUDP; i++) {
+		const struct ss_method *m = method(udp_kats[i].method);
+		uint8_t key[SS_KEY_MAX], other[SS_KEY_MAX], wire[256], out[256];
+		struct ss_aead a = { 0 };
+		key_of(m, PASSWORD, key);
+		key_of(m, "another-password", other);
+		size_t wl = unhex(udp_kats[i].wire, wire);
+		assert_int_equal(ss_packet_open(&a, m, other, wire, wl, out, sizeof out), SS_ERR_AUTH);
+		/* every byte matters: salt (another subkey), ciphertext, tag */
+		for (size_t pos = 0; pos < wl; pos++) {
+			wire[pos] ^= 0x20;
+			assert_int_equal(ss_packet_open(&a, m, key, wire, wl, out, sizeof out), SS_ERR_AUTH);
+			wire[pos] ^= 0x20;
+		}
+		assert_int_equal(ss_packet_open(&a, m, key, wire, wl, out, sizeof out), (ssize_t)PLAIN_LEN);
+		ss_aead_free(&a);
+	}
+}
+
+static void test_packet_bad_address(void **state)
+{
+	(void)state;
+	struct socks5_addr addr;
+	static const struct {
+		const char *plain;
+		size_t len;
+	} bad[] = {
+		{ "", 0 },                                  /* nothing */
+		{ "\x02\x7f\x00\x00\x01\x00\x35", 7 },      /* type 2 */
+		{ "\x05\x7f\x00\x00\x01\x00\x35", 7 },      /* type 5 */
+		{ "\x01\x7f\x00\x00\x01\x00", 6 },          /* IPv4 without the port's second byte */
+		{ "\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01", 17 }, /* IPv6 cut */
+		{ "\x03\x00\x00\x35", 4 },                  /* empty domain */
+		{ "\x03\x05" "ab", 4 },                     /* domain longer than the packet */
+		{ "\x03\x03" "a\0b" "\x00\x35", 7 },        /* NUL in the domain */
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		assert_int_equal(ss_packet_addr((const uint8_t *)bad[i].plain, bad[i].len, &addr), SS_ERR_ADDRESS);
+	/* an address with no payload after it is fine */
+	assert_int_equal(ss_packet_addr((const uint8_t *)"\x01\x7f\x00\x00\x01\x00\x35", 7, &addr), 7);
+	assert_int_equal(addr.atyp, SOCKS5_ATYP_IPV4);
+	assert_int_equal(addr.port, 53);
+}
+
+static void test_packet_none(void **state)
+{
+	(void)state;
+	const struct ss_method *m = method("none");
+	uint8_t salt[SS_SALT_MAX], wire[256], out[256];
+	struct ss_aead a = { 0 };
+	memset(salt, 0xaa, sizeof salt);
+	ssize_t n = ss_packet_seal(&a, m, NULL, salt, PLAIN, PLAIN_LEN, wire, sizeof wire);
+	/* GOST's none: a 16-byte salt, then the plaintext as it is */
+	assert_int_equal(n, (ssize_t)(16 + PLAIN_LEN));
+	assert_int_equal(wire[15], 0xaa);
+	assert_memory_equal(wire + 16, PLAIN, PLAIN_LEN);
+	assert_int_equal(ss_packet_open(&a, m, NULL, wire, (size_t)n, out, sizeof out), (ssize_t)PLAIN_LEN);
+	assert_memory_equal(out, PLAIN, PLAIN_LEN);
+	assert_int_equal(ss_packet_open(&a, m, NULL, wire, 15, out, sizeof out), SS_ERR_SHORT);
+	ss_aead_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -362,6 +509,12 @@ int main(void)
 		cmocka_unit_test(test_empty_chunk),
 		cmocka_unit_test(test_round_trip_large),
 		cmocka_unit_test(test_none_wire),
+		cmocka_unit_test(test_packet_seal_kat),
+		cmocka_unit_test(test_packet_open),
+		cmocka_unit_test(test_packet_short),
+		cmocka_unit_test(test_packet_bad_tag),
+		cmocka_unit_test(test_packet_bad_address),
+		cmocka_unit_test(test_packet_none),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

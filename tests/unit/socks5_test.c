@@ -417,9 +417,36 @@ static void test_socks4_reply(void **state)
 			 -1);
 }
 
+static void test_addr_from_host_and_back(void **state)
+{
+	(void)state;
+	struct socks5_addr a;
+	char host[SOCKS5_DOMAIN_MAX + 1];
+	assert_int_equal(socks5_addr_from_host(&a, "192.0.2.7", 53), 0);
+	assert_int_equal(a.atyp, SOCKS5_ATYP_IPV4);
+	assert_int_equal(a.port, 53);
+	socks5_addr_host(&a, host, sizeof host);
+	assert_string_equal(host, "192.0.2.7");
+	assert_int_equal(socks5_addr_from_host(&a, "2001:db8::1", 443), 0);
+	assert_int_equal(a.atyp, SOCKS5_ATYP_IPV6);
+	socks5_addr_host(&a, host, sizeof host);
+	assert_string_equal(host, "2001:db8::1");
+	assert_int_equal(socks5_addr_from_host(&a, "example.com", 80), 0);
+	assert_int_equal(a.atyp, SOCKS5_ATYP_DOMAIN);
+	socks5_addr_host(&a, host, sizeof host);
+	assert_string_equal(host, "example.com");
+	/* names a SOCKS address cannot carry */
+	assert_int_equal(socks5_addr_from_host(&a, "", 80), -1);
+	char longname[300];
+	memset(longname, 'a', sizeof longname - 1);
+	longname[sizeof longname - 1] = 0;
+	assert_int_equal(socks5_addr_from_host(&a, longname, 80), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_addr_from_host_and_back),
 		cmocka_unit_test(test_greeting),
 		cmocka_unit_test(test_method_choice),
 		cmocka_unit_test(test_userpass),

@@ -474,7 +474,7 @@ static void test_unknown_transport_or_protocol_refused(void **state)
 		{ "socks5+grpc://:8080", "listener", "grpc" },
 		{ "http+://:8080", "listener", "" },
 		{ "nosuch+tcp://:1/127.0.0.1:2", "handler", "nosuch" },  /* not forgotten behind a target */
-		{ "ssu+tls://:8443", "handler", "ssu" },
+		{ "tun+tls://:8443", "handler", "tun" },
 		{ "+tls://:8443", "handler", "" },
 	};
 	char opt[600];
@@ -487,7 +487,7 @@ static void test_unknown_transport_or_protocol_refused(void **state)
 		{ "relay+phts://127.0.0.1:443", "dialer", "phts" },
 		{ "relay+grpc://127.0.0.1:443", "dialer", "grpc" },
 		{ "relay+kcp://127.0.0.1:443", "dialer", "kcp" },
-		{ "ssu+tcp://127.0.0.1:8388", "connector", "ssu" },
+		{ "sshd+tcp://127.0.0.1:8388", "connector", "sshd" },
 	};
 	char *L[] = { "http://:8080" };
 	for (size_t i = 0; i < sizeof bad_F / sizeof *bad_F; i++) {
@@ -641,7 +641,7 @@ static void test_users_where_not_asked_refused(void **state)
 		char *L[] = { (char *)urls_[i] };
 		char want[600];
 		snprintf(want, sizeof want, "%s: services[0].handler.auth: handler %s does not authenticate its clients, "
-			 "so these users would not be asked for (handlers that do: auto, http, socks5, socks4, relay, ss, http2)",
+			 "so these users would not be asked for (handlers that do: auto, http, socks5, socks4, relay, ss, ssu, http2)",
 			 urls_[i], strncmp(urls_[i], "udp", 3) ? "tcp" : "udp");
 		assert_string_equal(refused(L, 1, NULL, 0), want);
 	}
