@@ -325,6 +325,9 @@ static void out_write(const char *p, size_t n)
 /* Move what the ring holds to out (called with write_lock held, which also guards drain_buf). */
 static char drain_buf[LOG_RING_SIZE];
 
+static size_t format_line(char *line, size_t cap, enum log_level lvl, const char *msg, const char *text,
+			  const struct log_field *f, size_t nf);
+
 static void ring_drain_locked(void)
 {
 	char *scratch = drain_buf;
@@ -341,10 +344,10 @@ static void ring_drain_locked(void)
 	pthread_mutex_unlock(&ring_lock);
 	out_write(scratch, n);
 	if (dropped) {
-		char note[128];
-		int k = snprintf(note, sizeof note, "%slog: %lu lines dropped (the log output fell behind)\n",
-				 out_journal ? "<4>" : "", dropped);
-		out_write(note, (size_t)k);
+		/* A line as any other (a JSON log stays JSON), at warn. */
+		char msg[128], note[512];
+		snprintf(msg, sizeof msg, "log: %lu lines dropped (the log output fell behind)", dropped);
+		out_write(note, format_line(note, sizeof note, LOG_LVL_WARN, msg, NULL, NULL, 0));
 	}
 }
 

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -78,7 +79,8 @@ static void test_loop_threads_lines_whole_ordered_or_counted(void **state)
 		int n;
 		unsigned long d;
 		last_line_is_sync = strstr(line, " info  after the threads") != NULL;
-		if (sscanf(line, "log: %lu lines dropped", &d) == 1) {
+		const char *note = strstr(line, " warn  log: ");
+		if (note && sscanf(note, " warn  log: %lu lines dropped", &d) == 1) {
 			dropped += d;
 			continue;
 		}
@@ -128,6 +130,52 @@ static void test_long_line_truncated_with_newline(void **state)
 	assert_non_null(strstr(nl + 1, " info  next\n"));
 	free(text);
 	unlink(path);
+}
+
+/* A loop thread whose output is a pipe nobody reads yet: the ring fills and lines are dropped. */
+static void *flood_thread(void *arg)
+{
+	(void)arg;
+	log_thread_async();
+	for (int i = 0; i < 10000; i++)
+		log_info("flood line %d padding-padding-padding-padding-padding-padding-padding-padding", i);
+	return NULL;
+}
+
+static void test_dropped_note_is_a_json_line_in_json(void **state)
+{
+	(void)state;
+	char fifo[64], *buf = malloc(1 << 22);
+	size_t got = 0;
+	pthread_t t;
+	snprintf(fifo, sizeof fifo, "/tmp/portway-log-fifo-%d", (int)getpid());
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	int rfd = open(fifo, O_RDONLY | O_NONBLOCK);
+	assert_true(rfd >= 0);
+	log_set_format("json");
+	assert_int_equal(log_set_output(fifo), 0);
+	assert_int_equal(pthread_create(&t, NULL, flood_thread, NULL), 0);
+	pthread_join(t, NULL);
+	char *note = NULL;
+	for (int i = 0; i < 1000 && !note; i++) {
+		ssize_t r = read(rfd, buf + got, (1 << 22) - 1 - got);
+		if (r > 0)
+			got += (size_t)r;
+		else
+			usleep(10000);
+		buf[got] = 0;
+		note = strstr(buf, "lines dropped");
+	}
+	assert_non_null(note);
+	while (note > buf && note[-1] != '\n')
+		note--;
+	assert_true(!strncmp(note, "{\"time\":", 8));
+	assert_non_null(strstr(note, "\"level\":\"warn\",\"msg\":\"log: "));
+	log_set_format("text");
+	log_set_output("stderr");
+	close(rfd);
+	unlink(fifo);
+	free(buf);
 }
 
 /* ---- rotation: names, selection ---- */
@@ -412,6 +460,7 @@ int main(void)
 		cmocka_unit_test(test_loop_threads_lines_whole_ordered_or_counted),
 		cmocka_unit_test(test_json_escapes),
 		cmocka_unit_test(test_long_line_truncated_with_newline),
+		cmocka_unit_test(test_dropped_note_is_a_json_line_in_json),
 		cmocka_unit_test(test_backup_name_as_lumberjack),
 		cmocka_unit_test(test_backup_parse_round_trip_and_rejects),
 		cmocka_unit_test(test_backup_select_counts_and_ages),
