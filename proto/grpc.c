@@ -1,7 +1,36 @@
 /* GOST's gRPC Chunk framing (proto/grpc.h). */
 #include "proto/grpc.h"
 
+#include <stdio.h>
+#include <string.h>
+
 #include "proto/bytes.h"
+
+int grpc_method_path(const char *path, char *out, size_t cap)
+{
+	const char *svc = "GostTunel", *p = path ? path : "";
+	size_t svc_len = strlen(svc), len;
+	while (*p == '/')
+		p++;
+	len = strlen(p);
+	while (len && p[len - 1] == '/')
+		len--;
+	const char *slash = memchr(p, '/', len);
+	size_t n;
+	if (!len)
+		n = (size_t)snprintf(out, cap, "/%s/Tunnel", svc);
+	else if (!slash)
+		n = (size_t)snprintf(out, cap, "/%.*s/Tunnel", (int)len, p);
+	else {
+		svc_len = (size_t)(slash - p);
+		n = (size_t)snprintf(out, cap, "/%.*s/%.*s", (int)svc_len, p, (int)(len - svc_len - 1), slash + 1);
+		if (n < cap)
+			for (char *c = out + 1 + svc_len + 1; *c; c++)
+				if (*c == '/')
+					*c = '-';
+	}
+	return n < cap ? 0 : -1;
+}
 
 size_t grpc_chunk_header(uint8_t out[GRPC_CHUNK_HEADER_MAX], size_t data_len)
 {

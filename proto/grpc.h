@@ -18,6 +18,11 @@
 #define GRPC_MESSAGE_MAX (4u << 20)
 #define GRPC_CHUNK_HEADER_MAX 15   /* 5 (gRPC prefix) + 1 (tag) + 9 (varint, as we bound it) */
 
+/* The HTTP/2 :path of the tunnel call for GOST's `path` metadata, as go-gost/x's
+ * parsingMethod reads it: "" -> /GostTunel/Tunnel, "/svc" -> /svc/Tunnel, "/svc/a/b" ->
+ * /svc/a-b (slashes of the method turned into dashes). Returns -1 if it does not fit. */
+int grpc_method_path(const char *path, char *out, size_t cap);
+
 /* The bytes before data_len bytes of data in one message; returns their count. */
 size_t grpc_chunk_header(uint8_t out[GRPC_CHUNK_HEADER_MAX], size_t data_len);
 

@@ -15,8 +15,8 @@ extern const struct handler_type handler_tcp, handler_udp, handler_auto, handler
 	handler_socks4, handler_relay, handler_rtcp, handler_rudp, handler_stream, handler_gateway,
 	handler_natrelay, handler_natrelay_server, handler_agent, handler_ss, handler_ssu, handler_sshd;
 extern const struct handler_type handler_http2;
-extern const struct listener_type listener_http2, listener_h2, listener_h2c;
-extern const struct dialer_type dialer_http2, dialer_h2, dialer_h2c;
+extern const struct listener_type listener_http2, listener_h2, listener_h2c, listener_grpc;
+extern const struct dialer_type dialer_http2, dialer_h2, dialer_h2c, dialer_grpc;
 extern const struct connector_type connector_http2;
 extern const struct listener_type listener_tcp, listener_udp, listener_tls, listener_ws, listener_wss,
 	listener_dtls, listener_rtcp, listener_rudp, listener_natrelay_server, listener_agent, listener_mtcp,
@@ -73,6 +73,7 @@ static const struct listener_type *const listeners[] = {
 	&listener_http2,
 	&listener_h2,
 	&listener_h2c,
+	&listener_grpc,
 };
 
 static const struct dialer_type *const dialers[] = {
@@ -90,6 +91,7 @@ static const struct dialer_type *const dialers[] = {
 	&dialer_http2,
 	&dialer_h2,
 	&dialer_h2c,
+	&dialer_grpc,
 };
 
 static const struct connector_type *const connectors[] = {

@@ -36,6 +36,14 @@ const char *md_str(const struct cnode *md, const char *key, const char *def)
 	return v ? v : def;
 }
 
+const char *md_alias(const struct cnode *md, const char *const *keys)
+{
+	for (size_t i = 0; keys[i]; i++)
+		if (cnode_get(md, keys[i]))
+			return keys[i];
+	return keys[0];
+}
+
 int md_bool(const struct cnode *md, const char *key, int def, int *out, struct cfg_err *e)
 {
 	struct cnode *n = cnode_get(md, key);

@@ -299,6 +299,9 @@ int cfg_error(struct cfg_err *e, const struct cnode *where, const char *field, c
 /* Metadata lookups with validation; def when absent; -1 with cfg_err when malformed. */
 const char *md_str(const struct cnode *md, const char *key, const char *def);
 int md_bool(const struct cnode *md, const char *key, int def, int *out, struct cfg_err *e);
+/* GOST reads a setting under several names (mdutil.GetBool(md, "grpc.insecure", "grpcInsecure",
+ * "insecure")): the first of keys (NULL-terminated) that md has, else the first. */
+const char *md_alias(const struct cnode *md, const char *const *keys);
 int md_duration(const struct cnode *md, const char *key, double def, double *out, struct cfg_err *e);
 int md_int(const struct cnode *md, const char *key, long def, long min, long max, long *out, struct cfg_err *e);
 

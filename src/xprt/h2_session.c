@@ -72,6 +72,9 @@ struct h2s {
 	struct h2_nv *nv;                   /* pointers into hdr, once complete */
 	struct h2_request req;
 	unsigned answered : 1, announced : 1;
+	/* h2_stream_set_trailers: "name\0value\0" pairs sent in a HEADERS frame after the body */
+	struct buf trailers;
+	size_t n_trailers;
 };
 
 struct h2_stream {
@@ -146,6 +149,7 @@ static void h2s_free(struct h2s *x)
 	rq_drop(x);
 	buf_free(&x->out);
 	buf_free(&x->hdr);
+	buf_free(&x->trailers);
 	free(x->nv);
 	free(x);
 }
@@ -219,6 +223,26 @@ static void consumed(struct h2_session *s, int32_t id, size_t n)
 
 /* ---- nghttp2 callbacks ---- */
 
+static nghttp2_nv *nv_make(const struct h2_nv *nv, size_t n, const char *status);
+
+/* The trailers end the stream instead of the last DATA frame (nghttp2 copies the fields). */
+static int send_trailers(nghttp2_session *ng, struct h2s *x)
+{
+	struct h2_nv *nv = xcalloc(x->n_trailers, sizeof *nv);
+	const char *p = x->trailers.p;
+	for (size_t i = 0; i < x->n_trailers; i++) {
+		nv[i].name = p;
+		p += strlen(p) + 1;
+		nv[i].value = p;
+		p += strlen(p) + 1;
+	}
+	nghttp2_nv *a = nv_make(nv, x->n_trailers, NULL);
+	int r = nghttp2_submit_trailer(ng, x->id, a, x->n_trailers);
+	free(a);
+	free(nv);
+	return r;
+}
+
 static ssize_t data_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
 			    nghttp2_data_source *src, void *ud)
 {
@@ -235,9 +259,11 @@ static ssize_t data_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_
 	out_compact(x);
 	update_wqueued(x);
 	if (!out_len(x)) {
-		if (x->out_eof)
+		if (x->out_eof) {
 			*flags |= NGHTTP2_DATA_FLAG_EOF;
-		else if (!n) {
+			if (x->n_trailers && send_trailers(ng, x) == 0)
+				*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+		} else if (!n) {
 			x->deferred = 1;
 			return NGHTTP2_ERR_DEFERRED;
 		}
@@ -825,6 +851,23 @@ int h2_stream_respond(struct stream *st, int status, const struct h2_nv *nv, siz
 		x->out_eof = 1;
 	if (!s->in_ng)
 		schedule_tick(s);
+	return 0;
+}
+
+int h2_stream_set_trailers(struct stream *st, const struct h2_nv *nv, size_t n)
+{
+	if (!h2_stream_is(st) || st->closed)
+		return -1;
+	struct h2s *x = ((struct h2_stream *)st)->x;
+	if (x->out_eof || x->local_ended)
+		return -1;
+	buf_free(&x->trailers);
+	x->n_trailers = 0;
+	for (size_t i = 0; i < n; i++) {
+		buf_append(&x->trailers, nv[i].name, strlen(nv[i].name) + 1);
+		buf_append(&x->trailers, nv[i].value, strlen(nv[i].value) + 1);
+		x->n_trailers++;
+	}
 	return 0;
 }
 

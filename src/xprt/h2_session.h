@@ -105,6 +105,10 @@ const struct h2_request *h2_stream_request(struct stream *st);
 /* Answer with status and fields. end: no body (END_STREAM now); otherwise the stream's writes
  * are the body. Writes before the answer fail. -1 when answered already or the stream is gone. */
 int h2_stream_respond(struct stream *st, int status, const struct h2_nv *nv, size_t n, int end);
+/* Fields (copied) sent as trailers when the body ends (stream_shutdown, or the close that ends
+ * it): a HEADERS frame with END_STREAM after the last DATA, as gRPC ends a call with its
+ * grpc-status. -1 when the stream's side has ended already. */
+int h2_stream_set_trailers(struct stream *st, const struct h2_nv *nv, size_t n);
 /* Any HTTP/2 stream of this layer. */
 int h2_stream_is(const struct stream *st);
 

@@ -133,6 +133,25 @@ static void test_empty_message(void **state)
 	assert_int_equal(o.len, 0);
 }
 
+static void test_method_path(void **state)
+{
+	(void)state;
+	char out[64];
+	static const char *const cases[][2] = {
+		{ "", "/GostTunel/Tunnel" },          { "/", "/GostTunel/Tunnel" },
+		{ "/api", "/api/Tunnel" },            { "api/", "/api/Tunnel" },
+		{ "/api/stream", "/api/stream" },     { "/a/b/c/", "/a/b-c" },
+		{ "//x//y", "/x/-y" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		assert_int_equal(grpc_method_path(cases[i][0], out, sizeof out), 0);
+		assert_string_equal(out, cases[i][1]);
+	}
+	assert_int_equal(grpc_method_path(NULL, out, sizeof out), 0);
+	assert_string_equal(out, "/GostTunel/Tunnel");
+	assert_int_equal(grpc_method_path("/a-very-long-service-name/and-a-long-method", out, 16), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -140,6 +159,7 @@ int main(void)
 		cmocka_unit_test(test_every_segmentation),
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_empty_message),
+		cmocka_unit_test(test_method_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
