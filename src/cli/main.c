@@ -346,8 +346,11 @@ static void shutdown_begin(struct ev_loop *loop)
  * configuration stays; SIGHUP reloads it). */
 static void reopen_log(void)
 {
-	if (log_reopen() < 0)
+	int r = log_reopen();
+	if (r < 0)
 		log_error("SIGUSR1: cannot reopen the log file: %s", strerror(errno));
+	else if (r > 0)
+		log_info("SIGUSR1: the log output is no file, nothing to reopen");
 	else
 		log_info("SIGUSR1: log file reopened");
 }

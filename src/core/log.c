@@ -207,7 +207,7 @@ int log_set_output(const char *path) { return log_set_output_rotated(path, NULL)
 int log_reopen(void)
 {
 	pthread_mutex_lock(&write_lock);
-	int r = 0;
+	int r = out_owned ? 0 : 1;
 	if (out_owned) {
 		int fd = open_log_file(out_path);
 		if (fd < 0) {

@@ -13,7 +13,8 @@ int log_set_format(const char *name);     /* "text" or "json" */
 int log_set_output(const char *path);     /* "stderr", "stdout", "none" or a file path; -1 with errno */
 /* The same, a file rotated as r says (src/core/log_rotate.h; NULL or not enabled: never). */
 int log_set_output_rotated(const char *path, const struct log_rotation *r);
-/* Open the output file again under its name (after logrotate moved it: SIGUSR1). -1 with errno. */
+/* Open the output file again under its name (after logrotate moved it: SIGUSR1). 0, 1 when the
+ * output is no file, -1 with errno. */
 int log_reopen(void);
 enum log_level log_get_level(void);
 /* This thread runs a loop: its lines go through the writer thread, never straight to the output. */

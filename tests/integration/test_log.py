@@ -268,6 +268,13 @@ services:
     assert p.proc.poll() is None
 
 
+def test_sigusr1_without_a_log_file_changes_nothing(pw):
+    p = pw.start("-L", f"tcp://127.0.0.1:{free_port()}/127.0.0.1:1")
+    p.signal(signal.SIGUSR1)
+    p.wait_log("SIGUSR1: the log output is no file, nothing to reopen")
+    assert p.proc.poll() is None
+
+
 def test_journal_priority_prefix_when_stderr_is_the_journal(pw, tmp_path):
     # The harness sends stderr to tmp_path/NAME.log, opened without changing the file (same inode).
     out = tmp_path / "journal.log"
@@ -275,13 +282,12 @@ def test_journal_priority_prefix_when_stderr_is_the_journal(pw, tmp_path):
     st = os.stat(out)
     port = free_port()
     p = pw.start(config=f"""
-log: {{level: debug}}
+log: {{level: debug, rotation: {{maxSize: 1}}}}
 services:
   - addr: 127.0.0.1:{port}
     handler: {{type: tcp}}
     listener: {{type: tcp}}
     forwarder: {{nodes: [{{addr: "127.0.0.1:1"}}]}}
-    resolver: r
 """, name="journal", env={"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"})
     assert p.log_path == out
     c = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -291,7 +297,7 @@ services:
     lines = [ln for ln in p.text().splitlines() if ln]
     assert lines and all(re.match(r"<[2-7]>\d{4}-", ln) for ln in lines), lines
     assert any(ln.startswith("<6>") and "running with" in ln for ln in lines)
-    assert any(ln.startswith("<4>") and "resolver" in ln for ln in lines)  # the ignored key's warning
+    assert any(ln.startswith("<4>") and "log.rotation applies only" in ln for ln in lines)  # a warning
     assert any(ln.startswith("<7>") for ln in lines)
 
 
