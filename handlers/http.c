@@ -287,7 +287,7 @@ static void start_dial(struct http_conn *c, stream_done_cb cb)
 	c->state = HC_DIAL;
 	arm(c, 0);
 	stream_read_stop(c->client);
-	c->dial = proxy_dial_start(c->client->w, c->svc, &c->o->p, c->host, c->port, 0, cb, c);
+	c->dial = proxy_dial_start(c->client->w, c->client->peer, c->svc, &c->o->p, c->host, c->port, 0, cb, c);
 }
 
 /* The target of the request; 0 or -1 after answering 400. */

@@ -177,7 +177,7 @@ static void http2_handle(struct service *svc, struct stream *client)
 		answer(r, 501, NULL, 0, 1);
 		return;
 	}
-	r->dial = proxy_dial_start(client->w, svc, &o->p, r->host, r->port, 0, dialed, r);
+	r->dial = proxy_dial_start(client->w, client->peer, svc, &o->p, r->host, r->port, 0, dialed, r);
 }
 
 static void http2_fini(struct service *svc)

@@ -18,14 +18,17 @@ struct proxy_opts {
 	double read_timeout;        /* handshake, request head, response head */
 	double idle_timeout;        /* tunnels and bodies; 0: none */
 	int retries;                /* further dials after a failed one (GOST handler.retries) */
+	int hash_host;              /* metadata hash: host: the hash strategy keys on the target */
 };
 
 /* Reads dialTimeout, readTimeout, idleTimeout and retries from the handler (or service) metadata. */
 int proxy_opts_parse(struct service *svc, struct proxy_opts *o, struct cfg_err *e);
 
-/* A router dial repeated up to o->retries times. cb runs once unless cancelled. */
+/* A router dial repeated up to o->retries times, for the client at peer (a stream's peer: its IP,
+ * or host:port with the handler's hash: host, is the hash strategy's key).
+ * cb runs once unless cancelled. */
 struct proxy_dial;
-struct proxy_dial *proxy_dial_start(struct worker *w, struct service *svc, const struct proxy_opts *o,
+struct proxy_dial *proxy_dial_start(struct worker *w, const char *peer, struct service *svc, const struct proxy_opts *o,
 				    const char *host, uint16_t port, int dgram, stream_done_cb cb, void *ctx);
 void proxy_dial_cancel(struct proxy_dial *pd);
 

@@ -33,7 +33,7 @@ int proxy_opts_parse(struct service *svc, struct proxy_opts *o, struct cfg_err *
 		return -1;
 	}
 	o->retries = (int)retries;
-	return 0;
+	return router_hash_opt(svc, &o->hash_host, e);
 }
 
 struct proxy_dial {
@@ -41,6 +41,7 @@ struct proxy_dial {
 	struct dial_opts d;
 	char host[256];
 	uint16_t port;
+	char hash[320];             /* d.hash points here */
 	int left;                   /* retries still allowed */
 	struct dial *dial;          /* in flight */
 	struct service *svc;        /* whose handler errors a final failure counts in */
@@ -66,11 +67,12 @@ static void proxy_dial_done(void *ctx, struct stream *s, int err)
 	cb(cbctx, s, err);
 }
 
-struct proxy_dial *proxy_dial_start(struct worker *w, struct service *svc, const struct proxy_opts *o,
+struct proxy_dial *proxy_dial_start(struct worker *w, const char *peer, struct service *svc, const struct proxy_opts *o,
 				    const char *host, uint16_t port, int dgram, stream_done_cb cb, void *ctx)
 {
 	struct proxy_dial *pd = xcalloc(1, sizeof *pd);
 	pd->w = w;
+	pd->d.hash = router_hash_key(peer, o->hash_host, host, port, pd->hash, sizeof pd->hash);
 	pd->d.chain = svc->handler.chain;
 	pd->d.svc = svc;
 	pd->d.dgram = dgram;

@@ -52,6 +52,8 @@ static int relay_init(struct service *svc, struct cfg_err *e)
 		return -1;
 	if (o->read_timeout <= 0)
 		o->read_timeout = 15;
+	if (router_hash_opt(svc, &o->hash_host, e) < 0)
+		return -1;
 	if (relay_bind_init(svc, o, e) < 0)
 		return -1;
 	return 0;
@@ -157,6 +159,7 @@ static void relay_process(struct relay_conn *c)
 	const struct relay_addr *addr = relay_msg_last_addr(&c->req);
 	uint8_t cmd = c->req.cmd & RELAY_CMD_MASK;
 	struct dial_opts d = { .chain = c->svc->handler.chain, .timeout = o->dial_timeout, .svc = c->svc };
+	char hash[320];
 
 	if (service_auth_required(c->svc) &&
 	    !service_auth_check(c->svc, c->req.has_user_auth ? c->req.username : "",
@@ -173,6 +176,7 @@ static void relay_process(struct relay_conn *c)
 		/* Forward mode: the client's address is ignored. */
 		c->forward = 1;
 		c->state = RELAY_DIALING;
+		d.hash = router_client_ip(c->client->peer, hash, sizeof hash);
 		c->dial = router_dial_forward(c->client->w, &d, c->svc->forwarder, relay_dialed, c);
 		return;
 	}
@@ -189,6 +193,7 @@ static void relay_process(struct relay_conn *c)
 			return;
 		}
 		c->state = RELAY_DIALING;
+		d.hash = router_hash_key(c->client->peer, o->hash_host, addr->host, addr->port, hash, sizeof hash);
 		c->dial = router_dial(c->client->w, &d, addr->host, addr->port, relay_dialed, c);
 		return;
 	case RELAY_CMD_BIND:

@@ -11,6 +11,7 @@ struct relay_opts {
 	double read_timeout;        /* for the request */
 	double dial_timeout;
 	double idle_timeout;
+	int hash_host;              /* metadata hash: host (router_hash_opt) */
 	void *bind_opts;            /* parsed by relay_bind_init, owned by handlers/relay_bind.c */
 };
 

@@ -104,8 +104,10 @@ static void sni_route_tls(struct sni_conn *c, const char *host)
 	}
 	log_info("service %s: %s: tls %s:%u", svc->name, c->client->peer, host, SNI_TLS_PORT);
 	struct stream *s = sni_release(c);
+	char hash[320];
 	router_dial_pipe(s, &(struct dial_pipe){
-		.dial = { .chain = svc->handler.chain, .timeout = st->p.dial_timeout, .svc = svc },
+		.dial = { .chain = svc->handler.chain, .timeout = st->p.dial_timeout, .svc = svc,
+			  .hash = router_hash_key(s->peer, st->p.hash_host, host, SNI_TLS_PORT, hash, sizeof hash) },
 		.host = host,
 		.port = SNI_TLS_PORT,
 		.idle_timeout = st->p.idle_timeout,

@@ -390,7 +390,7 @@ static int step_request(struct s5_conn *c)
 	c->state = S5_DIAL;
 	arm(c, 0);
 	stream_read_stop(c->client);
-	c->dial = proxy_dial_start(c->client->w, c->svc, &c->o->p, c->host, c->port, 0, connect_dialed, c);
+	c->dial = proxy_dial_start(c->client->w, c->client->peer, c->svc, &c->o->p, c->host, c->port, 0, connect_dialed, c);
 	return 0;
 }
 

@@ -195,7 +195,7 @@ static void rbind_dialed(void *ctx, struct stream *s, int err)
 static void rbind_connect(struct rbind *r)
 {
 	struct rbind_opts *o = r->o;
-	r->node = hop_select(o->last, NULL, 0);
+	r->node = hop_select(o->last, NULL, 0, NULL);
 	if (!r->node) {
 		rbind_schedule(r);
 		return;

@@ -372,6 +372,12 @@ static int check_own_metadata(struct ctx *x, const struct cnode *parent, const c
 static int parse_hostport(struct ctx *x, const struct cnode *where, const char *field, const char *addr, char *host,
 			  size_t hostlen, uint16_t *port)
 {
+	size_t pl;
+	unsigned lo, hi;
+	if (port_range_split(addr, &pl, &lo, &hi))
+		/* GOST expands ranges only from -L; in a file it would fail to listen or dial */
+		return cfg_error(x->e, where, field, "a port range (\"%s\") is a command-line form (-L "
+				 "tcp://:8000-8010/host:8000-8010); in a file, list one service or node per port", addr);
 	if (hostport_split(addr, host, hostlen, port) < 0)
 		return cfg_error(x->e, where, field, "expected host:port (or :port, [v6]:port), got \"%s\"", addr);
 	return 0;
@@ -498,6 +504,23 @@ static int parse_typed(struct ctx *x, const struct cnode *parent, const char *ke
 	return 0;
 }
 
+/* GOST's node metadata read by the selector: weight, backup, and the node's own maxFails and
+ * failTimeout (GOST takes <= 0 as 1 and 10 s). */
+static int parse_node_selection(struct ctx *x, struct node *node)
+{
+	long weight, max_fails;
+	if (md_int(node->md, "weight", 1, 0, 1000000, &weight, x->e) < 0 ||
+	    md_bool(node->md, "backup", 0, &node->sel.backup, x->e) < 0 ||
+	    md_int(node->md, "maxFails", 0, 0, 1000000, &max_fails, x->e) < 0 ||
+	    md_duration(node->md, "failTimeout", 0, &node->sel.fail_timeout, x->e) < 0)
+		return -1;
+	node->sel.weight = weight > 0 ? (int)weight : 1;
+	node->sel.max_fails = max_fails > 0 || !cnode_get(node->md, "maxFails") ? (int)max_fails : 1;
+	if (cnode_get(node->md, "failTimeout") && node->sel.fail_timeout <= 0)
+		node->sel.fail_timeout = 10;
+	return 0;
+}
+
 static struct node *parse_node(struct ctx *x, const struct cnode *n, const char *path, int forward_node)
 {
 	static const char *const keys[] = { "name", "addr", "connector", "dialer", "metadata", "bypass", "tls", "auth",
@@ -523,7 +546,8 @@ static struct node *parse_node(struct ctx *x, const struct cnode *n, const char 
 		goto fail;
 	}
 	node->addr = s;
-	if (parse_md(x, n, path, &node->md) < 0 || parse_bypass_ref(x, n, path, &node->bypass) < 0)
+	if (parse_md(x, n, path, &node->md) < 0 || parse_bypass_ref(x, n, path, &node->bypass) < 0 ||
+	    parse_node_selection(x, node) < 0)
 		goto fail;
 	if (!forward_node) {
 		if (parse_typed(x, n, "connector", path, "http", "connector", (const void **)&node->connector.type,
@@ -575,9 +599,15 @@ static int parse_selector(struct ctx *x, const struct cnode *parent, const char 
 			sel->strategy = SEL_RANDOM;
 		else if (!strcasecmp(st, "fifo") || !strcasecmp(st, "ha"))
 			sel->strategy = SEL_FIFO;
+		else if (!strcasecmp(st, "hash"))
+			sel->strategy = SEL_HASH;
+		else if (!strcasecmp(st, "parallel") || !strcasecmp(st, "lowestlatency") || !strcasecmp(st, "lowest") ||
+			 !strcasecmp(st, "ll"))
+			return cfg_error(x->e, cnode_get(n, "strategy"), "strategy",
+					 "strategy \"%s\" is not implemented in portway (known: round, rand, fifo, hash)", st);
 		else
 			return cfg_error(x->e, cnode_get(n, "strategy"), "strategy",
-					 "unknown strategy \"%s\" (known: round, random, fifo)", st);
+					 "unknown strategy \"%s\" (known: round, rand, fifo, hash)", st);
 	}
 	if (md_int(n, "maxFails", 1, 0, 1000000, &mf, x->e) < 0 ||
 	    md_duration(n, "failTimeout", 10, &sel->fail_timeout, x->e) < 0)

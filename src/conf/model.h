@@ -152,7 +152,7 @@ void registry_names_if(const char *kind, int (*keep)(const void *type), char *ou
 
 /* ---- the model ---- */
 
-enum selector_strategy { SEL_ROUND, SEL_RANDOM, SEL_FIFO };
+enum selector_strategy { SEL_ROUND, SEL_RANDOM, SEL_FIFO, SEL_HASH };
 
 struct selector_cfg {
 	enum selector_strategy strategy;
@@ -181,6 +181,12 @@ struct node {
 	} dialer;
 	struct cnode *md;
 	struct bypass *bypass;
+	/* GOST's node metadata for the selector. weight: the random strategy's (<= 0: 1); backup: only
+	 * chosen when every other node is down; max_fails, fail_timeout: this node's own (0: the hop's). */
+	struct {
+		int weight, backup, max_fails;
+		double fail_timeout;
+	} sel;
 	/* health, shared by all workers */
 	int fails;
 	double down_until;
@@ -308,6 +314,10 @@ int md_int(const struct cnode *md, const char *key, long def, long min, long max
 struct config *config_load_file(const char *path, struct cfg_err *e);
 /* Build from -L and -F URLs (src/url.c makes the tree). */
 struct config *config_from_urls(char **L, int nL, char **F, int nF, struct cfg_err *e);
+/* GOST's port range in an address, "host:min-max": 1 and its parts (the host is addr's first
+ * prefix_len bytes); 0: no range there; -1: a malformed one (min > max, not ports). */
+int port_range_split(const char *addr, size_t *prefix_len, unsigned *min, unsigned *max);
+#define PORT_RANGE_MAX 4096     /* ports one -L may expand to */
 /* GOST's -api [user:pass@]host:port[?pathPrefix=/p&accesslog=true]: root's api block, replaced. */
 int config_set_api_flag(struct cnode *root, const char *arg, struct cfg_err *e);
 /* Takes root and path (freed on error too). */

@@ -392,6 +392,31 @@ static void query_metadata(const struct query_dest *d, const char *k, const char
 			cnode_set(cnode_map_child(d->sections[i], "metadata"), k, v);
 }
 
+/* GOST's selector keys in a query (with its snake_case spellings), as the YAML names them. */
+static const char *selector_key(const char *k)
+{
+	if (!strcasecmp(k, "strategy"))
+		return "strategy";
+	if (!strcasecmp(k, "maxFails") || !strcasecmp(k, "max_fails"))
+		return "maxFails";
+	if (!strcasecmp(k, "failTimeout") || !strcasecmp(k, "fail_timeout"))
+		return "failTimeout";
+	return NULL;
+}
+
+/* A selector made from a query, attached to owner when the query had any of its keys (GOST's
+ * command line then defaults failTimeout to 30 s, not the file's 10 s); freed otherwise. */
+static void attach_selector(struct cnode *owner, struct cnode *sel)
+{
+	if (!sel->n) {
+		cnode_free(sel);
+		return;
+	}
+	if (!cnode_get(sel, "failTimeout"))
+		cnode_set(sel, "failTimeout", "30s");
+	cnode_append(owner, sel);
+}
+
 /* Apply the query. Keys portway does not implement stay in metadata, where the validator
  * refuses those that would enforce something (limiters, admission, probe resistance). */
 static int apply_query(const char *query, const struct query_dest *d, const char *opt, const char *url,
@@ -410,9 +435,8 @@ static int apply_query(const char *query, const struct query_dest *d, const char
 			r = query_auth(d, v, opt, url, e);
 		else if (!strcasecmp(k, "bypass") && d->root && d->bypass_owner)
 			add_bypass(d->root, d->bypass_owner, v);
-		else if (d->selector && (!strcasecmp(k, "strategy") || !strcasecmp(k, "maxFails") ||
-					 !strcasecmp(k, "failTimeout")))
-			cnode_set(d->selector, k, v);
+		else if (d->selector && selector_key(k))
+			cnode_set(d->selector, selector_key(k), v);
 		else
 			query_metadata(d, k, v);
 		free(k);
@@ -445,6 +469,119 @@ static char *path_addr(const struct url_parts *u, const char *a, const char *b)
 	return p;
 }
 
+
+/* ---- port ranges (GOST's -L tcp://:8000-8010/host:8000-8010) ---- */
+
+/* A scalar of the command line's tree set anew (its key must be there). */
+static void cnode_replace(struct cnode *map, const char *key, const char *value)
+{
+	struct cnode *n = cnode_get(map, key);
+	free(n->value);
+	n->value = xstrdup(value);
+}
+
+/* A decimal port, digits only. */
+static int port_number(const char *s, size_t n, unsigned *out)
+{
+	unsigned v = 0;
+	if (!n || n > 5)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	if (v > 65535)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int port_range_split(const char *addr, size_t *prefix_len, unsigned *min, unsigned *max)
+{
+	const char *colon = strrchr(addr, ':');
+	if (!colon || strstr(addr, "://"))
+		return 0;
+	const char *ports = colon + 1, *dash = strchr(ports, '-');
+	if (!dash)
+		return 0;
+	*prefix_len = (size_t)(colon - addr);
+	if (port_number(ports, (size_t)(dash - ports), min) < 0 || port_number(dash + 1, strlen(dash + 1), max) < 0 ||
+	    *min > *max)
+		return -1;
+	return 1;
+}
+
+/* "a:1-3,b:7" into the addresses it names, in order (a:1 a:2 a:3 b:7), appended to out. */
+static int expand_ranges(const char *list, struct cnode *out, const char *url, const char *what, struct cfg_err *e)
+{
+	char *copy = xstrdup(list), *save = NULL;
+	int r = 0;
+	for (char *t = strtok_r(copy, ",", &save); t && r == 0; t = strtok_r(NULL, ",", &save)) {
+		size_t pl;
+		unsigned lo, hi;
+		int k = port_range_split(t, &pl, &lo, &hi);
+		if (k == 0) {
+			cnode_set(out, "addr", t);
+			continue;
+		}
+		if (k < 0 || out->n + (hi - lo + 1) > PORT_RANGE_MAX) {
+			char field[1200];
+			snprintf(field, sizeof field, "%s %s", what, url);
+			r = cfg_error(e, NULL, field, k < 0 ? "\"%s\": a port range is min-max, two ports from 0 to 65535, min first"
+						  : "\"%s\": at most %d ports in one range",
+				      t, PORT_RANGE_MAX);
+			break;
+		}
+		for (unsigned port = lo; port <= hi; port++) {
+			char a[320];
+			snprintf(a, sizeof a, "%.*s:%u", (int)pl, t, port);
+			cnode_set(out, "addr", a);
+		}
+	}
+	free(copy);
+	return r;
+}
+
+/*
+ * GOST: a listen port range is one service per port, copies of svc (named on from services->n).
+ * With one target every copy forwards to it; with several, copy i to target i; targets beyond
+ * the listen ports are left out, as GOST documents. Fewer targets than listen ports (GOST leaves
+ * the rest without a forwarder) is refused here. Takes svc.
+ */
+static int append_listen_range(struct cnode *services, struct cnode *svc, const struct cnode *listen, const char *url,
+			       const char *what, struct cfg_err *e)
+{
+	struct cnode *nodes = cnode_get(cnode_get(svc, "forwarder"), "nodes");
+	size_t n_targets = nodes ? nodes->n : 0;
+	if (n_targets > 1 && n_targets < listen->n) {
+		char field[1200];
+		snprintf(field, sizeof field, "%s %s", what, url);
+		cnode_free(svc);
+		return cfg_error(e, NULL, field, "%zu listen ports but %zu targets: give one target, or at least one per port",
+				 listen->n, n_targets);
+	}
+	for (size_t i = 0; i < listen->n; i++) {
+		struct cnode *c = cnode_clone(svc);
+		char name[32];
+		snprintf(name, sizeof name, "service-%zu", services->n);
+		cnode_replace(c, "name", name);
+		cnode_replace(c, "addr", listen->items[i]->value);
+		struct cnode *cn = cnode_get(cnode_get(c, "forwarder"), "nodes");
+		if (n_targets > 1) {
+			/* keep target i only */
+			for (size_t k = 0; k < cn->n; k++)
+				if (k != i)
+					cnode_free(cn->items[k]);
+			cn->items[0] = cn->items[i];
+			cn->n = 1;
+		}
+		cnode_append(services, c);
+	}
+	cnode_free(svc);
+	return 0;
+}
+
 static int build_service(struct cnode *root, struct cnode *services, const char *url, size_t index, int have_chain,
 			 struct cfg_err *e)
 {
@@ -461,12 +598,15 @@ static int build_service(struct cnode *root, struct cnode *services, const char 
 	}
 	struct cnode *svc = cnode_new(CN_MAP, url, 0, 0);
 	char name[32];
-	snprintf(name, sizeof name, "service-%zu", index);
+	snprintf(name, sizeof name, "service-%zu", services->n);
 	cnode_set(svc, "name", name);
 	char *paddr = path_addr(&u, hname, lname);
 	cnode_set(svc, "addr", paddr ? paddr : u.hosts);
+	/* the listen addresses when a port range names several (else NULL) */
+	struct cnode *listen = cnode_new(CN_SEQ, url, 0, 0);
+	int r = paddr ? 0 : expand_ranges(u.hosts, listen, url, what, e);
 	struct cnode *h = cnode_map_child(svc, "handler"), *l = cnode_map_child(svc, "listener");
-	struct cnode *fsel = NULL;
+	struct cnode *fsel = NULL, *fwd_owner = NULL;
 	if (u.path && *u.path && !paddr) {
 		/* Targets: the handler becomes the listener's name for tcp/udp/rtcp/rudp/unix, else forward. */
 		if (strcasecmp(hname, "relay")) {
@@ -480,18 +620,21 @@ static int build_service(struct cnode *root, struct cnode *services, const char 
 		struct cnode *nodes = cnode_new(CN_SEQ, url, 0, 0);
 		nodes->key = xstrdup("nodes");
 		cnode_append(fwd, nodes);
-		char *targets = xstrdup(u.path), *save = NULL;
-		int i = 0;
-		for (char *t = strtok_r(targets, ",", &save); t; t = strtok_r(NULL, ",", &save), i++) {
+		struct cnode *targets = cnode_new(CN_SEQ, url, 0, 0);
+		if (r == 0)
+			r = expand_ranges(u.path, targets, url, what, e);
+		for (size_t i = 0; i < targets->n; i++) {
 			struct cnode *nd = cnode_new(CN_MAP, url, 0, 0);
 			char nn[32];
-			snprintf(nn, sizeof nn, "target-%d", i);
+			snprintf(nn, sizeof nn, "target-%zu", i);
 			cnode_set(nd, "name", nn);
-			cnode_set(nd, "addr", t);
+			cnode_set(nd, "addr", targets->items[i]->value);
 			cnode_append(nodes, nd);
 		}
-		free(targets);
-		fsel = cnode_map_child(fwd, "selector");
+		cnode_free(targets);
+		fsel = cnode_new(CN_MAP, url, 0, 0);
+		fsel->key = xstrdup("selector");
+		fwd_owner = fwd;
 	}
 	free(paddr);
 	cnode_set(h, "type", hname);
@@ -507,8 +650,7 @@ static int build_service(struct cnode *root, struct cnode *services, const char 
 		cnode_set(is_remote_listener(lname) ? l : h, "chain", "chain-0");
 	struct cnode *tls = cnode_new(CN_MAP, url, 0, 0);
 	tls->key = xstrdup("tls");
-	int r = 0;
-	if (u.query) {
+	if (u.query && r == 0) {
 		struct cnode *sections[] = { h, l, svc };
 		static const char *const prefixes[] = { "handler", "listener", "service" };
 		struct query_dest d = { sections, prefixes, 3, tls, 0, fsel, root, svc, u.user ? NULL : h };
@@ -518,8 +660,14 @@ static int build_service(struct cnode *root, struct cnode *services, const char 
 		cnode_append(l, tls);
 	else
 		cnode_free(tls);
+	if (fsel)
+		attach_selector(fwd_owner, fsel);
 	/* Appended even on failure: the tree owns it and frees it with the rest. */
-	cnode_append(services, svc);
+	if (r == 0 && listen->n > 1)
+		r = append_listen_range(services, svc, listen, url, what, e);
+	else
+		cnode_append(services, svc);
+	cnode_free(listen);
 	url_parts_free(&u);
 	return r;
 }
@@ -566,9 +714,16 @@ static int build_hop(struct cnode *root, struct cnode *hops, const char *url, si
 		if (u.query) {
 			struct cnode *sections[] = { c, d, nd };
 			static const char *const prefixes[] = { "connector", "dialer", "node" };
-			struct query_dest qd = { sections, prefixes, 3, tls, 1, NULL, root, i == 0 ? hop : NULL,
+			/* the selector keys are the hop's (taken once), never the nodes' metadata */
+			struct cnode *hsel = cnode_new(CN_MAP, url, 0, 0);
+			hsel->key = xstrdup("selector");
+			struct query_dest qd = { sections, prefixes, 3, tls, 1, hsel, root, i == 0 ? hop : NULL,
 						 u.user ? NULL : c };
 			r = apply_query(u.query, &qd, "-F", url, e);
+			if (i == 0)
+				attach_selector(hop, hsel);
+			else
+				cnode_free(hsel);
 		}
 		if (tls->n)
 			cnode_append(d, tls);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <zlib.h>
 
 #include "src/core/log.h"
 #include "src/core/pipe.h"
@@ -13,12 +14,23 @@
 #include "src/core/util.h"
 #include "src/svc/metrics.h"
 
+/* The node's own maxFails/failTimeout (GOST node metadata) or else the hop's selector's. */
+static int node_max_fails(const struct hop *h, const struct node *n)
+{
+	return n->sel.max_fails > 0 ? n->sel.max_fails : h ? h->sel.max_fails : 0;
+}
+
+static double node_fail_timeout(const struct hop *h, const struct node *n)
+{
+	return n->sel.fail_timeout > 0 ? n->sel.fail_timeout : h ? h->sel.fail_timeout : 10;
+}
+
 static int node_is_up(const struct hop *h, struct node *n, double now)
 {
-	int fails = __atomic_load_n(&n->fails, __ATOMIC_RELAXED);
+	int fails = __atomic_load_n(&n->fails, __ATOMIC_RELAXED), max = node_max_fails(h, n);
 	double until;
 	__atomic_load(&n->down_until, &until, __ATOMIC_RELAXED);
-	return h->sel.max_fails <= 0 || fails < h->sel.max_fails || now >= until;
+	return max <= 0 || fails < max || now >= until;
 }
 
 static int excluded(struct node *n, struct node *const *ex, size_t nex)
@@ -29,42 +41,82 @@ static int excluded(struct node *n, struct node *const *ex, size_t nex)
 	return 0;
 }
 
-struct node *hop_select(struct hop *h, struct node *const *exclude, size_t n_exclude)
+/* GOST's filters, in its order. Failed nodes leave the set, unless that leaves nothing (portway
+ * never refuses only because all look down: it tries them anyway); then backup nodes leave it
+ * while a node that is no backup remains. Returns how many of the candidates stay, in place. */
+static size_t select_filter(const struct hop *h, struct node **cand, size_t n, double now)
 {
-	double now = mono_now();
-	size_t n = h->n_nodes, start;
-	if (!n)
-		return NULL;
-	switch (h->sel.strategy) {
-	case SEL_RANDOM:
-		start = rng_below((uint32_t)n);
-		break;
-	case SEL_FIFO:
-		start = 0;
-		break;
-	default:
-		start = __atomic_fetch_add(&h->rr, 1, __ATOMIC_RELAXED) % n;
-	}
-	/* First a healthy node, then any node not yet tried: never refuse only because all look down. */
-	for (int pass = 0; pass < 2; pass++)
-		for (size_t k = 0; k < n; k++) {
-			struct node *nd = h->nodes[(start + k) % n];
-			if (excluded(nd, exclude, n_exclude))
-				continue;
-			if (pass == 1 || node_is_up(h, nd, now))
-				return nd;
+	size_t up = 0, primary = 0;
+	for (size_t i = 0; i < n; i++)
+		if (node_is_up(h, cand[i], now))
+			cand[up++] = cand[i];
+	if (up)
+		n = up;
+	for (size_t i = 0; i < n; i++)
+		if (!cand[i]->sel.backup) {
+			struct node *t = cand[primary];
+			cand[primary++] = cand[i];
+			cand[i] = t;
 		}
-	return NULL;
+	return primary ? primary : n;
+}
+
+static size_t pick_weighted(struct node *const *cand, size_t n)
+{
+	uint64_t sum = 0;
+	for (size_t i = 0; i < n; i++)
+		sum += cand[i]->sel.weight > 0 ? (uint64_t)cand[i]->sel.weight : 1;
+	uint64_t r = rng_below((uint32_t)(sum > UINT32_MAX ? UINT32_MAX : sum));
+	for (size_t i = 0; i < n; i++) {
+		uint64_t w = cand[i]->sel.weight > 0 ? (uint64_t)cand[i]->sel.weight : 1;
+		if (r < w)
+			return i;
+		r -= w;
+	}
+	return n - 1;
+}
+
+struct node *hop_select(struct hop *h, struct node *const *exclude, size_t n_exclude, const char *hash)
+{
+	struct node *stack[64], **cand = h->n_nodes <= 64 ? stack : xcalloc(h->n_nodes, sizeof *cand);
+	size_t n = 0, pick = 0;
+	for (size_t i = 0; i < h->n_nodes; i++)
+		if (!excluded(h->nodes[i], exclude, n_exclude))
+			cand[n++] = h->nodes[i];
+	if (n)
+		n = select_filter(h, cand, n, mono_now());
+	struct node *chosen = NULL;
+	if (n) {
+		switch (h->sel.strategy) {
+		case SEL_RANDOM:
+			pick = pick_weighted(cand, n);
+			break;
+		case SEL_FIFO:
+			pick = 0;
+			break;
+		case SEL_HASH:
+			/* GOST: CRC-32 (IEEE) of the key modulo the nodes left; no key: uniformly random. */
+			pick = hash && *hash ? crc32(0, (const Bytef *)hash, (uInt)strlen(hash)) % n
+					     : rng_below((uint32_t)n);
+			break;
+		default:
+			pick = __atomic_fetch_add(&h->rr, 1, __ATOMIC_RELAXED) % n;
+		}
+		chosen = cand[pick];
+	}
+	if (cand != stack)
+		free(cand);
+	return chosen;
 }
 
 void node_mark_failed(struct hop *h, struct node *n)
 {
-	int fails = __atomic_add_fetch(&n->fails, 1, __ATOMIC_RELAXED);
-	if (h && h->sel.max_fails > 0 && fails >= h->sel.max_fails) {
-		double until = mono_now() + h->sel.fail_timeout;
+	int fails = __atomic_add_fetch(&n->fails, 1, __ATOMIC_RELAXED), max = node_max_fails(h, n);
+	if (h && max > 0 && fails >= max) {
+		double timeout = node_fail_timeout(h, n), until = mono_now() + timeout;
 		__atomic_store(&n->down_until, &until, __ATOMIC_RELAXED);
-		if (fails == h->sel.max_fails)
-			log_warn("node %s (%s) marked down for %.0fs", n->name, n->addr, h->sel.fail_timeout);
+		if (fails == max)
+			log_warn("node %s (%s) marked down for %.0fs", n->name, n->addr, timeout);
 	}
 }
 
@@ -114,6 +166,7 @@ struct dial {
 	enum dial_state state;
 	char host[256];
 	uint16_t port;
+	char hash[256];            /* the hash strategy's key (o.hash, copied); "": none */
 	size_t n_hops, hop;        /* hops in use; current hop */
 	struct node *node[16];     /* node chosen per hop */
 	struct hop *fwd;           /* forward mode: pick the target from here */
@@ -237,7 +290,7 @@ static void dial_on_stream(void *ctx, struct stream *s, int err);
 /* Forward mode: the target is a node of the forwarder; on failure try the next one. */
 static int dial_pick_target(struct dial *d)
 {
-	struct node *n = hop_select(d->fwd, d->tried, d->n_tried);
+	struct node *n = hop_select(d->fwd, d->tried, d->n_tried, d->hash);
 	if (!n || d->n_tried >= sizeof d->tried / sizeof *d->tried)
 		return -1;
 	d->tried[d->n_tried++] = n;
@@ -252,7 +305,8 @@ static void dial_select_nodes(struct dial *d)
 	for (size_t i = 0; i < d->n_hops; i++) {
 		struct hop *h = d->o.chain->hops[i];
 		struct node *skip[16];
-		d->node[i] = hop_select(h, skip, hop_bypassed_nodes(h, d->o.dgram ? "udp" : "tcp", d->host, d->port, skip, 16));
+		d->node[i] = hop_select(h, skip, hop_bypassed_nodes(h, d->o.dgram ? "udp" : "tcp", d->host, d->port, skip, 16),
+					 d->hash);
 	}
 }
 
@@ -402,6 +456,8 @@ static struct dial *dial_new(struct worker *w, const struct dial_opts *o, stream
 		d->o.timeout = 15;
 	d->cb = cb;
 	d->ctx = ctx;
+	snprintf(d->hash, sizeof d->hash, "%s", o->hash ? o->hash : "");
+	d->o.hash = NULL;
 	if ((d->svc = o->svc))
 		service_ref(d->svc);
 	ev_timer_init(&d->timer, dial_timeout_cb, d->o.timeout, 0);
@@ -456,6 +512,37 @@ void router_dial_cancel(struct dial *d)
 	ev_timer_stop(d->w->loop, &d->timer);
 }
 
+const char *router_client_ip(const char *peer, char *out, size_t outlen)
+{
+	uint16_t port;
+	const char *p = peer ? peer : "";
+	if (hostport_split(p, out, outlen, &port) < 0)
+		snprintf(out, outlen, "%s", p); /* a unix socket's peer: its path */
+	return out;
+}
+
+int router_hash_opt(const struct service *svc, int *hash_host, struct cfg_err *e)
+{
+	const char *hash = md_str(svc->handler.md, "hash", NULL);
+	*hash_host = 0;
+	if (!hash || !*hash)
+		return 0;
+	if (strcasecmp(hash, "host"))
+		return cfg_error(e, cnode_get(svc->handler.md, "hash"), "handler.metadata.hash",
+				 "unknown hash \"%s\" (known: host; unset: the client's IP)", hash);
+	*hash_host = 1;
+	return 0;
+}
+
+const char *router_hash_key(const char *peer, int hash_host, const char *host, uint16_t port, char *out,
+			    size_t outlen)
+{
+	if (!hash_host)
+		return router_client_ip(peer, out, outlen);
+	hostport_format(out, outlen, host, port);
+	return out;
+}
+
 /* One router_dial_pipe in flight. */
 struct dial_pipe_conn {
 	struct stream *client;      /* owned until piped or closed */
@@ -486,8 +573,11 @@ void router_dial_pipe(struct stream *client, const struct dial_pipe *o)
 	c->report = o->report;
 	c->ctx = o->ctx;
 	struct dial_opts d = o->dial;
+	char ip[64];
 	if (!d.svc)
 		d.svc = client->svc;
+	if (!d.hash)
+		d.hash = router_client_ip(client->peer, ip, sizeof ip);
 	if (o->forwarder)
 		router_dial_forward(client->w, &d, o->forwarder, dial_pipe_dialed, c);
 	else

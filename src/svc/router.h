@@ -24,6 +24,10 @@ struct dial_opts {
 	/* The target (host, or the forwarder's node) is a unix socket path. Direct only: through a
 	 * chain the dial fails with EPROTONOSUPPORT (no connector here carries a unix target). */
 	int unix_target;
+	/* The hash strategy's key (GOST: the client's IP, or the target with a handler's hash: host):
+	 * copied by the dial; NULL: none, a hash hop then picks at random. router_dial_pipe defaults it
+	 * to the client's IP. */
+	const char *hash;
 };
 
 /* cb runs exactly once unless the dial is cancelled first. err: errno value. */
@@ -49,8 +53,19 @@ struct dial_pipe {
 /* Owns client from the call on: piped to what the dial reaches, or closed when it fails. */
 void router_dial_pipe(struct stream *client, const struct dial_pipe *o);
 
-/* Node selection honouring maxFails/failTimeout. exclude: nodes already tried. */
-struct node *hop_select(struct hop *h, struct node *const *exclude, size_t n_exclude);
+/* The client's IP (its peer address, as a stream's peer, without the port), GOST's default hash key; returns out. */
+const char *router_client_ip(const char *peer, char *out, size_t outlen);
+/* GOST's handler metadata "hash" (http, http2, socks4, socks5, ss, sni, relay): "host" keys the hash
+ * strategy on the target instead of the client's IP; any other value is a configuration error. */
+int router_hash_opt(const struct service *svc, int *hash_host, struct cfg_err *e);
+/* The hash key of a request from peer (a stream's peer) for host:port (into out, returned). */
+const char *router_hash_key(const char *peer, int hash_host, const char *host, uint16_t port, char *out,
+			    size_t outlen);
+
+/* Node selection as GOST's selector does it: failed nodes (maxFails/failTimeout) and then backup
+ * nodes filtered out while others remain, then the hop's strategy (round, weighted random, fifo,
+ * hash of `hash`). exclude: nodes already tried. */
+struct node *hop_select(struct hop *h, struct node *const *exclude, size_t n_exclude, const char *hash);
 void node_mark_failed(struct hop *h, struct node *n);
 void node_mark_ok(struct node *n);
 /* The part of the chain used for host:port: it stops before the first hop whose bypass

@@ -35,7 +35,7 @@ BAD = [
      "7:22: idleTimeout: expected a duration such as 10s, 500ms or 1m, got \"5 minutes\""),
     ("bad_chain_ref.yaml", "6:14: services[0].handler.chain: no chain named \"missing-chain\" in chains"),
     ("bad_duplicate_service.yaml", "6:5: services[1]: a service named \"web\" is already defined"),
-    ("bad_selector.yaml", "8:19: strategy: unknown strategy \"fastest\" (known: round, random, fifo)"),
+    ("bad_selector.yaml", "8:19: strategy: unknown strategy \"fastest\" (known: round, rand, fifo, hash)"),
     ("bad_workers.yaml", "1:10: workers: expected a whole number from 0 to 256, got \"lots\""),
     ("bad_udp_max_sessions.yaml", "9:22: maxSessions: expected a whole number from 1 to 1000000, got \"lots\""),
     ("bad_same_addr.yaml", "7:11: services[1].addr: 127.0.0.1:18080 is already the address of service \"web\""),

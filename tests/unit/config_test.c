@@ -17,6 +17,7 @@
 #include "src/core/log.h"
 #include "src/conf/cnode_json.h"
 #include "src/conf/model.h"
+#include "src/svc/router.h"
 
 static char dir[64];
 static char path[128];
@@ -95,6 +96,129 @@ static void load_fails(const char *text, int line, const char *token, const char
 	}
 	snprintf(want, sizeof want, "%s:%d:%d: %s", path, line, col, msg);
 	assert_string_equal(err.msg, want);
+}
+
+
+/* ---- selectors (GOST's strategies, node weight and backup) ---- */
+
+static const char sel_yaml[] =
+	"services:\n"
+	"  - addr: 127.0.0.1:1\n"
+	"    handler: {type: tcp}\n"
+	"    forwarder:\n"
+	"      selector: {strategy: %s, maxFails: 1, failTimeout: 30s}\n"
+	"      nodes:\n"
+	"        - {name: a, addr: 127.0.0.1:2, metadata: {weight: %s}}\n"
+	"        - {name: b, addr: 127.0.0.1:3, metadata: {maxFails: 3, failTimeout: 1m}}\n"
+	"        - {name: c, addr: 127.0.0.1:4, metadata: {backup: true}}\n";
+
+static struct config *sel_load(const char *strategy, const char *weight)
+{
+	char text[1024];
+	snprintf(text, sizeof text, sel_yaml, strategy, weight);
+	return load_ok(text);
+}
+
+static void test_selector_hash(void **state)
+{
+	(void)state;
+	struct config *c = sel_load("hash", "1");
+	struct hop *h = c->services[0]->forwarder;
+	assert_int_equal(h->sel.strategy, SEL_HASH);
+	/* the same key, the same node while the set does not change; the backup never */
+	int seen[2] = { 0, 0 };
+	char key[32];
+	for (int k = 0; k < 64; k++) {
+		snprintf(key, sizeof key, "127.0.0.%d", k);
+		struct node *first = hop_select(h, NULL, 0, key);
+		for (int i = 0; i < 8; i++)
+			assert_ptr_equal(hop_select(h, NULL, 0, key), first);
+		assert_true(first == h->nodes[0] || first == h->nodes[1]);
+		seen[first == h->nodes[1]] = 1;
+	}
+	assert_true(seen[0] && seen[1]);
+	/* no key: still one of the primaries */
+	for (int i = 0; i < 16; i++)
+		assert_ptr_not_equal(hop_select(h, NULL, 0, NULL), h->nodes[2]);
+	drop(c);
+}
+
+static void test_selector_node_metadata(void **state)
+{
+	(void)state;
+	struct config *c = sel_load("round", "20");
+	struct hop *h = c->services[0]->forwarder;
+	struct node *a = h->nodes[0], *b = h->nodes[1], *bk = h->nodes[2];
+	assert_int_equal(a->sel.weight, 20);
+	assert_int_equal(b->sel.weight, 1);
+	assert_int_equal(b->sel.max_fails, 3);
+	assert_true(b->sel.fail_timeout == 60);
+	assert_int_equal(a->sel.max_fails, 0); /* the hop's */
+	assert_true(bk->sel.backup && !a->sel.backup);
+	/* round robin over the primaries only */
+	for (int i = 0; i < 8; i++)
+		assert_ptr_not_equal(hop_select(h, NULL, 0, NULL), bk);
+	/* a fails once (the hop's maxFails 1): only b; b needs three failures of its own */
+	node_mark_failed(h, a);
+	for (int i = 0; i < 4; i++)
+		assert_ptr_equal(hop_select(h, NULL, 0, NULL), b);
+	node_mark_failed(h, b);
+	node_mark_failed(h, b);
+	assert_ptr_equal(hop_select(h, NULL, 0, NULL), b);
+	node_mark_failed(h, b);
+	/* every primary down: the backup */
+	for (int i = 0; i < 4; i++)
+		assert_ptr_equal(hop_select(h, NULL, 0, NULL), bk);
+	/* a primary back: the backup leaves the selection again */
+	node_mark_ok(a);
+	for (int i = 0; i < 4; i++)
+		assert_ptr_equal(hop_select(h, NULL, 0, NULL), a);
+	/* the backup tried and excluded, primaries down: one of them is tried anyway */
+	node_mark_failed(h, a);
+	struct node *ex[] = { bk };
+	assert_ptr_not_equal(hop_select(h, ex, 1, NULL), bk);
+	drop(c);
+}
+
+static void test_selector_weights(void **state)
+{
+	(void)state;
+	struct config *c = sel_load("rand", "9");
+	struct hop *h = c->services[0]->forwarder;
+	assert_int_equal(h->sel.strategy, SEL_RANDOM);
+	int na = 0;
+	for (int i = 0; i < 4000; i++) {
+		struct node *n = hop_select(h, NULL, 0, NULL);
+		assert_ptr_not_equal(n, h->nodes[2]);
+		na += n == h->nodes[0];
+	}
+	/* 9:1, expected 3600: far from the 2000 of equal weights */
+	assert_true(na > 3300 && na < 3900);
+	drop(c);
+}
+
+static void test_selector_errors(void **state)
+{
+	(void)state;
+	const char *pre = "services:\n  - addr: :1\n    handler: {type: tcp}\n";
+	char text[1024];
+	snprintf(text, sizeof text, "%s    forwarder: {nodes: [{addr: 1.1.1.1:1}], selector: {strategy: parallel}}\n", pre);
+	load_fails(text, 4, "parallel",
+		   "strategy: strategy \"parallel\" is not implemented in portway (known: round, rand, fifo, hash)");
+	snprintf(text, sizeof text, "%s    forwarder: {nodes: [{addr: 1.1.1.1:1}], selector: {strategy: lowestLatency}}\n",
+		 pre);
+	load_fails(text, 4, "lowestLatency",
+		   "strategy: strategy \"lowestLatency\" is not implemented in portway (known: round, rand, fifo, hash)");
+	snprintf(text, sizeof text, "%s    forwarder: {nodes: [{addr: 1.1.1.1:1, metadata: {weight: -2}}]}\n", pre);
+	load_fails(text, 4, "-2", "weight: expected a whole number from 0 to 1000000, got \"-2\"");
+	snprintf(text, sizeof text, "%s    forwarder: {nodes: [{addr: 1.1.1.1:1, metadata: {backup: maybe}}]}\n", pre);
+	load_fails(text, 4, "maybe", "backup: expected true or false, got \"maybe\"");
+	snprintf(text, sizeof text, "%s    forwarder: {nodes: [{addr: 1.1.1.1:1, metadata: {failTimeout: soon}}]}\n", pre);
+	load_fails(text, 4, "soon", "failTimeout: expected a duration such as 10s, 500ms or 1m, got \"soon\"");
+	load_fails("services:\n  - addr: :1\n    handler: {type: socks5, metadata: {hash: client}}\n", 3, "client",
+		   "handler.metadata.hash: unknown hash \"client\" (known: host; unset: the client's IP)");
+	struct config *c = load_ok("services:\n  - addr: :1\n    handler: {type: socks5, metadata: {hash: host}}\n");
+	drop(c);
 }
 
 /* ---- valid files ---- */
@@ -565,7 +689,7 @@ static void test_forwarder_errors(void **state)
 		   4, "x:", "services[0].forwarder.x: unknown key (expected one of: nodes, selector, hop, name)");
 	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n"
 		   "    forwarder: {nodes: [{addr: 1.1.1.1:1}], selector: {strategy: fastest}}\n",
-		   4, "fastest", "strategy: unknown strategy \"fastest\" (known: round, random, fifo)");
+		   4, "fastest", "strategy: unknown strategy \"fastest\" (known: round, rand, fifo, hash)");
 	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n"
 		   "    forwarder: {nodes: [{addr: 1.1.1.1:1}], selector: {maxFails: -3}}\n",
 		   4, "-3", "maxFails: expected a whole number from 0 to 1000000, got \"-3\"");
@@ -1203,6 +1327,10 @@ int main(void)
 		cmocka_unit_test(test_same_address_twice),
 		cmocka_unit_test(test_unknown_types_list_known),
 		cmocka_unit_test(test_forwarder_errors),
+		cmocka_unit_test(test_selector_hash),
+		cmocka_unit_test(test_selector_node_metadata),
+		cmocka_unit_test(test_selector_weights),
+		cmocka_unit_test(test_selector_errors),
 		cmocka_unit_test(test_metadata_errors),
 		cmocka_unit_test(test_chain_errors),
 		cmocka_unit_test(test_auth_tls_errors),

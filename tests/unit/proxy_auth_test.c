@@ -148,7 +148,7 @@ static void test_chain_truncation(void **state)
 	/* a bypassed node is never selected while another can be */
 	struct node *skip[] = { &n2 };
 	for (int i = 0; i < 4; i++)
-		assert_ptr_equal(hop_select(&h1, skip, 1), &n1);
+		assert_ptr_equal(hop_select(&h1, skip, 1, NULL), &n1);
 }
 
 /* GOST's group: whitelists must all bypass (AND), else any blacklist bypasses (OR). */

@@ -240,6 +240,33 @@ static void test_query_goes_to_metadata(void **state)
 	drop(c);
 }
 
+
+/* GOST's -F: the selector keys are the hop's, not its nodes' metadata; given any, failTimeout
+ * defaults to 30 s (the command line's), else the hop keeps the file's defaults. */
+static void test_hop_selector(void **state)
+{
+	(void)state;
+	char *L[] = { "http://127.0.0.1:8080" };
+	char *F[] = { "socks5://127.0.0.1:1080,127.0.0.1:1081?strategy=hash&max_fails=2" };
+	struct config *c = urls(L, 1, F, 1);
+	struct hop *h = c->chains[0]->hops[0];
+	assert_int_equal(h->n_nodes, 2);
+	assert_int_equal(h->sel.strategy, SEL_HASH);
+	assert_int_equal(h->sel.max_fails, 2);
+	assert_true(h->sel.fail_timeout == 30);
+	assert_null(md_str(h->nodes[0]->md, "strategy", NULL));
+	assert_null(md_str(h->nodes[1]->md, "maxFails", NULL));
+	drop(c);
+	char *F2[] = { "socks5://127.0.0.1:1080" };
+	c = urls(L, 1, F2, 1);
+	h = c->chains[0]->hops[0];
+	assert_int_equal(h->sel.strategy, SEL_ROUND);
+	assert_true(h->sel.fail_timeout == 10);
+	drop(c);
+	char *F3[] = { "socks5://127.0.0.1:1080?strategy=parallel" };
+	assert_contains(refused(L, 1, F3, 1), "strategy \"parallel\" is not implemented in portway");
+}
+
 static void test_query_selector(void **state)
 {
 	(void)state;
@@ -251,7 +278,7 @@ static void test_query_selector(void **state)
 	drop(c);
 
 	char *bad[] = { "tcp://:8080/127.0.0.1:80?strategy=fastest" };
-	assert_contains(refused(bad, 1, NULL, 0), "unknown strategy \"fastest\" (known: round, random, fifo)");
+	assert_contains(refused(bad, 1, NULL, 0), "unknown strategy \"fastest\" (known: round, rand, fifo, hash)");
 	char *bad2[] = { "tcp://:8080/127.0.0.1:80?maxFails=lots" };
 	assert_contains(refused(bad2, 1, NULL, 0), "maxFails: expected a whole number from 0 to 1000000, got \"lots\"");
 	char *bad3[] = { "tcp://:8080/127.0.0.1:80?failTimeout=soon" };
@@ -738,6 +765,7 @@ int main(void)
 		cmocka_unit_test(test_userinfo_percent_and_at),
 		cmocka_unit_test(test_query_goes_to_metadata),
 		cmocka_unit_test(test_query_selector),
+		cmocka_unit_test(test_hop_selector),
 		cmocka_unit_test(test_query_bad_metadata_value),
 		cmocka_unit_test(test_several_services),
 		cmocka_unit_test(test_chain_from_F),
