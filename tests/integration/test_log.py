@@ -164,11 +164,12 @@ def backups(d, stem="portway", ext=".log"):
 
 
 def read_or_empty(path):
-    """A backup may be deleted between listing and reading it."""
+    """A log file or backup (gzipped or not), or "" when it was deleted since it was listed."""
     try:
-        return path.read_text()
+        data = path.read_bytes()
     except FileNotFoundError:
         return ""
+    return (gzip.decompress(data) if path.name.endswith(".gz") else data).decode()
 
 
 def rotation_config(port, target, logfile, rotation):
@@ -229,16 +230,23 @@ def test_rotation_compresses_backups_with_gzip(pw, tmp_path):
              wait=False)
     poll(lambda: logfile.exists() and "running with" in logfile.read_text(), "portway running")
     for _ in range(40):
-        exchange(port)
-    names = poll(lambda: (lambda b: b if len(b) == 2 and all(n.endswith(".gz") for n in b) else None)(
-        backups(logdir)), "two gzipped backups")
+        last = exchange(port)
+
+    def settled():
+        # the last line out (nothing rotates any more), two backups, gzipped, no gzip in progress
+        texts = [read_or_empty(logfile)] + [read_or_empty(logdir / n) for n in backups(logdir)]
+        if not any(f"{last} >-<" in t for t in texts):
+            return None
+        b = backups(logdir)
+        tmp = [n for n in os.listdir(logdir) if n.endswith(".tmp")]
+        return b if len(b) == 2 and all(n.endswith(".gz") for n in b) and not tmp else None
+    names = poll(settled, "two gzipped backups")
     text = ""
     for name in names:
         data = gzip.decompress((logdir / name).read_bytes())
         assert 0 < len(data) <= MAX
         text += data.decode()
     assert ">-<" in text
-    assert not [n for n in os.listdir(logdir) if n.endswith(".tmp")]
     srv.close()
 
 
