@@ -36,25 +36,6 @@ static void grpc_establish(void *arg, struct stream *lower, stream_done_cb cb, v
 	tls_connect(((struct grpc_dialer *)arg)->tls, lower, cb, ctx);
 }
 
-struct grpc_call {
-	stream_done_cb cb;
-	void *ctx;
-	char peer[64];
-};
-
-static void grpc_response(void *ctx, struct stream *st, int status, int err)
-{
-	struct grpc_call *c = ctx;
-	if (st && status != 200) {
-		log_info("grpc %s: the server answered %d", c->peer, status);
-		stream_close(st);
-		st = NULL;
-		err = ECONNREFUSED;
-	}
-	c->cb(c->ctx, st ? grpc_stream_new(st) : NULL, st ? 0 : (err ? err : ECONNREFUSED));
-	free(c);
-}
-
 static void grpc_open(void *arg, struct h2_session *sess, stream_done_cb cb, void *ctx)
 {
 	const struct grpc_dialer *d = arg;
@@ -67,14 +48,10 @@ static void grpc_open(void *arg, struct h2_session *sess, stream_done_cb cb, voi
 		{ "user-agent", "grpc-portway/" PACKAGE_VERSION },
 		{ "te", "trailers" },
 	};
-	struct grpc_call *c = xcalloc(1, sizeof *c);
-	c->cb = cb;
-	c->ctx = ctx;
-	snprintf(c->peer, sizeof c->peer, "%s", h2_session_peer(sess));
-	if (h2_session_request(sess, nv, sizeof nv / sizeof *nv, grpc_response, c) < 0) {
-		free(c);
-		stream_done_later(h2_session_worker(sess), cb, ctx, NULL, ECONNRESET);
-	}
+	/* The call is usable at once, as grpc-go's NewStream: a server may answer only with its
+	 * first message, which may wait for ours (the relay connector's request). */
+	struct stream *st = h2_session_call(sess, nv, sizeof nv / sizeof *nv);
+	stream_done_later(h2_session_worker(sess), cb, ctx, st ? grpc_stream_new(st) : NULL, st ? 0 : ECONNRESET);
 }
 
 static void grpc_free_arg(void *arg)

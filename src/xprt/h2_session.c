@@ -66,6 +66,7 @@ struct h2s {
 	void *ctx;
 	int status;
 	unsigned responded : 1;
+	unsigned early : 1;                 /* h2_session_call: the owner has it before the response */
 	/* server */
 	struct buf hdr;                     /* "name\0value\0" pairs while headers arrive */
 	size_t n_hdr;
@@ -390,7 +391,11 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
 				x->remote_ended = 1;
 			h2_response_cb cb = x->cb;
 			x->cb = NULL;
-			if (x->remote_ended)
+			if (x->early && (x->status < 200 || x->status > 299)) {
+				log_debug("http2 %s: stream %d answered %d", s->peer, x->id, x->status);
+				x->reset = 1;
+			}
+			if (x->remote_ended || x->reset)
 				make_ready(x);
 			if (cb && x->owner)
 				cb(x->ctx, &x->owner->base, x->status, 0);
@@ -873,7 +878,26 @@ int h2_stream_set_trailers(struct stream *st, const struct h2_nv *nv, size_t n)
 
 /* ---- sessions ---- */
 
+static int h2_session_request_record(struct h2_session *s, const struct h2_nv *nv, size_t n, h2_response_cb cb,
+				     void *ctx, struct h2s **out);
+
+struct stream *h2_session_call(struct h2_session *s, const struct h2_nv *nv, size_t n)
+{
+	struct h2s *x;
+	if (h2_session_request_record(s, nv, n, NULL, NULL, &x) < 0)
+		return NULL;
+	x->early = 1;
+	return &x->owner->base;
+}
+
 int h2_session_request(struct h2_session *s, const struct h2_nv *nv, size_t n, h2_response_cb cb, void *ctx)
+{
+	struct h2s *x;
+	return h2_session_request_record(s, nv, n, cb, ctx, &x);
+}
+
+static int h2_session_request_record(struct h2_session *s, const struct h2_nv *nv, size_t n, h2_response_cb cb,
+				     void *ctx, struct h2s **out)
 {
 	if (!h2_session_usable(s))
 		return -1;
@@ -895,6 +919,7 @@ int h2_session_request(struct h2_session *s, const struct h2_nv *nv, size_t n, h
 	x->has_body = 1;
 	x->cb = cb;
 	x->ctx = ctx;
+	*out = x;
 	if (!s->in_ng)
 		schedule_tick(s);
 	return 0;

@@ -100,6 +100,12 @@ const char *h2_session_peer(const struct h2_session *s);
 typedef void (*h2_response_cb)(void *ctx, struct stream *st, int status, int err);
 int h2_session_request(struct h2_session *s, const struct h2_nv *nv, size_t n, h2_response_cb cb, void *ctx);
 
+/* Client: the same, but the stream is the caller's at once, before any answer, as a gRPC
+ * client's call is (a gRPC server may send its response headers only with its first message).
+ * An answer other than 2xx, a reset or the session's end is STREAM_EV_ERROR. NULL when the
+ * session cannot take a request now. */
+struct stream *h2_session_call(struct h2_session *s, const struct h2_nv *nv, size_t n);
+
 /* Server streams: the request (NULL if st is not a server HTTP/2 stream). */
 const struct h2_request *h2_stream_request(struct stream *st);
 /* Answer with status and fields. end: no body (END_STREAM now); otherwise the stream's writes
