@@ -188,10 +188,10 @@ UNKNOWN_SCHEMES = [
     ("-L", "http+pht", "listener", "pht"),
     ("-L", "relay+kcp", "listener", "kcp"),
     ("-L", "http+quic", "listener", "quic"),
-    ("-L", "socks5+grpc", "listener", "grpc"),
+    ("-L", "socks5+quic", "listener", "quic"),
     ("-L", "nosuch+tcp", "handler", "nosuch"),
     ("-F", "relay+phts", "dialer", "phts"),
-    ("-F", "relay+grpc", "dialer", "grpc"),
+    ("-F", "relay+quic", "dialer", "quic"),
     ("-F", "sshd+tcp", "connector", "sshd"),
 ]
 
@@ -295,8 +295,6 @@ YAML_REFUSED = [
     ("services:\n  - addr: 127.0.0.1:1\n    rlimiter: lim\n    handler: {type: http}\n", "3:5",
      "services[0].rlimiter"),
     ("services:\n  - addr: 127.0.0.1:1\n    quotas: [q]\n    handler: {type: http}\n", "3:5", "services[0].quotas"),
-    ("services:\n  - addr: 127.0.0.1:1\n    bypasses: [b]\n    handler: {type: http}\n", "3:5",
-     "services[0].bypasses"),
     ("services:\n  - addr: 127.0.0.1:1\n    handler:\n      type: http\n      metadata:\n        probeResist: code:404\n",
      "6:9", "services[0].handler.metadata.probeResist"),
     ("services:\n  - addr: 127.0.0.1:1\n    handler:\n      type: http\n      metadata:\n        knock: a.example\n",

@@ -850,8 +850,8 @@ static void test_bypass_groups_and_network(void **state)
 static void test_gost_types_not_implemented(void **state)
 {
 	(void)state;
-	static const char *const listeners[] = { "pht", "kcp", "quic", "grpc", "phts", NULL };
-	static const char *const dialers[] = { "pht", "kcp", "quic", "grpc", "phts", NULL };
+	static const char *const listeners[] = { "pht", "kcp", "quic", "phts", NULL };
+	static const char *const dialers[] = { "pht", "kcp", "quic", "phts", NULL };
 	char known[512], msg[1024], text[512];
 	registry_names("listener", known, sizeof known);
 	for (size_t i = 0; listeners[i]; i++) {
@@ -991,10 +991,10 @@ static void test_settings_not_applied(void **state)
 		   "settings go in listener.tls)");
 	load_fails("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: tcp, tls: {caFile: ca.pem}}\n",
 		   4, "tls", "services[0].listener.tls: listener tcp does not use TLS, so it would not be applied "
-		   "(listeners that do: tls, wss, dtls, agent, mtls, mwss, sshd, http2, h2)");
+		   "(listeners that do: tls, wss, dtls, agent, mtls, mwss, sshd, http2, h2, grpc)");
 	load_fails("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: ws, tls: {certFile: c.pem}}\n",
 		   4, "tls", "services[0].listener.tls: listener ws does not use TLS, so it would not be applied "
-		   "(listeners that do: tls, wss, dtls, agent, mtls, mwss, sshd, http2, h2)");
+		   "(listeners that do: tls, wss, dtls, agent, mtls, mwss, sshd, http2, h2, grpc)");
 	/* the agent listener makes TLS only to a wss:// gateway */
 	load_fails("services:\n  - addr: 127.0.0.1:80\n    handler: {type: agent}\n    listener:\n      type: agent\n"
 		   "      tls: {caFile: ca.pem}\n      metadata: {gateway: \"ws://127.0.0.1:4052\", subdomain: s, secret: x}\n",
@@ -1003,7 +1003,7 @@ static void test_settings_not_applied(void **state)
 	load_fails("hops:\n  - name: h\n    nodes:\n      - addr: 1.1.1.1:1\n        connector: {type: relay}\n"
 		   "        dialer: {type: tcp, tls: {secure: true}}\n", 6, "tls",
 		   "node node-0: dialer.tls: dialer tcp does not use TLS, so it would not be applied (dialers that do: "
-		   "tls, wss, dtls, mtls, mwss, http2, h2)");
+		   "tls, wss, dtls, mtls, mwss, http2, h2, grpc)");
 	load_fails("hops:\n  - name: h\n    nodes:\n      - addr: 1.1.1.1:1\n"
 		   "        connector: {type: relay, tls: {secure: true}}\n        dialer: {type: tls}\n", 5, "tls",
 		   "node node-0: connector.tls: no portway connector uses connector.tls, so it would not be applied "

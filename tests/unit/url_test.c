@@ -418,7 +418,7 @@ static void test_listen_tls_files_from_query(void **state)
 	assert_contains(refused(L, 1, NULL, 0),
 			"tcp://:8443/127.0.0.1:80?cert=/x/c.pem&key=/x/k.pem&ca=/x/ca.pem: services[0].listener.tls: "
 			"listener tcp does not use TLS, so it would not be applied (listeners that do: tls, wss, dtls, "
-			"agent, mtls, mwss, sshd, http2, h2)");
+			"agent, mtls, mwss, sshd, http2, h2, grpc)");
 	char *L2[] = { "ws://:8443?caFile=/x/ca.pem" };
 	assert_contains(refused(L2, 1, NULL, 0), "listener ws does not use TLS");
 }
@@ -498,7 +498,7 @@ static void test_unknown_transport_or_protocol_refused(void **state)
 		{ "http+pht://:8080", "listener", "pht" },   /* GOST would run a plain HTTP proxy over tcp */
 		{ "relay+kcp://:8080", "listener", "kcp" },
 		{ "http+quic://:8080", "listener", "quic" },
-		{ "socks5+grpc://:8080", "listener", "grpc" },
+		{ "socks5+quic://:8080", "listener", "quic" },
 		{ "http+://:8080", "listener", "" },
 		{ "nosuch+tcp://:1/127.0.0.1:2", "handler", "nosuch" },  /* not forgotten behind a target */
 		{ "tun+tls://:8443", "handler", "tun" },
@@ -512,7 +512,7 @@ static void test_unknown_transport_or_protocol_refused(void **state)
 	}
 	static const struct { const char *url, *kind, *name; } bad_F[] = {
 		{ "relay+phts://127.0.0.1:443", "dialer", "phts" },
-		{ "relay+grpc://127.0.0.1:443", "dialer", "grpc" },
+		{ "relay+quic://127.0.0.1:443", "dialer", "quic" },
 		{ "relay+kcp://127.0.0.1:443", "dialer", "kcp" },
 		{ "sshd+tcp://127.0.0.1:8388", "connector", "sshd" },
 	};
@@ -533,7 +533,7 @@ static void test_unknown_word_refused(void **state)
 	registry_names("listener", listeners, sizeof listeners);
 	registry_names("connector", connectors, sizeof connectors);
 	registry_names("dialer", dialers, sizeof dialers);
-	static const char *const words[] = { "phts", "pht", "kcp", "quic", "grpc", "tun", "nosuch" };
+	static const char *const words[] = { "phts", "pht", "kcp", "quic", "tun", "nosuch" };
 	for (size_t i = 0; i < sizeof words / sizeof *words; i++) {
 		char url[64];
 		snprintf(url, sizeof url, "%s://:8080", words[i]);
@@ -677,7 +677,7 @@ static void test_users_where_not_asked_refused(void **state)
 	char *F[] = { "relay://127.0.0.1:8420?secure=true" };
 	assert_string_equal(refused(L, 1, F, 1),
 			    "relay://127.0.0.1:8420?secure=true: node node-0: dialer.tls: dialer tcp does not use TLS, so "
-			    "it would not be applied (dialers that do: tls, wss, dtls, mtls, mwss, http2, h2)");
+			    "it would not be applied (dialers that do: tls, wss, dtls, mtls, mwss, http2, h2, grpc)");
 	char *F2[] = { "socks5+ws://127.0.0.1:1080?caFile=/x/ca.pem" };
 	assert_contains(refused(L, 1, F2, 1), "dialer ws does not use TLS");
 	/* credentials a connector does not send: accepted (with a warning) */
