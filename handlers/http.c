@@ -64,6 +64,7 @@ struct http_conn {
 	uint16_t up_port;
 	int up_reusable;
 	struct proxy_dial *dial;    /* in flight, or NULL */
+	char user[256];             /* the user the last request authenticated as (GOST's client id) */
 	struct buf in;             /* client bytes not handled yet */
 	struct buf out;            /* the rewritten request head, until the dial completes */
 	struct buf resp;           /* upstream bytes of a response head */
@@ -188,8 +189,10 @@ static int check_auth(struct http_conn *c, const struct http_request *req)
 		return 0;
 	h = http_header_find(req->headers, req->nheaders, "Proxy-Authorization");
 	if (h && http_basic_auth_decode(h->value, buf, sizeof buf, &user, &pass) == 0 &&
-	    service_auth_check(c->svc, user, pass))
+	    service_auth_check(c->svc, user, pass)) {
+		snprintf(c->user, sizeof c->user, "%s", user);
 		return 0;
+	}
 	log_info("service %s: %s: proxy authentication %s%s", c->svc->name, c->client->peer,
 		 user ? "failed for user " : "missing", user ? user : "");
 	snprintf(extra, sizeof extra, "Proxy-Authenticate: Basic realm=\"%s\"\r\n", c->o->realm);
@@ -287,7 +290,7 @@ static void start_dial(struct http_conn *c, stream_done_cb cb)
 	c->state = HC_DIAL;
 	arm(c, 0);
 	stream_read_stop(c->client);
-	c->dial = proxy_dial_start(c->client->w, c->client->peer, c->svc, &c->o->p, c->host, c->port, 0, cb, c);
+	c->dial = proxy_dial_start(c->client->w, c->client->peer, c->user, c->svc, &c->o->p, c->host, c->port, 0, cb, c);
 }
 
 /* The target of the request; 0 or -1 after answering 400. */

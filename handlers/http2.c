@@ -40,6 +40,7 @@ struct h2req {
 	struct proxy_dial *dial;
 	char host[256];
 	uint16_t port;
+	char user[256];             /* the user it authenticated as (GOST's client id); "": none */
 };
 
 static void req_free(struct h2req *r, int close_client)
@@ -114,8 +115,10 @@ static int check_auth(struct h2req *r, const struct h2_request *req)
 		if (!strcmp(req->headers[i].name, "proxy-authorization"))
 			value = req->headers[i].value;
 	if (value && http_basic_auth_decode((struct http_slice){ value, strlen(value) }, buf, sizeof buf, &user, &pass) == 0 &&
-	    service_auth_check(r->svc, user, pass))
+	    service_auth_check(r->svc, user, pass)) {
+		snprintf(r->user, sizeof r->user, "%s", user);
 		return 0;
+	}
 	log_info("service %s: %s: proxy authentication %s%s", r->svc->name, r->client->peer,
 		 user ? "failed for user " : "missing", user ? user : "");
 	char challenge[300];
@@ -177,7 +180,7 @@ static void http2_handle(struct service *svc, struct stream *client)
 		answer(r, 501, NULL, 0, 1);
 		return;
 	}
-	r->dial = proxy_dial_start(client->w, client->peer, svc, &o->p, r->host, r->port, 0, dialed, r);
+	r->dial = proxy_dial_start(client->w, client->peer, r->user, svc, &o->p, r->host, r->port, 0, dialed, r);
 }
 
 static void http2_fini(struct service *svc)

@@ -25,11 +25,12 @@ struct proxy_opts {
 int proxy_opts_parse(struct service *svc, struct proxy_opts *o, struct cfg_err *e);
 
 /* A router dial repeated up to o->retries times, for the client at peer (a stream's peer: its IP,
- * or host:port with the handler's hash: host, is the hash strategy's key).
+ * or host:port with the handler's hash: host, is the hash strategy's key; client_id, the user it
+ * authenticated as or NULL, wins over both, as in GOST).
  * cb runs once unless cancelled. */
 struct proxy_dial;
-struct proxy_dial *proxy_dial_start(struct worker *w, const char *peer, struct service *svc, const struct proxy_opts *o,
-				    const char *host, uint16_t port, int dgram, stream_done_cb cb, void *ctx);
+struct proxy_dial *proxy_dial_start(struct worker *w, const char *peer, const char *client_id, struct service *svc,
+				    const struct proxy_opts *o, const char *host, uint16_t port, int dgram, stream_done_cb cb, void *ctx);
 void proxy_dial_cancel(struct proxy_dial *pd);
 
 /* The service's bypass refuses host:port (GOST answers 403, SOCKS "not allowed"). */

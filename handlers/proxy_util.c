@@ -67,12 +67,12 @@ static void proxy_dial_done(void *ctx, struct stream *s, int err)
 	cb(cbctx, s, err);
 }
 
-struct proxy_dial *proxy_dial_start(struct worker *w, const char *peer, struct service *svc, const struct proxy_opts *o,
+struct proxy_dial *proxy_dial_start(struct worker *w, const char *peer, const char *client_id, struct service *svc, const struct proxy_opts *o,
 				    const char *host, uint16_t port, int dgram, stream_done_cb cb, void *ctx)
 {
 	struct proxy_dial *pd = xcalloc(1, sizeof *pd);
 	pd->w = w;
-	pd->d.hash = router_hash_key(peer, o->hash_host, host, port, pd->hash, sizeof pd->hash);
+	pd->d.hash = router_hash_key(peer, client_id, o->hash_host, host, port, pd->hash, sizeof pd->hash);
 	pd->d.chain = svc->handler.chain;
 	pd->d.svc = svc;
 	pd->d.dgram = dgram;

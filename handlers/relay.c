@@ -169,6 +169,8 @@ static void relay_process(struct relay_conn *c)
 		conn_fail(c, RELAY_STATUS_UNAUTHORIZED);
 		return;
 	}
+	/* GOST: the user a client authenticated as is its id, the hash strategy's key */
+	const char *client_id = service_auth_required(c->svc) && c->req.has_user_auth ? c->req.username : NULL;
 	c->udp = (c->req.cmd & RELAY_FLAG_UDP) ||
 		 (c->req.has_network && !strcmp(relay_network_name(c->req.network), "udp"));
 	d.dgram = c->udp;
@@ -176,7 +178,7 @@ static void relay_process(struct relay_conn *c)
 		/* Forward mode: the client's address is ignored. */
 		c->forward = 1;
 		c->state = RELAY_DIALING;
-		d.hash = router_client_ip(c->client->peer, hash, sizeof hash);
+		d.hash = router_hash_key(c->client->peer, client_id, 0, NULL, 0, hash, sizeof hash);
 		c->dial = router_dial_forward(c->client->w, &d, c->svc->forwarder, relay_dialed, c);
 		return;
 	}
@@ -193,7 +195,7 @@ static void relay_process(struct relay_conn *c)
 			return;
 		}
 		c->state = RELAY_DIALING;
-		d.hash = router_hash_key(c->client->peer, o->hash_host, addr->host, addr->port, hash, sizeof hash);
+		d.hash = router_hash_key(c->client->peer, client_id, o->hash_host, addr->host, addr->port, hash, sizeof hash);
 		c->dial = router_dial(c->client->w, &d, addr->host, addr->port, relay_dialed, c);
 		return;
 	case RELAY_CMD_BIND:

@@ -107,7 +107,7 @@ static void sni_route_tls(struct sni_conn *c, const char *host)
 	char hash[320];
 	router_dial_pipe(s, &(struct dial_pipe){
 		.dial = { .chain = svc->handler.chain, .timeout = st->p.dial_timeout, .svc = svc,
-			  .hash = router_hash_key(s->peer, st->p.hash_host, host, SNI_TLS_PORT, hash, sizeof hash) },
+			  .hash = router_hash_key(s->peer, NULL, st->p.hash_host, host, SNI_TLS_PORT, hash, sizeof hash) },
 		.host = host,
 		.port = SNI_TLS_PORT,
 		.idle_timeout = st->p.idle_timeout,

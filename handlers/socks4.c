@@ -123,7 +123,8 @@ static void handle_request(struct s4_conn *c)
 	c->state = S4_DIAL;
 	ev_timer_stop(c->client->w->loop, &c->timer);
 	stream_read_stop(c->client);
-	c->dial = proxy_dial_start(c->client->w, c->client->peer, c->svc, c->o, c->host, c->port, 0, dialed, c);
+	c->dial = proxy_dial_start(c->client->w, c->client->peer, service_auth_required(c->svc) ? req.userid : NULL,
+				   c->svc, c->o, c->host, c->port, 0, dialed, c);
 }
 
 static void client_read(struct stream *s, const char *data, size_t len)

@@ -56,6 +56,7 @@ struct s5_conn {
 	struct proxy_dial *dial;
 	char host[SOCKS5_DOMAIN_MAX + 1];
 	uint16_t port;
+	char user[256];             /* the user it authenticated as (GOST's client id); "": none */
 	ev_timer timer;
 	/* UDP ASSOCIATE */
 	int ufd;                    /* relay socket, -1 when none; owned */
@@ -323,6 +324,7 @@ static int step_auth(struct s5_conn *c)
 		linger(c);
 		return -2;
 	}
+	snprintf(c->user, sizeof c->user, "%s", up.user);
 	c->state = S5_REQUEST;
 	return 1;
 }
@@ -390,7 +392,8 @@ static int step_request(struct s5_conn *c)
 	c->state = S5_DIAL;
 	arm(c, 0);
 	stream_read_stop(c->client);
-	c->dial = proxy_dial_start(c->client->w, c->client->peer, c->svc, &c->o->p, c->host, c->port, 0, connect_dialed, c);
+	c->dial = proxy_dial_start(c->client->w, c->client->peer, c->user, c->svc, &c->o->p, c->host, c->port, 0,
+				   connect_dialed, c);
 	return 0;
 }
 

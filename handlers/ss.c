@@ -137,7 +137,7 @@ static void ss_target(struct ss_conn *c, const struct socks5_addr *a)
 	ev_timer_stop(c->client->w->loop, &c->timer);
 	stream_read_stop(c->client);
 	c->state = SS_DIALING;
-	c->dial = proxy_dial_start(c->client->w, c->client->peer, c->svc, &c->o->p, c->host, c->port, 0, ss_dialed, c);
+	c->dial = proxy_dial_start(c->client->w, c->client->peer, NULL, c->svc, &c->o->p, c->host, c->port, 0, ss_dialed, c);
 }
 
 static void ss_read_head(struct ss_conn *c, const char *data, size_t len)

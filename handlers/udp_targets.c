@@ -126,7 +126,7 @@ static struct udp_target *target_get(struct udp_targets *t, const struct socks5_
 	d->next = t->list;
 	t->list = d;
 	t->n++;
-	d->dial = proxy_dial_start(t->w, t->peer, t->svc, t->o, host, a->port, 1, target_dialed, d);
+	d->dial = proxy_dial_start(t->w, t->peer, NULL, t->svc, t->o, host, a->port, 1, target_dialed, d);
 	return d;
 }
 

@@ -534,9 +534,13 @@ int router_hash_opt(const struct service *svc, int *hash_host, struct cfg_err *e
 	return 0;
 }
 
-const char *router_hash_key(const char *peer, int hash_host, const char *host, uint16_t port, char *out,
-			    size_t outlen)
+const char *router_hash_key(const char *peer, const char *client_id, int hash_host, const char *host, uint16_t port,
+			    char *out, size_t outlen)
 {
+	if (client_id && *client_id) {
+		snprintf(out, outlen, "%s", client_id);
+		return out;
+	}
 	if (!hash_host)
 		return router_client_ip(peer, out, outlen);
 	hostport_format(out, outlen, host, port);

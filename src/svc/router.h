@@ -58,9 +58,11 @@ const char *router_client_ip(const char *peer, char *out, size_t outlen);
 /* GOST's handler metadata "hash" (http, http2, socks4, socks5, ss, sni, relay): "host" keys the hash
  * strategy on the target instead of the client's IP; any other value is a configuration error. */
 int router_hash_opt(const struct service *svc, int *hash_host, struct cfg_err *e);
-/* The hash key of a request from peer (a stream's peer) for host:port (into out, returned). */
-const char *router_hash_key(const char *peer, int hash_host, const char *host, uint16_t port, char *out,
-			    size_t outlen);
+/* The hash key of a request from peer (a stream's peer) for host:port (into out, returned): as in
+ * GOST, the client's id (the user it authenticated as) when it has one, else the target with
+ * hash_host, else the client's IP. */
+const char *router_hash_key(const char *peer, const char *client_id, int hash_host, const char *host, uint16_t port,
+			    char *out, size_t outlen);
 
 /* Node selection as GOST's selector does it: failed nodes (maxFails/failTimeout) and then backup
  * nodes filtered out while others remain, then the hop's strategy (round, weighted random, fifo,

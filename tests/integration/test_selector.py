@@ -232,3 +232,65 @@ def test_unimplemented_strategy_is_a_config_error(pw):
 """)
     assert code == 2, out
     assert ':5:' in out and 'strategy "lowest" is not implemented in portway' in out
+
+
+def socks5_auth_tag(port, user, password, host, source):
+    s = socket.socket()
+    s.bind((source, 0))
+    s.settimeout(20)
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"\x05\x01\x02")
+    assert s.recv(2) == b"\x05\x02"
+    s.sendall(bytes([1, len(user)]) + user.encode() + bytes([len(password)]) + password.encode())
+    assert s.recv(2) == b"\x01\x00"
+    h = host.encode()
+    s.sendall(b"\x05\x01\x00\x03" + bytes([len(h)]) + h + struct.pack(">H", 80))
+    rep = b""
+    while len(rep) < 10:
+        d = s.recv(10 - len(rep))
+        assert d, "socks5 reply cut short"
+        rep += d
+    assert rep[1] == 0, f"socks5 reply {rep[1]}"
+    return read_tag(s)
+
+
+def test_hash_keys_on_the_authenticated_user(pw):
+    """GOST: a client's id (the user it authenticated as) is the key, before hash: host or its IP."""
+    tags = [TagServer(f"n{i}") for i in range(2)]
+    try:
+        port = free_port()
+        nodes = "".join(f"""        - name: n{i}
+          addr: 127.0.0.1:{t.port}
+          connector: {{type: forward}}
+""" for i, t in enumerate(tags))
+        users = [f"user{k}" for k in range(20)]
+        u0 = users[0]
+        u1 = next(u for u in users if gost_hash_index(u, 2) != gost_hash_index(u0, 2))
+        pw.start(config=f"""services:
+  - name: socks
+    addr: 127.0.0.1:{port}
+    handler:
+      type: socks5
+      chain: c0
+      auther: users
+      metadata: {{hash: host}}
+authers:
+  - name: users
+    auths:
+      - {{username: {u0}, password: p}}
+      - {{username: {u1}, password: p}}
+chains:
+  - name: c0
+    hops:
+      - name: h0
+        selector: {{strategy: hash}}
+        nodes:
+{nodes}""")
+        wait_port(port)
+        for k in range(6):
+            target, source = f"t{k}.example", f"127.0.0.{k + 1}"
+            assert socks5_auth_tag(port, u0, "p", target, source) == f"n{gost_hash_index(u0, 2)}"
+            assert socks5_auth_tag(port, u1, "p", target, source) == f"n{gost_hash_index(u1, 2)}"
+    finally:
+        for t in tags:
+            t.close()
