@@ -375,9 +375,9 @@ static int parse_hostport(struct ctx *x, const struct cnode *where, const char *
 	size_t pl;
 	unsigned lo, hi;
 	if (port_range_split(addr, &pl, &lo, &hi))
-		/* GOST expands ranges only from -L; in a file it would fail to listen or dial */
-		return cfg_error(x->e, where, field, "a port range (\"%s\") is a command-line form (-L "
-				 "tcp://:8000-8010/host:8000-8010); in a file, list one service or node per port", addr);
+		/* GOST expands ranges only in -L URLs; elsewhere it would fail to listen or dial */
+		return cfg_error(x->e, where, field, "a port range (\"%s\") is expanded only in -L URLs (-L "
+				 "tcp://:8000-8010/host:8000-8010); list one service or node per port", addr);
 	if (hostport_split(addr, host, hostlen, port) < 0)
 		return cfg_error(x->e, where, field, "expected host:port (or :port, [v6]:port), got \"%s\"", addr);
 	return 0;

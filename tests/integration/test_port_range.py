@@ -172,4 +172,7 @@ def test_range_errors(pw):
     forwarder: {nodes: [{addr: "127.0.0.1:9000"}]}
 """, *["-t"])
     assert code == 2, out
-    assert ":2:11: services[0].addr: a port range (\":8000-8003\") is a command-line form" in out, out
+    assert ":2:11: services[0].addr: a port range (\":8000-8003\") is expanded only in -L URLs" in out, out
+    code, out = pw.run("-L", "http://127.0.0.1:1", "-F", "socks5://127.0.0.1:1080-1081", "-t")
+    assert code == 2, out
+    assert 'a port range ("127.0.0.1:1080-1081") is expanded only in -L URLs' in out, out
