@@ -10,6 +10,7 @@
 
 #include "src/xprt/dtls_stream.h"
 #include "src/core/log.h"
+#include "src/svc/conn_limits.h"
 #include "src/svc/udp_sessions.h"
 
 static int dtls_listener_init(struct service *svc, struct cfg_err *e)
@@ -42,12 +43,18 @@ static void handshake_done(void *ctx, struct stream *s, int err)
 		service_unref(svc);
 		return;
 	}
-	s->svc = svc;
+	if (s->svc) /* the session's own, taken over with its climiter slot by the DTLS stream */
+		service_unref(svc);
+	else
+		s->svc = svc;
 	service_dispatch(svc, s);
 }
 
 static void on_session(struct listener_inst *li, struct stream *session)
 {
+	/* counted as GOST's dtls listener counts connections, before the handshake */
+	if (conn_limits_accept(li->svc, session, CONN_CLIMIT) < 0)
+		return;
 	service_ref(li->svc);
 	dtls_start(li->svc->listener.state, session, handshake_done, li->svc);
 }

@@ -19,6 +19,7 @@
 
 #include "src/core/backoff.h"
 #include "src/core/log.h"
+#include "src/svc/conn_limits.h"
 #include "src/svc/router.h"
 #include "src/core/util.h"
 
@@ -252,6 +253,8 @@ void rbind_stop(struct rbind *r)
 static void rtcp_accepted(void *ctx, struct stream *st)
 {
 	struct listener_inst *li = ctx;
+	if (conn_limits_accept(li->svc, st, CONN_ALL) < 0)
+		return;
 	service_dispatch(li->svc, st);
 }
 

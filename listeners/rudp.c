@@ -17,6 +17,7 @@
 #include "listeners/rtcp.h"
 #include "src/core/log.h"
 #include "src/core/util.h"
+#include "src/svc/conn_limits.h"
 #include "src/svc/udp_sessions.h"
 
 /* One per service on worker 0. */
@@ -85,7 +86,11 @@ static void rudp_datagram(void *ctx, struct relay_bind *b, const struct relay_ad
 	}
 	char printable[64];
 	relay_addr_format(peer, printable, sizeof printable);
+	if (!conn_limits_admit_peer(u->li->svc, printable))
+		return;
 	s = session_table_add(u->sessions, &key, keylen, printable);
+	if (conn_limits_accept(u->li->svc, s, CONN_CLIMIT) < 0)
+		return;
 	session_push(s, data, len);
 	log_debug("rudp %s: new session from %s", u->li->svc->name, s->peer);
 	service_dispatch(u->li->svc, s);

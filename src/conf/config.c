@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "src/core/log.h"
+#include "src/conf/access.h"
 #include "src/conf/model.h"
 #include "src/core/util.h"
 
@@ -162,6 +163,13 @@ static int check_keys_refusing(struct ctx *x, const struct cnode *map, const cha
 		return cfg_error(x->e, &at, field, "unknown key (expected one of: %s)", list);
 	}
 	return 0;
+}
+
+int cfg_check_keys(struct cfg_err *e, const struct cnode *map, const char *path, const char *const *known,
+		   const char *const *ignored, const char *const *refused)
+{
+	struct ctx x = { NULL, e };
+	return check_keys_refusing(&x, map, path, known, ignored, refused);
 }
 
 static int check_keys(struct ctx *x, const struct cnode *map, const char *path, const char *const *known,
@@ -320,8 +328,10 @@ static int parse_tls(struct ctx *x, const struct cnode *parent, const char *path
 /*
  * Metadata keys GOST's types read to enforce something portway does not have: the http
  * handler's probe resistance and knock, the PROXY protocol header (service, listener, hop),
- * and the limiters and admission GOST's command line takes from the query. Refused
- * wherever they appear, so a -L/-F query cannot drop them silently either.
+ * and the bandwidth limiters and quotas GOST's command line takes from the query. Refused
+ * wherever they appear, so a -L/-F query cannot drop them silently either. admission,
+ * climiter and rlimiter too: -L's query makes them service settings (src/conf/url.c); as
+ * metadata (YAML, a -F query) GOST would not apply them.
  */
 static const char *const refused_metadata[] = {
 	"probeResist", "probe_resist", "probeResistance", "probe_resistance", "knock", "proxyProtocol",
@@ -905,12 +915,11 @@ static int parse_authers_ref(struct ctx *x, const struct cnode *h, struct servic
 static struct service *parse_service(struct ctx *x, struct cnode *n, const char *path, size_t index)
 {
 	static const char *const keys[] = { "name", "addr", "handler", "listener", "forwarder", "metadata", "bypass",
-					    "bypasses", NULL };
+					    "bypasses", "admission", "admissions", "climiter", "rlimiter", NULL };
 	static const char *const ign[] = { "interface", "sockopts", "resolver", "hosts", "observer", "recorders",
 					   "status", "rewriter", "cache", NULL };
 	/* logger, loggers: the service's lines would silently go elsewhere than the operator configured */
-	static const char *const refused[] = { "admission", "admissions", "limiter", "climiter", "rlimiter", "quotas",
-					       "logger", "loggers", NULL };
+	static const char *const refused[] = { "limiter", "quotas", "logger", "loggers", NULL };
 	static const char *const hrefused[] = { "limiter", NULL };
 	static const char *const lrefused[] = { "auther", "authers", NULL };
 	static const char *const hkeys[] = { "type", "chain", "auth", "auther", "authers", "tls", "metadata", "retries",
@@ -961,6 +970,8 @@ static struct service *parse_service(struct ctx *x, struct cnode *n, const char 
 		goto fail;
 	if (l && parse_chain_ref(x, l, field, &svc->listener.chain) < 0)
 		goto fail;
+	if (access_parse_service(x->c, svc, n, path, x->e) < 0)
+		goto fail;
 	snprintf(field, sizeof field, "%s.addr", path);
 	if (svc->listener.type->bind) {
 		if (parse_path(x, cnode_get(n, "addr"), field, svc->addr, svc->host, sizeof svc->host) < 0)
@@ -1002,8 +1013,10 @@ static void service_fingerprint(struct ctx *x, struct service *svc)
 	size_t len = strlen(own) + 1;
 	all = xstrdup(own);
 	free(own);
-	const struct cnode *refs[] = { cnode_get(x->c->root, "chains"), cnode_get(x->c->root, "hops"),
-				       cnode_get(x->c->root, "authers"), cnode_get(x->c->root, "bypasses") };
+	const struct cnode *refs[] = { cnode_get(x->c->root, "chains"),     cnode_get(x->c->root, "hops"),
+				       cnode_get(x->c->root, "authers"),    cnode_get(x->c->root, "bypasses"),
+				       cnode_get(x->c->root, "admissions"), cnode_get(x->c->root, "climiters"),
+				       cnode_get(x->c->root, "rlimiters") };
 	for (size_t i = 0; i < sizeof refs / sizeof *refs; i++) {
 		if (!refs[i])
 			continue;
@@ -1021,8 +1034,9 @@ static void service_fingerprint(struct ctx *x, struct service *svc)
 			h = fnv1a(fnv1a(h, a->users[j].username), a->users[j].password);
 	}
 	h = fnv1a(h, "auth files") ^ x->auth_files;
-	all = xrealloc(all, len + 32);
-	snprintf(all + len - 1, 32, "users:%016llx", (unsigned long long)h);
+	all = xrealloc(all, len + 64);
+	snprintf(all + len - 1, 64, "users:%016llx lists:%016llx", (unsigned long long)h,
+		 (unsigned long long)access_files_hash(x->c));
 	svc->fingerprint = all;
 }
 
@@ -1501,13 +1515,12 @@ static int parse_api(struct ctx *x)
 struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *e)
 {
 	static const char *const keys[] = { "services", "chains", "hops", "authers", "bypasses", "log", "workers",
-					    "metrics", "api", NULL };
+					    "metrics", "api", "admissions", "climiters", "rlimiters", NULL };
 	static const char *const ign[] = { "resolvers", "hosts", "ingresses", "routers", "sds", "recorders",
 					   "rewriters", "caches", "observers", "profiling", NULL };
 	/* tls: GOST's default certificate, and with caFile client certificates, for every TLS listener;
 	 * loggers: named log outputs, which portway does not have (services[].logger is refused too) */
-	static const char *const refused[] = { "admissions", "limiters", "quotas", "climiters", "rlimiters", "tls",
-					       "loggers", NULL };
+	static const char *const refused[] = { "limiters", "quotas", "tls", "loggers", NULL };
 	struct config *c = xcalloc(1, sizeof *c);
 	struct ctx x = { .c = c, .e = e };
 	long workers;
@@ -1521,6 +1534,7 @@ struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *
 		goto fail;
 	c->workers = (int)workers;
 	if (parse_list(&x, "bypasses", each_bypass) < 0 || parse_list(&x, "authers", each_auther) < 0 ||
+	    access_parse_config(c, e) < 0 ||
 	    parse_metrics(&x) < 0 ||
 	    parse_list(&x, "hops", each_hop) < 0 || parse_list(&x, "chains", each_chain) < 0 ||
 	    parse_list(&x, "services", each_service) < 0 || check_addrs(&x) < 0 || parse_api(&x) < 0)
@@ -1600,6 +1614,7 @@ static void service_free(struct service *s)
 		s->handler.type->fini(s);
 	if (s->listener.type && s->listener.type->fini)
 		s->listener.type->fini(s);
+	access_free_service(s);
 	free(s->handler.authers);
 	free(s->handler.tls.alpn);
 	free(s->listener.tls.alpn);
@@ -1633,6 +1648,7 @@ static void config_free(struct config *c)
 	free(c->chains);
 	free(c->authers);
 	free(c->bypasses);
+	access_free_config(c);
 	free(c->api.path_prefix);
 	cnode_free(c->root);
 	free(c->path);

@@ -20,6 +20,8 @@ struct service;
 struct node;
 struct cfg_err;
 struct listener_inst;
+struct admission;
+struct addr_limiter;
 struct svc_metrics;
 struct node_metrics;
 
@@ -234,6 +236,11 @@ struct service {
 	} listener;
 	struct hop *forwarder;      /* owned; NULL when no forwarder */
 	struct bypass *bypass;
+	/* Who may use it (src/conf/access.h): admission then admissions, all must admit (the array
+	 * is owned, its items are the config's); climiter, rlimiter: one of the config's, or NULL. */
+	struct admission **admissions;
+	size_t n_admissions;
+	struct addr_limiter *climiter, *rlimiter;
 	struct cnode *md;
 	struct cnode *cfg;          /* this service's own subtree */
 	char *fingerprint;          /* service subtree plus what it references */
@@ -284,6 +291,12 @@ struct config {
 	size_t n_bypass_groups;
 	char **kept;                /* owned: strings read from files the tree names (auth.file) */
 	size_t n_kept;
+	/* Top-level admissions, climiters, rlimiters (src/conf/access.h), owned; their counters are
+	 * the mutable part of the model, shared by the workers. */
+	struct admission **admissions;
+	size_t n_admissions;
+	struct addr_limiter **climiters, **rlimiters;
+	size_t n_climiters, n_rlimiters;
 	int workers;                /* 0: number of cores */
 	int refs;                   /* atomic: the loader's reference plus one per live service */
 	char *log_level, *log_format, *log_output;
@@ -301,6 +314,11 @@ struct cfg_err {
 /* "file:line:col: field: message". Always returns -1. */
 int cfg_error(struct cfg_err *e, const struct cnode *where, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* Keys of map: known ones pass, ignored ones are warned about, refused ones (GOST keys of
+ * something portway would not enforce) and unknown ones are errors. Any list may be NULL. */
+int cfg_check_keys(struct cfg_err *e, const struct cnode *map, const char *path, const char *const *known,
+		   const char *const *ignored, const char *const *refused);
 
 /* Metadata lookups with validation; def when absent; -1 with cfg_err when malformed. */
 const char *md_str(const struct cnode *md, const char *key, const char *def);

@@ -5,6 +5,7 @@
  *   -F [scheme://][user:pass@]host:port[,host:port...][?k=v&...]
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,39 +242,83 @@ static const char *tls_key(const char *k, int dial_side)
 }
 
 /* Apply the query: prefixed keys go to one section, plain keys to all of them. */
-/*
- * GOST's ?bypass=a,b,~c: a bypass list of its own (a leading '~' makes it a
- * whitelist), added to the top-level bypasses and named by owner (the
- * service for -L, the hop for -F).
- */
-static void add_bypass(struct cnode *root, struct cnode *owner, const char *value)
+/* The top-level list key of root (made when missing). */
+static struct cnode *top_list(struct cnode *root, struct cnode *owner, const char *key)
 {
-	struct cnode *list = cnode_get(root, "bypasses");
-	char name[32];
+	struct cnode *list = cnode_get(root, key);
 	if (!list) {
 		list = cnode_new(CN_SEQ, owner->file, 0, 0);
-		list->key = xstrdup("bypasses");
+		list->key = xstrdup(key);
 		cnode_append(root, list);
 	}
-	snprintf(name, sizeof name, "bypass-%zu", list->n);
+	return list;
+}
+
+/* A list of value's comma-separated items under key in map. */
+static void add_items(struct cnode *map, const char *key, const char *value)
+{
+	struct cnode *m = cnode_new(CN_SEQ, map->file, 0, 0);
+	m->key = xstrdup(key);
+	cnode_append(map, m);
+	char *copy = xstrdup(value), *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		struct cnode *item = cnode_new(CN_SCALAR, map->file, 0, 0);
+		item->value = xstrdup(t);
+		cnode_append(m, item);
+	}
+	free(copy);
+}
+
+/*
+ * GOST's ?bypass=a,b,~c and ?admission=a,b (the service's, from -L): a list of
+ * its own (a leading '~' makes it a whitelist), added to the top-level
+ * bypasses or admissions as "KIND-N" and named by owner (the service for -L,
+ * the hop for -F).
+ */
+static void add_match_list(struct cnode *root, struct cnode *owner, const char *list_key, const char *kind,
+			   const char *value)
+{
+	struct cnode *list = top_list(root, owner, list_key);
+	char name[48];
+	snprintf(name, sizeof name, "%s-%zu", kind, list->n);
 	struct cnode *b = cnode_new(CN_MAP, owner->file, 0, 0);
 	cnode_set(b, "name", name);
 	if (*value == '~') {
 		cnode_set(b, "whitelist", "true");
 		value++;
 	}
-	struct cnode *m = cnode_new(CN_SEQ, owner->file, 0, 0);
-	m->key = xstrdup("matchers");
-	cnode_append(b, m);
-	char *copy = xstrdup(value), *save = NULL;
-	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		struct cnode *item = cnode_new(CN_SCALAR, owner->file, 0, 0);
-		item->value = xstrdup(t);
-		cnode_append(m, item);
-	}
-	free(copy);
+	add_items(b, "matchers", value);
 	cnode_append(list, b);
-	cnode_set(owner, "bypass", name);
+	cnode_set(owner, kind, name);
+}
+
+/* GOST's ?climiter=N (connections) and ?rlimiter=R (requests per second): a limiter "$ N" of
+ * the service's own. GOST reads no limit from a value that is no number, or not above 0; here
+ * a value that is no number is an error (a limit asked for and not applied). */
+static int add_limiter(struct cnode *root, struct cnode *owner, const char *kind, const char *value, int whole,
+		       const char *opt, const char *url, struct cfg_err *e)
+{
+	char *end, list_key[32], name[48], line[96];
+	errno = 0;
+	double v = whole ? (double)strtol(value, &end, 10) : strtod(value, &end);
+	if (!*value || *end || errno || v != v) {
+		char field[1200];
+		snprintf(field, sizeof field, "%s %s", opt, url);
+		return cfg_error(e, NULL, field, "%s: expected %s, got \"%s\"", kind,
+				 whole ? "a whole number of connections" : "a number of requests per second", value);
+	}
+	if (v <= 0)
+		return 0;
+	snprintf(list_key, sizeof list_key, "%ss", kind);
+	struct cnode *list = top_list(root, owner, list_key);
+	snprintf(name, sizeof name, "%s-%zu", kind, list->n);
+	snprintf(line, sizeof line, "$ %s", value);
+	struct cnode *l = cnode_new(CN_MAP, owner->file, 0, 0);
+	cnode_set(l, "name", name);
+	add_items(l, "limits", line);
+	cnode_append(list, l);
+	cnode_set(owner, kind, name);
+	return 0;
 }
 
 /* Where each query key goes: one URL's sections and the blocks taken out of metadata. */
@@ -418,7 +463,7 @@ static void attach_selector(struct cnode *owner, struct cnode *sel)
 }
 
 /* Apply the query. Keys portway does not implement stay in metadata, where the validator
- * refuses those that would enforce something (limiters, admission, probe resistance). */
+ * refuses those that would enforce something (bandwidth limiters, probe resistance). */
 static int apply_query(const char *query, const struct query_dest *d, const char *opt, const char *url,
 		       struct cfg_err *e)
 {
@@ -434,7 +479,14 @@ static int apply_query(const char *query, const struct query_dest *d, const char
 		else if (!strcasecmp(k, "auth"))
 			r = query_auth(d, v, opt, url, e);
 		else if (!strcasecmp(k, "bypass") && d->root && d->bypass_owner)
-			add_bypass(d->root, d->bypass_owner, v);
+			add_match_list(d->root, d->bypass_owner, "bypasses", "bypass", v);
+		else if (!strcasecmp(k, "admission") && d->root && !d->dial_side) {
+			if (*v) /* GOST: an empty one is none */
+				add_match_list(d->root, d->bypass_owner, "admissions", "admission", v);
+		}
+		else if ((!strcasecmp(k, "climiter") || !strcasecmp(k, "rlimiter")) && d->root && !d->dial_side)
+			r = add_limiter(d->root, d->bypass_owner, !strcasecmp(k, "climiter") ? "climiter" : "rlimiter", v,
+					!strcasecmp(k, "climiter"), opt, url, e);
 		else if (d->selector && selector_key(k))
 			cnode_set(d->selector, selector_key(k), v);
 		else

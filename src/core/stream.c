@@ -122,6 +122,9 @@ void stream_close(struct stream *s)
 	s->closed = 1;
 	s->reading = 0;
 	s->ops->close(s);
+	if (s->svc_hold && svc_hooks->release_hold)
+		svc_hooks->release_hold(s->svc_hold);
+	s->svc_hold = NULL;
 	if (s->svc) {
 		if (s->svc_since > 0 && svc_hooks->request_end)
 			svc_hooks->request_end(s->svc, s->w, s->svc_since);

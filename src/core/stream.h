@@ -64,6 +64,7 @@ struct stream {
 	void *ud;                       /* owner's context */
 	struct service *svc;            /* a reference held while the connection lives, or NULL */
 	double svc_since;               /* loop time service_dispatch counted it as a request of svc; 0: not */
+	void *svc_hold;                 /* what svc's limits hold for this connection (a climiter's slot), or NULL */
 	size_t wqueued;
 	struct readahead pending;       /* bytes pushed back by stream_unread, delivered first */
 	unsigned dgram : 1, reading : 1, closed : 1, shut_wr : 1, delivering : 1;
@@ -97,6 +98,7 @@ void stream_unread(struct stream *s, const void *data, size_t len);
  * know services, so the services layer says once what to do with one (src/svc/service.c). */
 struct stream_svc_hooks {
 	void (*release)(struct service *svc);                 /* drop the reference (service_unref) */
+	void (*release_hold)(void *hold);                     /* give back s->svc_hold, before release */
 	/* A connection counted as a request (svc_since set) closes, on its worker w. */
 	void (*request_end)(struct service *svc, struct worker *w, double since);
 	/* A pipe ends: in bytes were read from the service's connection, out written to it. */
@@ -113,8 +115,10 @@ static inline void stream_take_svc(struct stream *to, struct stream *from)
 {
 	to->svc = from->svc;
 	to->svc_since = from->svc_since;
+	to->svc_hold = from->svc_hold;
 	from->svc = NULL;
 	from->svc_since = 0;
+	from->svc_hold = NULL;
 }
 /* Account a finished transfer to the connection's service, if it has one. */
 void stream_account_transfer(struct stream *s, uint64_t in, uint64_t out);

@@ -14,6 +14,7 @@
 
 #include "src/core/log.h"
 #include "src/core/util.h"
+#include "src/svc/conn_limits.h"
 #include "src/svc/metrics.h"
 
 int listen_socket(const char *host, uint16_t port, int socktype, int reuseport, char *err, size_t errlen)
@@ -321,6 +322,7 @@ static void svc_pipe_end(struct service *svc, const struct stream *s, const stru
 
 static const struct stream_svc_hooks svc_hooks = {
 	.release = service_unref,
+	.release_hold = conn_limits_release,
 	.request_end = svc_metrics_request_end,
 	.transfer = svc_metrics_transfer,
 	.pipe_end = svc_pipe_end,
@@ -381,6 +383,8 @@ void service_dispatch(struct service *svc, struct stream *client)
 		client->svc = svc;
 	}
 	svc_metrics_request(client);
+	if (conn_limits_request(svc, client) < 0)
+		return;
 	svc->handler.type->handle(svc, client);
 }
 
@@ -392,6 +396,8 @@ static int listener_accepted(struct acceptor *a, struct stream *s)
 	service_ref(li->svc);
 	s->svc = li->svc;
 	log_debug("service %s: connection from %s", li->svc->name, s->peer);
+	if (conn_limits_accept(li->svc, s, CONN_ALL) < 0)
+		return 0;
 	li->on_accept(li, s);
 	return 0;
 }

@@ -7,6 +7,7 @@
 
 #include "src/core/log.h"
 #include "src/core/util.h"
+#include "src/svc/conn_limits.h"
 #include "src/svc/udp_sessions.h"
 
 #define SESSION_BUCKETS 256
@@ -238,6 +239,13 @@ static struct stream *udp_new_session(struct udp_sessions *us, const struct sock
 	return session_table_add(us->table, ss, len, printable);
 }
 
+static int udp_admitted(struct udp_sessions *us, const struct sockaddr_storage *ss)
+{
+	char printable[64];
+	sockaddr_format((const struct sockaddr *)ss, printable, sizeof printable);
+	return conn_limits_admit_peer(us->li->svc, printable);
+}
+
 static void udp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct udp_sessions *us = io->data;
@@ -257,6 +265,8 @@ static void udp_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 			session_push(s, w->scratch, (size_t)n);
 			continue;
 		}
+		if (us->li->svc->n_admissions && !udp_admitted(us, &ss))
+			continue; /* as GOST's packet conn: the datagrams of a refused client are dropped */
 		s = udp_new_session(us, &ss, len);
 		if (!s)
 			continue;

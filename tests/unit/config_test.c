@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "src/core/log.h"
+#include "src/conf/access.h"
 #include "src/conf/cnode_json.h"
 #include "src/conf/model.h"
 #include "src/svc/router.h"
@@ -559,7 +560,7 @@ static void test_top_level_errors(void **state)
 	(void)state;
 	load_fails("service:\n  - addr: :1\n", 1, "service",
 		   "(top level).service: unknown key (expected one of: services, chains, hops, authers, bypasses, "
-		   "log, workers, metrics, api)");
+		   "log, workers, metrics, api, admissions, climiters, rlimiters)");
 	load_fails("services:\n  name: a\n", 2, "name", "services: expected a list");
 	load_fails("services: yes\n", 1, "yes", "services: expected a list");
 	load_fails("workers: many\n", 1, "many", "workers: expected a whole number from 0 to 256, got \"many\"");
@@ -599,7 +600,7 @@ static void test_service_errors(void **state)
 	load_fails("services:\n  - addr: [1]\n", 2, "[", "services[0].addr: expected a string");
 	load_fails("services:\n  - addr: :1\n    colour:\n      red: 1\n", 3, "colour",
 		   "services[0].colour: unknown key (expected one of: name, addr, handler, listener, forwarder, "
-		   "metadata, bypass, bypasses)");
+		   "metadata, bypass, bypasses, admission, admissions, climiter, rlimiter)");
 	load_fails("services:\n  - just-a-string\n", 2, "just", "services[0]: expected a mapping");
 	load_fails("services:\n  - addr: :1\n    handler: tcp\n" FWD, 3, "tcp", "services[0].handler: expected a mapping");
 	load_fails("services:\n  - addr: :1\n    handler: {type: tcp, colour: red}\n" FWD, 3, "colour",
@@ -894,16 +895,14 @@ static void test_security_keys_refused(void **state)
 	(void)state;
 	char text[512], field[128];
 	/* top level: the definitions themselves, and tls (GOST's default certificate and client CA) */
-	static const char *const top[] = { "admissions", "limiters", "climiters", "rlimiters", "quotas", "tls", "loggers",
-					   NULL };
+	static const char *const top[] = { "limiters", "quotas", "tls", "loggers", NULL };
 	for (size_t i = 0; top[i]; i++) {
 		snprintf(text, sizeof text, "services: []\n%s: []\n", top[i]);
 		snprintf(field, sizeof field, "(top level).%s", top[i]);
 		refused_at(text, 2, top[i], field);
 	}
-	/* a service's admission, limiters and quotas */
-	static const char *const svc[] = { "admission", "admissions", "limiter", "climiter", "rlimiter", "quotas",
-					   "logger", "loggers", NULL };
+	/* a service's bandwidth limiter and quotas */
+	static const char *const svc[] = { "limiter", "quotas", "logger", "loggers", NULL };
 	for (size_t i = 0; svc[i]; i++) {
 		snprintf(text, sizeof text, "services:\n  - addr: :1\n    handler: {type: http}\n    %s: x\n", svc[i]);
 		snprintf(field, sizeof field, "services[0].%s", svc[i]);
@@ -1305,6 +1304,154 @@ static void test_cnode_json_roundtrip(void **state)
 	cnode_free(t);
 }
 
+/* ---- admissions, climiters, rlimiters (GOST's concepts/admission and concepts/limiter pages) ---- */
+
+static void test_access_lists(void **state)
+{
+	(void)state;
+	char listfile[160], yaml[2048];
+	snprintf(listfile, sizeof listfile, "%s/adm.txt", dir);
+	FILE *f = fopen(listfile, "w");
+	assert_non_null(f);
+	fputs("# ip or cidr\n\n127.0.0.3  # a comment\n  fd00::/8\n", f);
+	fclose(f);
+	snprintf(yaml, sizeof yaml,
+		 "services:\n"
+		 "  - name: s\n"
+		 "    addr: 127.0.0.1:1\n"
+		 "    admission: a0\n"
+		 "    admissions: [a1, a0]\n"
+		 "    climiter: c0\n"
+		 "    rlimiter: r0\n"
+		 "    handler: {type: http}\n"
+		 "  - name: t\n"
+		 "    addr: 127.0.0.1:2\n"
+		 "    admission: \"\"\n"
+		 "    handler: {type: http}\n"
+		 "admissions:\n"
+		 "  - name: a0\n"
+		 "    whitelist: true\n"
+		 "    matchers: [127.0.0.1, 192.168.0.0/16, \"::1\"]\n"
+		 "    reload: 10s\n"
+		 "  - name: a1\n"
+		 "    reverse: true\n"
+		 "    file: {path: %s}\n"
+		 "climiters:\n"
+		 "  - name: c0\n"
+		 "    limits: [\"$ 1000\", \"$$ 100\", \"192.168.1.1  10\", \"10.0.0.0/8\t5 extra\", \"10.0.0.0/8 6\", \"1.2.3.4 0\"]\n"
+		 "rlimiters:\n"
+		 "  - name: r0\n"
+		 "    limits: [\"$ 100\", \"$$ 10\", \"192.168.1.1 50\", \"192.168.0.0/16 0.5\"]\n",
+		 listfile);
+	struct config *c = load_ok(yaml);
+	assert_int_equal(c->n_admissions, 2);
+	const struct admission *a0 = c->admissions[0], *a1 = c->admissions[1];
+	assert_true(a0->whitelist);
+	assert_int_equal(a0->n, 3);
+	assert_true(a1->whitelist); /* reverse: GOST's older name */
+	assert_int_equal(a1->n, 2); /* from the file: comments and blank lines dropped */
+	const struct service *sv = c->services[0];
+	assert_int_equal(sv->n_admissions, 3);
+	assert_ptr_equal(sv->admissions[0], a0);
+	assert_ptr_equal(sv->admissions[1], a1);
+	assert_int_equal(c->services[1]->n_admissions, 0);
+	const struct addr_limiter *cl = sv->climiter, *rl = sv->rlimiter;
+	assert_true(cl->global == 1000 && cl->per_ip == 100 && !cl->rate);
+	assert_int_equal(cl->n_ips, 1); /* "1.2.3.4 0": skipped, no limit (GOST) */
+	assert_true(cl->ips[0].value == 10);
+	assert_int_equal(cl->n_nets, 1); /* the later line for the same scope replaces the earlier */
+	assert_true(cl->nets[0].value == 6);
+	assert_non_null(cl->table);
+	assert_true(rl->rate && rl->global == 100 && rl->per_ip == 10);
+	assert_true(rl->nets[0].value == 0.5);
+	assert_null(c->services[1]->climiter);
+	drop(c);
+}
+
+static void test_access_fingerprint(void **state)
+{
+	(void)state;
+	const char *a = "services:\n  - name: s\n    addr: :1\n    handler: {type: http}\n    admission: a\n"
+			"admissions:\n  - name: a\n    matchers: [10.0.0.1]\n";
+	const char *b = "services:\n  - name: s\n    addr: :1\n    handler: {type: http}\n    admission: a\n"
+			"admissions:\n  - name: a\n    matchers: [10.0.0.2]\n";
+	struct config *ca = load_ok(a), *cb = load_ok(b);
+	assert_string_not_equal(ca->services[0]->fingerprint, cb->services[0]->fingerprint);
+	drop(ca);
+	drop(cb);
+}
+
+#define SVC_HTTP "services:\n  - addr: :1\n    handler: {type: http}\n"
+
+static void test_access_errors(void **state)
+{
+	(void)state;
+	load_fails("admissions:\n  - whitelist: true\n", 2, "whitelist", "admissions[0]: name is required");
+	load_fails("admissions:\n  - name: a\n    matchers: [10.0.0.1, example.com]\n", 3, "example.com",
+		   "admissions[0].matchers: \"example.com\" is not an IP address or a CIDR (portway does not resolve "
+		   "host names here)");
+	load_fails("admissions:\n  - name: a\n    matchers: [10.0.0.0/33]\n", 3, "10.0",
+		   "admissions[0].matchers: \"10.0.0.0/33\" is not an IP address or a CIDR (portway does not resolve "
+		   "host names here)");
+	load_fails("admissions:\n  - name: a\n    matchers: 10.0.0.1\n", 3, "10.0", "admissions[0].matchers: expected a list");
+	load_fails("admissions:\n  - name: a\n    whitelist: maybe\n", 3, "maybe",
+		   "whitelist: expected true or false, got \"maybe\"");
+	load_fails("admissions:\n  - name: a\n    colour: red\n", 3, "colour",
+		   "admissions[0].colour: unknown key (expected one of: name, whitelist, reverse, matchers, file, reload)");
+	static const char *const src[] = { "redis", "http", "plugin", NULL };
+	char text[512], field[128];
+	for (size_t i = 0; src[i]; i++) {
+		snprintf(text, sizeof text, "admissions:\n  - name: a\n    %s: {addr: 127.0.0.1:6379}\n", src[i]);
+		snprintf(field, sizeof field, "admissions[0].%s", src[i]);
+		refused_at(text, 3, src[i], field);
+		snprintf(text, sizeof text, "climiters:\n  - name: a\n    %s: {addr: 127.0.0.1:6379}\n", src[i]);
+		snprintf(field, sizeof field, "climiters[0].%s", src[i]);
+		refused_at(text, 3, src[i], field);
+		snprintf(text, sizeof text, "rlimiters:\n  - name: a\n    %s: {addr: 127.0.0.1:6379}\n", src[i]);
+		snprintf(field, sizeof field, "rlimiters[0].%s", src[i]);
+		refused_at(text, 3, src[i], field);
+	}
+	snprintf(text, sizeof text, "admissions:\n  - name: a\n    reload: 10s\n    file: {path: %s/none.txt}\n", dir);
+	load_fails(text, 3, "10s",
+		   "admissions[0].reload: re-reading file.path periodically is not implemented by portway (the file is "
+		   "read at start and at each reload, SIGHUP); remove reload");
+	char want[600];
+	snprintf(text, sizeof text, "climiters:\n  - name: a\n    file: {path: %s/none.txt}\n", dir);
+	snprintf(want, sizeof want, "climiters[0].file.path: cannot read %s/none.txt: No such file or directory", dir);
+	load_fails(text, 3, dir, want);
+	char listfile[160];
+	snprintf(listfile, sizeof listfile, "%s/bad-limits.txt", dir);
+	FILE *f = fopen(listfile, "w");
+	assert_non_null(f);
+	fputs("$ 10\n\n$$ lots\n", f);
+	fclose(f);
+	snprintf(text, sizeof text, "climiters:\n  - name: a\n    file: {path: %s}\n", listfile);
+	snprintf(want, sizeof want, "climiters[0].file.path: \"$$ lots\": the limit is not a whole number (%s:3)", listfile);
+	load_fails(text, 3, dir, want);
+
+	load_fails("climiters:\n  - name: c\n    limits: [\"$ 1.5\"]\n", 3, "\"$",
+		   "climiters[0].limits: \"$ 1.5\": the limit is not a whole number");
+	load_fails("climiters:\n  - name: c\n    limits: [\"$\"]\n", 3, "\"$",
+		   "climiters[0].limits: \"$\": expected a scope and a limit, such as \"$ 100\", \"$$ 10\" or "
+		   "\"192.168.0.0/16 5\"");
+	load_fails("rlimiters:\n  - name: r\n    limits: [\"$ 10\", \"example.com 5\"]\n", 3, "\"example",
+		   "rlimiters[0].limits: \"example.com 5\": the scope is none of $ (the service), $$ (each IP), an IP "
+		   "address or a CIDR");
+	load_fails("rlimiters:\n  - name: r\n    limits: [\"$ fast\"]\n", 3, "\"$",
+		   "rlimiters[0].limits: \"$ fast\": the limit is not a number");
+	load_fails("rlimiters:\n  - name: r\n    limits: [[1]]\n", 3, "[1",
+		   "rlimiters[0].limits: expected a line such as \"$ 100\"");
+	load_fails(SVC_HTTP "    admission: nope\n", 4, "nope",
+		   "services[0].admission: no admission named \"nope\" in admissions");
+	load_fails(SVC_HTTP "    admissions: [x]\nadmissions:\n  - name: a\n", 4, "x",
+		   "services[0].admissions: no admission named \"x\" in admissions");
+	load_fails(SVC_HTTP "    admissions: nope\n", 4, "nope", "services[0].admissions: expected a list of names of admissions");
+	load_fails(SVC_HTTP "    climiter: nope\n", 4, "nope", "services[0].climiter: no climiter named \"nope\" in climiters");
+	load_fails(SVC_HTTP "    rlimiter: [r]\n", 4, "[", "services[0].rlimiter: expected the name of one of rlimiters");
+	load_fails(SVC_HTTP "    rlimiter: cl\nclimiters:\n  - name: cl\n", 4, "cl",
+		   "services[0].rlimiter: no rlimiter named \"cl\" in rlimiters");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1336,6 +1483,9 @@ int main(void)
 		cmocka_unit_test(test_auth_tls_errors),
 		cmocka_unit_test(test_gost_types_not_implemented),
 		cmocka_unit_test(test_security_keys_refused),
+		cmocka_unit_test(test_access_lists),
+		cmocka_unit_test(test_access_fingerprint),
+		cmocka_unit_test(test_access_errors),
 		cmocka_unit_test(test_security_metadata_refused),
 		cmocka_unit_test(test_settings_not_applied),
 		cmocka_unit_test(test_dtls_min_version_refused),

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "src/core/log.h"
+#include "src/conf/access.h"
 #include "src/conf/model.h"
 
 static struct cfg_err err;
@@ -687,11 +688,48 @@ static void test_users_where_not_asked_refused(void **state)
 }
 
 /* Keys that would enforce something portway does not have: refused from the query too. */
+/* GOST's config/cmd: ?admission=a,b (~: whitelist), ?climiter=N, ?rlimiter=R make the service's own
+ * admission-N, climiter-N ("$ N") and rlimiter-N ("$ R"). */
+static void test_query_admission_limiters(void **state)
+{
+	(void)state;
+	struct cfg_err e;
+	char *L[] = { "http://127.0.0.1:8080?admission=~127.0.0.1,10.0.0.0/8&climiter=3&rlimiter=0.5",
+		      "socks5://127.0.0.1:1080?admission=192.168.0.0/16&climiter=0" };
+	struct config *c = config_from_urls(L, 2, NULL, 0, &e);
+	if (!c)
+		fail_msg("%s", e.msg);
+	assert_int_equal(c->n_admissions, 2);
+	assert_string_equal(c->admissions[0]->name, "admission-0");
+	assert_true(c->admissions[0]->whitelist);
+	assert_int_equal(c->admissions[0]->n, 2);
+	assert_false(c->admissions[1]->whitelist);
+	assert_int_equal(c->services[0]->n_admissions, 1);
+	assert_ptr_equal(c->services[0]->admissions[0], c->admissions[0]);
+	assert_ptr_equal(c->services[1]->admissions[0], c->admissions[1]);
+	assert_non_null(c->services[0]->climiter);
+	assert_string_equal(c->services[0]->climiter->name, "climiter-0");
+	assert_true(c->services[0]->climiter->global == 3);
+	assert_true(c->services[0]->rlimiter->global == 0.5);
+	assert_null(c->services[1]->climiter); /* 0: no limit, as GOST */
+	assert_null(c->services[1]->rlimiter);
+	drop(c);
+
+	char *bad[] = { "http://:8080?climiter=ten" };
+	assert_contains(refused(bad, 1, NULL, 0), "climiter: expected a whole number of connections, got \"ten\"");
+	char *bad2[] = { "http://:8080?rlimiter=fast" };
+	assert_contains(refused(bad2, 1, NULL, 0), "rlimiter: expected a number of requests per second, got \"fast\"");
+	char *bad3[] = { "http://:8080?admission=~example.com" };
+	assert_contains(refused(bad3, 1, NULL, 0), "\"example.com\" is not an IP address or a CIDR");
+}
+
 static void test_query_security_keys_refused(void **state)
 {
 	(void)state;
-	static const char *const keys[] = { "admission=10.0.0.0/8", "limiter.in=1MB", "limiter.out=1MB",
-					    "limiter.conn.in=1MB", "limiter.conn.out=1MB", "climiter=10", "rlimiter=5",
+	/* admission, climiter, rlimiter: a service's own lists from -L's plain key (test_query_admission_limiters),
+	 * refused with a prefix and on -F, where GOST would not apply them */
+	static const char *const keys[] = { "admission=10.0.0.0/8", "climiter=10", "rlimiter=5", "limiter.in=1MB", "limiter.out=1MB",
+					    "limiter.conn.in=1MB", "limiter.conn.out=1MB",
 					    "probeResist=code:404", "probe_resist=code:404", "probeResistance=code:404",
 					    "knock=x.example", "proxyProtocol=1", "quota=1GB" };
 	char url[256], want[600], key[64];
@@ -703,7 +741,8 @@ static void test_query_security_keys_refused(void **state)
 		snprintf(want, sizeof want,
 			 "%s: services[0].metadata.%s: is not implemented by portway, so it would not be enforced (remove "
 			 "it to run without it)", url, key);
-		assert_string_equal(refused(L, 1, NULL, 0), want);
+		if (i >= 3)
+			assert_string_equal(refused(L, 1, NULL, 0), want);
 		snprintf(url, sizeof url, "http://:8080?handler.%s", keys[i]);
 		snprintf(want, sizeof want, "services[0].handler.metadata.%s: is not implemented by portway", key);
 		assert_contains(refused(L, 1, NULL, 0), want);
@@ -782,6 +821,7 @@ int main(void)
 		cmocka_unit_test(test_query_auth),
 		cmocka_unit_test(test_users_where_not_asked_refused),
 		cmocka_unit_test(test_query_security_keys_refused),
+		cmocka_unit_test(test_query_admission_limiters),
 		cmocka_unit_test(test_shadowsocks_userinfo),
 	};
 	log_set_level("error");
