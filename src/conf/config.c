@@ -168,7 +168,7 @@ static int check_keys_refusing(struct ctx *x, const struct cnode *map, const cha
 int cfg_check_keys(struct cfg_err *e, const struct cnode *map, const char *path, const char *const *known,
 		   const char *const *ignored, const char *const *refused)
 {
-	struct ctx x = { NULL, e };
+	struct ctx x = { .e = e };
 	return check_keys_refusing(&x, map, path, known, ignored, refused);
 }
 
