@@ -25,13 +25,15 @@ extern const struct dialer_type dialer_tcp, dialer_udp, dialer_tls, dialer_ws, d
 	dialer_mtls, dialer_mws, dialer_mwss;
 extern const struct connector_type connector_forward, connector_http, connector_socks5, connector_socks4,
 	connector_relay, connector_stream, connector_natrelay, connector_ss, connector_ssu;
-extern const struct handler_type handler_sni;
+extern const struct handler_type handler_sni, handler_red;
+extern const struct listener_type listener_red;
 extern const struct handler_type handler_unix;
 extern const struct listener_type listener_unix;
 extern const struct dialer_type dialer_unix;
 
 static const struct handler_type *const handlers[] = {
 	&handler_tcp,
+	&handler_red,
 	&handler_udp,
 	&handler_auto,
 	&handler_http,
@@ -55,6 +57,7 @@ static const struct handler_type *const handlers[] = {
 
 static const struct listener_type *const listeners[] = {
 	&listener_tcp,
+	&listener_red,
 	&listener_udp,
 	&listener_tls,
 	&listener_ws,
@@ -116,6 +119,8 @@ static const struct { const char *alias, *name; } aliases[] = {
 	{ "https", "http" },
 	{ "unix", "forward" },   /* connector: the stream to the socket is the target */
 	{ "tcp", "forward" },    /* connector: GOST's tcp connector hands the stream on as is */
+	{ "redir", "red" },      /* handler and listener: the transparent proxy */
+	{ "redirect", "red" },
 };
 
 #define LOOKUP(table, name)                                                                         \

@@ -108,7 +108,7 @@ def wait_port(port, host="127.0.0.1", timeout=10.0):
 class Portway:
     """One portway process; its stdout and stderr go to one log file."""
 
-    def __init__(self, args, tmp_path, name="pw", wait=True, env=None, expect_exit=0):
+    def __init__(self, args, tmp_path, name="pw", wait=True, env=None, expect_exit=0, netns=None):
         self.name = name
         self.args = list(args)
         self.log_path = tmp_path / f"{name}.log"
@@ -120,7 +120,9 @@ class Portway:
             e.update(env)
         self.expected = expect_exit
         self.stop_problem = None    # set when the process had to be killed at stop()
-        self.proc = subprocess.Popen([PORTWAY] + self.args, stdout=self.log, stderr=subprocess.STDOUT, env=e)
+        # In a network namespace the test made: `ip netns exec` execs portway (same pid, signals reach it).
+        prefix = ["ip", "netns", "exec", netns] if netns else []
+        self.proc = subprocess.Popen(prefix + [PORTWAY] + self.args, stdout=self.log, stderr=subprocess.STDOUT, env=e)
         if wait:
             self.wait_log("running with", 10)
 
@@ -197,7 +199,7 @@ class PortwayFactory:
         self.procs = []
         self.n = 0
 
-    def start(self, *args, config=None, wait=True, env=None, name=None, expect_exit=0):
+    def start(self, *args, config=None, wait=True, env=None, name=None, expect_exit=0, netns=None):
         """Start portway; at teardown it must exit with expect_exit (None: any) after SIGTERM."""
         args = list(args)
         if config is not None:
@@ -208,7 +210,7 @@ class PortwayFactory:
         name = name or f"pw{len(self.procs)}"
         if any(p.name == name for p in self.procs):
             name = f"{name}-{len(self.procs)}"  # two processes must not share a log file
-        p = Portway(args, self.tmp_path, name, wait=False, env=env, expect_exit=expect_exit)
+        p = Portway(args, self.tmp_path, name, wait=False, env=env, expect_exit=expect_exit, netns=netns)
         self.procs.append(p)  # before waiting: stopped and checked at teardown whatever happens
         if wait:
             p.wait_log("running with", 10)
