@@ -4,7 +4,7 @@
  * (RFC 1929). TCP: CONNECT. UDP: GOST's UDP-over-TCP command (0xF3), whose
  * datagrams are framed on the same stream (RSV = length, FRAG = 0xff, the
  * address, the data); the stream handed on is a datagram stream that frames
- * and unframes them. The codec is proto/socks5.c.
+ * and unframes them (src/core/udp_tun_stream.c). The codec is proto/socks5.c.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "connectors/handshake.h"
+#include "src/core/filter.h"
 #include "src/core/log.h"
 #include "src/conf/model.h"
 #include "src/core/stream.h"
@@ -40,104 +41,6 @@ struct s5c_req {
 	void *ctx;
 };
 
-/* ---- the datagram stream for UDP over TCP ---- */
-
-struct s5_udp_stream {
-	struct stream base;         /* dgram */
-	struct stream *lower;       /* owned */
-	struct socks5_addr target;
-	struct buf in;             /* partial frame from the server */
-};
-
-static void udps_lower_read(struct stream *s, const char *data, size_t len)
-{
-	struct s5_udp_stream *u = s->ud;
-	if (!len) {
-		stream_emit_event(&u->base, STREAM_EV_ERROR, ECONNRESET);
-		return;
-	}
-	buf_append(&u->in, data, len);
-	while (u->in.len && !u->base.closed) {
-		struct socks5_udp_header h;
-		int hl = socks5_udp_header_parse((const uint8_t *)u->in.p, u->in.len, &h);
-		if (hl < 0) {
-			stream_emit_event(&u->base, STREAM_EV_ERROR, EPROTO);
-			return;
-		}
-		if (hl == 0 || u->in.len < (size_t)hl + h.rsv)
-			return;
-		/* Deliver from a private copy: the reader may close us while it runs. */
-		size_t n = h.rsv;
-		char *msg = xmalloc(n ? n : 1);
-		memcpy(msg, u->in.p + hl, n);
-		buf_consume(&u->in, (size_t)hl + n);
-		if (n)
-			stream_emit_read(&u->base, msg, n);
-		free(msg);
-	}
-}
-
-static void udps_lower_event(struct stream *s, enum stream_event ev, int err)
-{
-	struct s5_udp_stream *u = s->ud;
-	if (ev == STREAM_EV_DRAINED)
-		u->base.wqueued = 0;
-	stream_emit_event(&u->base, ev, err);
-}
-
-static void udps_read_start(struct stream *s) { stream_read_start(((struct s5_udp_stream *)s)->lower); }
-static void udps_read_stop(struct stream *s) { stream_read_stop(((struct s5_udp_stream *)s)->lower); }
-
-static int udps_write(struct stream *s, const char *data, size_t len)
-{
-	struct s5_udp_stream *u = (struct s5_udp_stream *)s;
-	uint8_t hdr[3 + SOCKS5_REQUEST_MAX];
-	if (!len || len > 0xffff)
-		return 0; /* GOST reads an empty frame as "to EOF"; a datagram that big cannot exist */
-	int n = socks5_udp_header_encode(hdr, sizeof hdr, (uint16_t)len, 0xff, &u->target);
-	if (n < 0 || stream_write(u->lower, hdr, (size_t)n) < 0 || stream_write(u->lower, data, len) < 0)
-		return -1;
-	s->wqueued = u->lower->wqueued;
-	return 0;
-}
-
-static void udps_shutdown(struct stream *s) { (void)s; }
-
-static void udps_close(struct stream *s)
-{
-	struct s5_udp_stream *u = (struct s5_udp_stream *)s;
-	stream_close(u->lower);
-	buf_free(&u->in);
-}
-
-static int udps_fd(struct stream *s)
-{
-	(void)s;
-	return -1;
-}
-
-static const struct stream_ops udps_ops = {
-	.name = "socks5-udp",
-	.read_start = udps_read_start,
-	.read_stop = udps_read_stop,
-	.write = udps_write,
-	.shutdown = udps_shutdown,
-	.close = udps_close,
-	.fd = udps_fd,
-};
-
-static struct stream *udp_stream_new(struct stream *lower, const struct socks5_addr *target)
-{
-	struct s5_udp_stream *u = xcalloc(1, sizeof *u);
-	stream_init(&u->base, &udps_ops, lower->w);
-	u->base.dgram = 1;
-	u->lower = lower;
-	u->target = *target;
-	memcpy(u->base.peer, lower->peer, sizeof u->base.peer);
-	stream_set_callbacks(lower, udps_lower_read, udps_lower_event, u);
-	return &u->base;
-}
-
 /* ---- the handshake ---- */
 
 /* The handshake is over: a UDP tunnel is handed on as a datagram stream. */
@@ -147,7 +50,7 @@ static void s5c_done(void *ctx, struct stream *s, int err)
 	stream_done_cb cb = r->cb;
 	void *cbctx = r->ctx;
 	if (!err && r->dgram)
-		s = udp_stream_new(s, &r->target);
+		s = udp_tun_stream_new(s, &r->target);
 	free(r);
 	cb(cbctx, s, err);
 }

@@ -7,30 +7,31 @@
  * back that opens gives what follows its address (src/xprt/ss_stream.c).
  * So a socks5 UDP ASSOCIATE or a udp port forward reaches targets through
  * an ssu (or ss-server -u) server. TCP goes through ss, not here.
+ *
+ * Over a stream dialer (ssu+tcp://, ssu+tls://...), GOST's UDP over TCP: a
+ * Shadowsocks stream whose first plaintext is the target's address, then
+ * each datagram as a SOCKS5 UDP frame (RSV = length, FRAG 0xff, the target,
+ * the data; src/core/udp_tun_stream.c), one stream per target.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "proto/socks5.h"
 #include "src/conf/model.h"
+#include "src/core/filter.h"
 #include "src/core/log.h"
 #include "src/core/stream.h"
 #include "src/core/util.h"
 #include "src/xprt/ss_stream.h"
 
+/* How long the target address waits for the first datagram (as the ss connector). */
+#define SSU_PREFIX_WAIT 0.1
+
 static int ssu_cinit(struct node *n, struct cfg_err *e)
 {
 	struct ss_cfg *c = xcalloc(1, sizeof *c);
 	n->connector.state = c;
-	if (n->dialer.type && n->dialer.type->socktype != SOCK_DGRAM) {
-		const struct cnode *d = cnode_get(n->cfg, "dialer");
-		return cfg_error(e, d ? d : n->cfg, "dialer.type",
-				 "connector ssu needs a datagram dialer (udp, dtls); GOST's UDP over a %s stream is "
-				 "not implemented",
-				 n->dialer.type->name);
-	}
 	return ss_cfg_parse(c, &n->connector.auth, n->connector.md, "connector.auth", e);
 }
 
@@ -47,21 +48,29 @@ static void ssu_connect(struct node *n, struct stream *lower, int dgram, const c
 {
 	struct ss_cfg *c = n->connector.state;
 	struct socks5_addr a;
-	if (!dgram || !lower->dgram) {
-		log_info("ssu node %s: %s to %s:%u is not supported (ssu carries UDP over a datagram dialer)",
-			 n->addr, dgram ? "udp over a stream" : "tcp", host, port);
+	uint8_t hdr[SOCKS5_REQUEST_MAX];
+	int len = -1;
+	if (!dgram) {
+		log_info("ssu node %s: tcp to %s:%u is not supported (ssu carries UDP; TCP goes through ss)", n->addr,
+			 host, port);
 		stream_close(lower);
 		cb(ctx, NULL, EPROTONOSUPPORT);
 		return;
 	}
-	if (socks5_addr_from_host(&a, host, port) < 0) {
+	if (socks5_addr_from_host(&a, host, port) < 0 || (len = socks5_addr_encode(hdr, sizeof hdr, &a)) < 0) {
 		log_warn("ssu node %s: cannot encode the target %s:%u", n->addr, host, port);
 		stream_close(lower);
 		cb(ctx, NULL, EINVAL);
 		return;
 	}
-	struct stream *s = ss_packet_stream_new(lower, c, &a);
-	cb(ctx, s, s ? 0 : EPROTO);
+	if (lower->dgram) {
+		struct stream *s = ss_packet_stream_new(lower, c, &a);
+		cb(ctx, s, s ? 0 : EPROTO);
+		return;
+	}
+	/* GOST's UDP over a stream: a Shadowsocks stream naming the target, carrying UDP-over-TCP frames */
+	struct stream *ss = ss_stream_new(lower, c, hdr, (size_t)len, SSU_PREFIX_WAIT);
+	cb(ctx, ss ? udp_tun_stream_new(ss, &a) : NULL, ss ? 0 : EPROTO);
 }
 
 const struct connector_type connector_ssu = {

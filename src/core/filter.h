@@ -32,10 +32,16 @@ void filter_lower_event(struct stream *lower, enum stream_event ev, int err);
 /* For a filter's fd op once it passes bytes unchanged: the lower socket, if nothing is held above it. */
 int filter_transparent_fd(struct stream *s);
 
-/* Streams made of filters (src/prefix_stream.c, src/frame_stream.c). */
+/* Streams made of filters (src/core/prefix_stream.c, frame_stream.c, udp_tun_stream.c). */
 /* The first write (and only it) is preceded by prefix. */
 struct stream *prefix_stream_new(struct stream *lower, const void *prefix, size_t len);
 /* Datagrams over a byte stream, each as LEN (uint16 BE) | payload: GOST relay's UDP framing. */
 struct stream *frame_stream_new(struct stream *lower);
+/* Datagrams over a byte stream as GOST's UDP-over-TCP frames them (socks5 0xF3, ssu over a stream):
+ * SOCKS5 UDP header with RSV = length and FRAG 0xff, target as the address, then the data. Reads
+ * are the data of each frame (the address is not checked); a malformed frame is STREAM_EV_ERROR
+ * EPROTO, the lower's EOF ECONNRESET. target is copied. */
+struct socks5_addr;
+struct stream *udp_tun_stream_new(struct stream *lower, const struct socks5_addr *target);
 
 #endif

@@ -4,7 +4,8 @@
 - portway -L udp://.../echo or -L socks5://...?udp=true, -F ssu://... -> ss-server -u -> UDP echoes;
 - portway to portway with datagrams up to 60,000 bytes;
 - a wrong key, garbage, short packets, bad address types, replays: nothing back, the server serves on;
-- configuration errors (UDP over a stream is not implemented).
+- GOST's UDP over TCP (ssu+tcp://): portway to portway, the wire format with a client of our own, a wrong key;
+- configuration errors.
 shadowsocks-libev relays datagrams up to its MTU-sized buffer only, so the sizes with it stay below 1,300 bytes.
 """
 import os
@@ -17,7 +18,7 @@ import pytest
 
 from conftest import free_port, wait_port
 from test_proxy_socks import parse_udp_frame, s5_addr, s5_handshake, s5_request, udp_frame
-from test_shadowsocks import KEYLEN, METHODS, PASSWORD, hkdf_sha1, kdf, procs  # noqa: F401 (procs: a fixture)
+from test_shadowsocks import KEYLEN, METHODS, PASSWORD, Aead, hkdf_sha1, kdf, procs, recv_exact, ss_encode  # noqa: F401 (procs: a fixture)
 
 pytestmark = pytest.mark.skipif(not shutil.which("ss-server") or not shutil.which("ss-tunnel"),
                                 reason="shadowsocks-libev is not installed (apt-get install shadowsocks-libev)")
@@ -366,12 +367,108 @@ chains:
     echo_each(c, ("127.0.0.1", port), payloads([20, 300], "yaml"))
 
 
+# ---- GOST's UDP over TCP: ssu over a stream listener and dialer ----
+
+@pytest.mark.parametrize("entry", ["socks5", "udp"])
+def test_udp_over_tcp_portway_to_portway(pw, echo, entry):
+    e1, e2 = echo(udp=True), echo(udp=True)
+    method = "aes-128-gcm"
+    server = free_port()
+    ps = pw.start("-L", f"ssu+tcp://{method}:{PASSWORD}@127.0.0.1:{server}")
+    wait_port(server)
+    hop = f"ssu+tcp://{method}:{PASSWORD}@127.0.0.1:{server}"
+    sizes = [1, 1500, 9000, 60000]
+    if entry == "udp":
+        port = free_port(socket.SOCK_DGRAM)
+        pw.start("-L", f"udp://127.0.0.1:{port}/127.0.0.1:{e1.port}", "-F", hop)
+        echo_each(udp_socket(), ("127.0.0.1", port), payloads(sizes * 2, "tun"))
+    else:
+        port = free_port()
+        pw.start("-L", f"socks5://127.0.0.1:{port}?udp=true", "-F", hop)
+        wait_port(port)
+        ctl, relay = associate(port)
+        c = udp_socket()
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        for target in (e1, e2):
+            for data in payloads(sizes, f"tun-{target.port}"):
+                got = exchange(c, relay, udp_frame("127.0.0.1", target.port, data),
+                               lambda d: parse_udp_frame(d)[2] == data)
+                assert parse_udp_frame(got)[:2] == ("127.0.0.1", target.port)
+        ctl.close()
+    ps.wait_log(f"udp to 127.0.0.1:{e1.port}")
+
+
+class SsReader:
+    """The server's side of a Shadowsocks stream, chunk by chunk."""
+
+    def __init__(self, sock, method, password):
+        self.s, self.buf = sock, b""
+        self.a = Aead(method, kdf(password.encode(), KEYLEN[method]), recv_exact(sock, KEYLEN[method]))
+
+    def read(self, n):
+        while len(self.buf) < n:
+            size = struct.unpack(">H", self.a.open(recv_exact(self.s, 18)))[0]
+            self.buf += self.a.open(recv_exact(self.s, size + 16))
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def frame(self):
+        """RSV (the length), FRAG, address, data -> (frag, host, port, data)."""
+        rsv, frag, atyp = struct.unpack(">HBB", self.read(4))
+        alen = {1: 4, 4: 16}.get(atyp)
+        raw = self.read(alen) if alen else self.read(self.read(1)[0])
+        host = socket.inet_ntop(socket.AF_INET if atyp == 1 else socket.AF_INET6, raw) if alen else raw.decode()
+        port = struct.unpack(">H", self.read(2))[0]
+        return frag, host, port, self.read(rsv)
+
+
+def tun_frame(host, port, data, frag=0xff):
+    return struct.pack(">HB", len(data), frag) + s5_addr(host, port) + data
+
+
+def test_udp_over_tcp_wire_format(pw, echo):
+    """What GOST's ssu connector sends over a stream, from a client of our own."""
+    e1, e2 = echo(udp=True), echo(udp=True)
+    method = "chacha20-ietf-poly1305"
+    port = free_port()
+    pw.start("-L", f"ssu+tcp://{method}:{PASSWORD}@127.0.0.1:{port}")
+    wait_port(port)
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(10)
+    # the salt, then one chunk: the target GOST names first, and the first frame
+    s.sendall(ss_encode(method, PASSWORD, [s5_addr("127.0.0.1", e1.port) + tun_frame("127.0.0.1", e1.port, b"one")]))
+    r = SsReader(s, method, PASSWORD)
+    assert r.frame() == (0xff, "127.0.0.1", e1.port, b"one")
+    s.close()
+    # frames to two targets, by IP and by name, split across chunks anywhere
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(10)
+    frames = tun_frame("127.0.0.1", e1.port, b"to e1") + tun_frame("localhost", e2.port, b"to e2" * 300, frag=0)
+    wire = s5_addr("127.0.0.1", e1.port) + frames
+    s.sendall(ss_encode(method, PASSWORD, [wire[:5], wire[5:30], wire[30:]]))
+    r = SsReader(s, method, PASSWORD)
+    got = {r.frame(), r.frame()}
+    assert got == {(0xff, "127.0.0.1", e1.port, b"to e1"), (0xff, "localhost", e2.port, b"to e2" * 300)}
+    s.close()
+
+
+def test_udp_over_tcp_wrong_key_gets_nothing(pw, echo):
+    e = echo(udp=True)
+    port = free_port()
+    pw.start("-L", f"ssu+tcp://aes-256-gcm:{PASSWORD}@127.0.0.1:{port}?ttl=2s")
+    wait_port(port)
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(ss_encode("aes-256-gcm", "not-the-password",
+                        [s5_addr("127.0.0.1", e.port) + tun_frame("127.0.0.1", e.port, b"x")]))
+    s.settimeout(30)
+    assert s.recv(100) == b""  # not a byte, then closed at ttl
+    s.close()
+    assert e.connections == 0
+
+
 # ---- configuration ----
 
 @pytest.mark.parametrize("args,needle", [
-    (["-L", "ssu+tcp://aes-128-gcm:pw@127.0.0.1:0"], "handler ssu runs on a datagram listener"),
-    (["-L", "udp://127.0.0.1:0/127.0.0.1:53", "-F", "ssu+tcp://aes-128-gcm:pw@127.0.0.1:1"],
-     "connector ssu needs a datagram dialer"),
     (["-L", "ssu://127.0.0.1:0"], "needs the method and password"),
     (["-L", "ssu://rc4-md5:pw@127.0.0.1:0"], "unknown shadowsocks method"),
     (["-L", "udp://127.0.0.1:0/127.0.0.1:53", "-F", "ssu://127.0.0.1:1"], "needs the method and password"),
