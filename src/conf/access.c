@@ -1,12 +1,17 @@
 /* Admissions, climiters and rlimiters: loading, and the checks with their counters. */
 #include "src/conf/access.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "src/core/log.h"
 #include "src/core/util.h"
@@ -124,18 +129,70 @@ static int check_reload(const struct cnode *n, const char *path, struct cfg_err 
 			 "and at each reload, SIGHUP); remove reload");
 }
 
+static void admission_add(struct admission *a, const struct ip_prefix *p)
+{
+	a->rules = xrealloc(a->rules, (a->n + 1) * sizeof *a->rules);
+	a->rules[a->n++] = *p;
+}
+
+static int is_host_name(const char *s, size_t n)
+{
+	if (!n || n > 253)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '.' && s[i] != '_')
+			return 0;
+	return 1;
+}
+
+/* GOST resolves a matcher that is no IP or CIDR as a host name, once, when it loads the list
+ * (x/admission: net.ResolveIPAddr). Here too, on the thread that loads the configuration (never a
+ * worker), and every address of the name counts. A name that does not resolve: GOST drops it;
+ * in a blacklist that would admit whom the file refuses, so there it is an error. */
+static int admission_resolve(struct admission *a, const struct entries *to, const struct cnode *where, const char *s,
+			     size_t n, struct cfg_err *e)
+{
+	char name[256];
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+	memcpy(name, s, n);
+	name[n] = 0;
+	int rc = getaddrinfo(name, NULL, &hints, &res);
+	size_t before = a->n;
+	for (struct addrinfo *ai = rc == 0 ? res : NULL; ai; ai = ai->ai_next) {
+		char text[INET6_ADDRSTRLEN] = "";
+		const void *addr = ai->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
+				 : ai->ai_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr
+							     : NULL;
+		struct ip_prefix p;
+		if (addr && inet_ntop(ai->ai_family, addr, text, sizeof text) &&
+		    ip_prefix_parse(text, strlen(text), &p) == 0)
+			admission_add(a, &p);
+	}
+	if (res)
+		freeaddrinfo(res);
+	if (a->n > before)
+		return 0;
+	if (a->whitelist) {
+		log_warn("%s: %s: host name \"%s\" does not resolve (%s): it admits nobody", where->file ? where->file : "",
+			 to->field, name, rc ? gai_strerror(rc) : "no address");
+		return 0;
+	}
+	return cfg_error(e, where, to->field, "host name \"%s\" does not resolve (%s), so it would refuse nobody", name,
+			 rc ? gai_strerror(rc) : "no address");
+}
+
 static int admission_rule(const struct entries *to, const struct cnode *where, const char *s, size_t n,
 			  struct cfg_err *e)
 {
 	struct admission *a = to->to;
 	struct ip_prefix p;
-	if (ip_prefix_parse(s, n, &p) < 0)
-		return cfg_error(e, where, to->field,
-				 "\"%.*s\" is not an IP address or a CIDR (portway does not resolve host names here)",
-				 (int)n, s);
-	a->rules = xrealloc(a->rules, (a->n + 1) * sizeof *a->rules);
-	a->rules[a->n++] = p;
-	return 0;
+	if (ip_prefix_parse(s, n, &p) == 0) {
+		admission_add(a, &p);
+		return 0;
+	}
+	if (is_host_name(s, n))
+		return admission_resolve(a, to, where, s, n, e);
+	return cfg_error(e, where, to->field, "\"%.*s\" is not an IP address, a CIDR or a host name", (int)n, s);
 }
 
 static void admission_free(struct admission *a)

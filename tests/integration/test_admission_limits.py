@@ -216,9 +216,18 @@ def test_udp_datagrams_of_a_refused_client_are_dropped(pw):
 
 def test_bad_admission_is_a_config_error(pw):
     code, out = pw.run("-t", config="services:\n- addr: :1\n  admission: a\n  handler: {type: http}\n"
-                                    "admissions:\n- name: a\n  matchers: [example.com]\n")
+                                    "admissions:\n- name: a\n  matchers: [10.0.0.0/40]\n")
     assert code == 2
-    assert ":7:14: admissions[0].matchers: \"example.com\" is not an IP address or a CIDR" in out
+    assert ":7:14: admissions[0].matchers: \"10.0.0.0/40\" is not an IP address, a CIDR or a host name" in out
+
+
+def test_host_name_matchers_resolve_at_load(pw, echo):
+    """GOST's documented form: ?admission=127.0.0.1,192.168.0.0/16,example.com (names resolved)."""
+    srv = echo()
+    port = free_port()
+    pw.start("-L", f"tcp://127.0.0.1:{port}/127.0.0.1:{srv.port}?admission=~localhost,192.168.0.0/16")
+    assert exchange(port) == b"ping"
+    assert exchange(port, OTHER) == b""
 
 
 # ---- climiters ----
@@ -350,3 +359,58 @@ def test_bad_limits_are_config_errors(pw):
     code, out = pw.run("-t", "-L", "http://127.0.0.1:1?rlimiter=fast")
     assert code == 2
     assert "rlimiter: expected a number of requests per second" in out
+
+
+def test_sighup_rereads_the_admission_file(pw, echo, tmp_path):
+    """The file is part of what the service depends on: a changed file restarts the service with it."""
+    import signal
+    srv = echo()
+    port = free_port()
+    f = tmp_path / "deny.txt"
+    f.write_text("10.0.0.1\n")
+    cfg = tmp_path / "adm.yaml"
+    cfg.write_text(blacklist_config(port, srv.port, f"  file: {{path: {f}}}"))
+    p = pw.start("-C", str(cfg))
+    assert exchange(port, OTHER) == b"ping"
+    f.write_text("10.0.0.1\n127.0.0.2\n")
+    p.signal(signal.SIGHUP)
+    assert until(lambda: "reload done" in p.text() or "reload rejected" in p.text())
+    assert "reload done" in p.text(), p.text()
+    assert until(lambda: exchange(port, OTHER) == b"")
+    assert exchange(port) == b"ping"
+
+
+def test_climiter_counts_connections_of_a_multiplexed_listener(pw, echo):
+    """GOST's mtcp listener is limited where it accepts: one smux session is one connection,
+    whatever the number of streams in it."""
+    srv = echo()
+    port, local = free_port(), free_port()
+    pw.start(config=f"""
+services:
+- name: mux
+  addr: 127.0.0.1:{port}
+  climiter: c
+  handler: {{type: relay}}
+  listener: {{type: mtcp}}
+climiters:
+- name: c
+  limits: ["$ 1"]
+""", name="server")
+    # one worker: one session (each worker of a client keeps its own)
+    pw.start(config=f"""
+workers: 1
+services:
+- name: fwd
+  addr: 127.0.0.1:{local}
+  handler: {{type: tcp, chain: c}}
+  forwarder: {{nodes: [{{addr: 127.0.0.1:{srv.port}}}]}}
+chains:
+- name: c
+  hops: [{{nodes: [{{addr: 127.0.0.1:{port}, connector: {{type: relay}}, dialer: {{type: mtcp}}}}]}}]
+""", name="client")
+    streams = [connect(local) for _ in range(3)]
+    for s in streams:  # three streams over the one session the limit lets in
+        assert reply(s) == b"ping"
+    assert exchange(port) == b"", "a second connection to the mtcp listener is refused"
+    for s in streams:
+        s.close()

@@ -1387,12 +1387,20 @@ static void test_access_errors(void **state)
 {
 	(void)state;
 	load_fails("admissions:\n  - whitelist: true\n", 2, "whitelist", "admissions[0]: name is required");
-	load_fails("admissions:\n  - name: a\n    matchers: [10.0.0.1, example.com]\n", 3, "example.com",
-		   "admissions[0].matchers: \"example.com\" is not an IP address or a CIDR (portway does not resolve "
-		   "host names here)");
+	load_fails("admissions:\n  - name: a\n    matchers: [10.0.0.1, \"bad name\"]\n", 3, "\"bad",
+		   "admissions[0].matchers: \"bad name\" is not an IP address, a CIDR or a host name");
 	load_fails("admissions:\n  - name: a\n    matchers: [10.0.0.0/33]\n", 3, "10.0",
-		   "admissions[0].matchers: \"10.0.0.0/33\" is not an IP address or a CIDR (portway does not resolve "
-		   "host names here)");
+		   "admissions[0].matchers: \"10.0.0.0/33\" is not an IP address, a CIDR or a host name");
+	/* a blacklist's name that does not resolve would refuse nobody: an error (GOST drops it) */
+	memset(&err, 0, sizeof err);
+	struct config *c = config_load_file(write_file("admissions:\n  - name: a\n    matchers: [no-such-host.invalid]\n"), &err);
+	assert_null(c);
+	if (!strstr(err.msg, ":3:16: admissions[0].matchers: host name \"no-such-host.invalid\" does not resolve ("))
+		fail_msg("%s", err.msg);
+	/* a whitelist's only admits fewer: as GOST, it is dropped (with a warning) */
+	c = load_ok("admissions:\n  - name: a\n    whitelist: true\n    matchers: [no-such-host.invalid, localhost]\n");
+	assert_true(c->admissions[0]->n >= 1); /* localhost's addresses */
+	drop(c);
 	load_fails("admissions:\n  - name: a\n    matchers: 10.0.0.1\n", 3, "10.0", "admissions[0].matchers: expected a list");
 	load_fails("admissions:\n  - name: a\n    whitelist: maybe\n", 3, "maybe",
 		   "whitelist: expected true or false, got \"maybe\"");
