@@ -130,6 +130,7 @@ static const struct kind {
 } kinds[] = {
 	{ "services", "service" }, { "chains", "chain" }, { "hops", "hop" },
 	{ "authers", "auther" },   { "bypasses", "bypass" },
+	{ "admissions", "admission" }, { "climiters", "climiter" }, { "rlimiters", "rlimiter" },
 };
 
 static const struct kind *kind_find(const char *name)

@@ -414,3 +414,38 @@ chains:
     assert exchange(port) == b"", "a second connection to the mtcp listener is refused"
     for s in streams:
         s.close()
+
+
+def test_web_api_admissions_and_limiters(pw, echo):
+    """GOST's /config/admissions, /config/climiters, /config/rlimiters: a change is a reload, and a
+    service naming the list is restarted with it."""
+    import json
+    srv = echo()
+    api, port = free_port(), free_port()
+    pw.start(config=f"api:\n  addr: 127.0.0.1:{api}\n")
+
+    def call(method, path, body=None):
+        args = ["-o", "-", "-w", "\n%{http_code}", "-X", method, f"http://127.0.0.1:{api}{path}"]
+        if body is not None:
+            args += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
+        code, out, err = curl(*args)
+        assert code == 0, err
+        text, status = out.rsplit("\n", 1)
+        return int(status), json.loads(text) if text else None
+
+    assert call("POST", "/config/admissions", {"name": "a", "matchers": ["127.0.0.2"]})[0] == 200
+    assert call("POST", "/config/climiters", {"name": "c", "limits": ["$ 10"]})[0] == 200
+    assert call("POST", "/config/rlimiters", {"name": "r", "limits": ["$ 1000"]})[0] == 200
+    st, doc = call("POST", "/config/services", {
+        "name": "fwd", "addr": f"127.0.0.1:{port}", "admission": "a", "climiter": "c", "rlimiter": "r",
+        "handler": {"type": "tcp"}, "forwarder": {"nodes": [{"name": "t", "addr": f"127.0.0.1:{srv.port}"}]}})
+    assert st == 200, doc
+    assert until(lambda: exchange(port) == b"ping")
+    assert exchange(port, OTHER) == b""
+    assert call("GET", "/config/admissions/a")[1]["data"]["matchers"] == ["127.0.0.2"]
+    st, doc = call("DELETE", "/config/admissions/a")
+    assert st == 400, doc  # still named by fwd
+    assert call("PUT", "/config/admissions/a", {"name": "a", "matchers": ["10.0.0.1"]})[0] == 200
+    assert until(lambda: exchange(port, OTHER) == b"ping")
+    st, doc = call("POST", "/config/climiters", {"name": "bad", "limits": ["$ many"]})
+    assert st == 400 and "the limit is not a whole number" in doc["msg"], doc
