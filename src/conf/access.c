@@ -449,14 +449,17 @@ static int limiter_ref(struct addr_limiter **list, size_t n, const struct cnode 
 
 /* Every listener that binds (stream: the accept loop; datagram: the UDP session table) checks
  * its clients, and so do rtcp and rudp, whose clients come through the chain. The listeners of
- * the applications (agent, natrelay-server) do not: a list there would not be enforced. */
+ * the applications (agent, natrelay-server) do not, nor do they count requests where the
+ * services layer does: a list or a limiter there would not be enforced. */
 static int check_applied(const struct service *svc, const struct cnode *n, const char *path, struct cfg_err *e)
 {
 	const struct listener_type *lt = svc->listener.type;
 	char field[512];
 	int checks = lt->socktype || !strcmp(lt->name, "rtcp") || !strcmp(lt->name, "rudp");
 	const char *key = svc->n_admissions ? (cnode_get(n, "admission") ? "admission" : "admissions")
-					    : svc->climiter ? "climiter" : NULL;
+			  : svc->climiter   ? "climiter"
+			  : svc->rlimiter   ? "rlimiter"
+					    : NULL;
 	if (key && !checks) {
 		snprintf(field, sizeof field, "%s.%s", path, key);
 		return cfg_error(e, cnode_get(n, key), field, "the %s listener does not check its clients against it",

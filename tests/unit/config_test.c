@@ -1456,6 +1456,9 @@ static void test_access_errors(void **state)
 	load_fails(SVC_HTTP "    admissions: nope\n", 4, "nope", "services[0].admissions: expected a list of names of admissions");
 	load_fails(SVC_HTTP "    climiter: nope\n", 4, "nope", "services[0].climiter: no climiter named \"nope\" in climiters");
 	load_fails(SVC_HTTP "    rlimiter: [r]\n", 4, "[", "services[0].rlimiter: expected the name of one of rlimiters");
+	load_fails("services:\n  - addr: :1\n    handler: {type: natrelay-server}\n    listener: {type: natrelay-server}\n"
+		   "    rlimiter: rl9\nrlimiters:\n  - name: rl9\n    limits: [\"$ 1\"]\n",
+		   5, "rl9", "services[0].rlimiter: the natrelay-server listener does not check its clients against it");
 	load_fails(SVC_HTTP "    rlimiter: cl\nclimiters:\n  - name: cl\n", 4, "cl",
 		   "services[0].rlimiter: no rlimiter named \"cl\" in rlimiters");
 }
