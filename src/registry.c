@@ -25,8 +25,8 @@ extern const struct dialer_type dialer_tcp, dialer_udp, dialer_tls, dialer_ws, d
 	dialer_mtls, dialer_mws, dialer_mwss;
 extern const struct connector_type connector_forward, connector_http, connector_socks5, connector_socks4,
 	connector_relay, connector_stream, connector_natrelay, connector_ss, connector_ssu;
-extern const struct handler_type handler_sni, handler_red;
-extern const struct listener_type listener_red;
+extern const struct handler_type handler_sni, handler_red, handler_redu;
+extern const struct listener_type listener_red, listener_redu;
 extern const struct handler_type handler_unix;
 extern const struct listener_type listener_unix;
 extern const struct dialer_type dialer_unix;
@@ -34,6 +34,7 @@ extern const struct dialer_type dialer_unix;
 static const struct handler_type *const handlers[] = {
 	&handler_tcp,
 	&handler_red,
+	&handler_redu,
 	&handler_udp,
 	&handler_auto,
 	&handler_http,
@@ -58,6 +59,7 @@ static const struct handler_type *const handlers[] = {
 static const struct listener_type *const listeners[] = {
 	&listener_tcp,
 	&listener_red,
+	&listener_redu,
 	&listener_udp,
 	&listener_tls,
 	&listener_ws,
