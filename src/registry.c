@@ -33,8 +33,6 @@ extern const struct dialer_type dialer_unix;
 
 static const struct handler_type *const handlers[] = {
 	&handler_tcp,
-	&handler_red,
-	&handler_redu,
 	&handler_udp,
 	&handler_auto,
 	&handler_http,
@@ -54,12 +52,12 @@ static const struct handler_type *const handlers[] = {
 	&handler_sni,
 	&handler_unix,
 	&handler_http2,
+	&handler_red,
+	&handler_redu,
 };
 
 static const struct listener_type *const listeners[] = {
 	&listener_tcp,
-	&listener_red,
-	&listener_redu,
 	&listener_udp,
 	&listener_tls,
 	&listener_ws,
@@ -79,6 +77,8 @@ static const struct listener_type *const listeners[] = {
 	&listener_h2,
 	&listener_h2c,
 	&listener_grpc,
+	&listener_red,
+	&listener_redu,
 };
 
 static const struct dialer_type *const dialers[] = {

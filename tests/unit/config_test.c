@@ -792,7 +792,7 @@ static void test_auth_file(void **state)
 	assert_string_equal(n->connector.auth.username, "carol");
 	assert_string_equal(n->connector.auth.password, "s3cret pass");
 	assert_string_equal(c->services[0]->handler.auth.username, "carol");
-	config_unref(c);
+	drop(c);
 	/* a file that cannot be read, a file without a user and no username */
 	snprintf(text, sizeof text, "services:\n  - addr: :1\n    handler: {type: http, auth: {file: %s/none}}\n", dir);
 	snprintf(msg, sizeof msg, "services[0].handler.auth.file: cannot open %s/none: No such file or directory", dir);
@@ -841,7 +841,7 @@ static void test_bypass_groups_and_network(void **state)
 	const struct bypass *sb = c->services[0]->bypass;
 	assert_false(bypass_match_port(sb, "a.web.test", 80));
 	assert_true(bypass_match_port(sb, "example.org", 80));
-	config_unref(c);
+	drop(c);
 }
 
 
