@@ -4,7 +4,10 @@
  * (RFC 1929). TCP: CONNECT. UDP: GOST's UDP-over-TCP command (0xF3), whose
  * datagrams are framed on the same stream (RSV = length, FRAG = 0xff, the
  * address, the data); the stream handed on is a datagram stream that frames
- * and unframes them (src/core/udp_tun_stream.c). The codec is proto/socks5.c.
+ * and unframes them (src/core/udp_tun_stream.c). BIND (rtcp through a
+ * socks5 last hop): GOST's multiplexed BIND (0xF2), after which the server
+ * opens an smux stream per peer, each starting with a reply naming the peer
+ * (GOST's rtcp listener always asks for this one). The codec is proto/socks5.c.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,8 +23,6 @@
 #include "proto/socks5.h"
 #include "src/core/util.h"
 
-#define S5_CMD_UDP_TUN 0xF3
-
 struct s5c_opts {
 	double timeout;             /* for the whole handshake */
 };
@@ -36,8 +37,11 @@ enum s5c_state {
 struct s5c_req {
 	enum s5c_state state;
 	int dgram;
+	uint8_t cmd;                /* CONNECT, UDP_TUN or MUX_BIND */
 	struct socks5_addr target;
+	struct socks5_addr bound;   /* BND of the reply */
 	stream_done_cb cb;
+	bind_done_cb bind_cb;       /* MUX_BIND: called instead of cb */
 	void *ctx;
 };
 
@@ -48,11 +52,18 @@ static void s5c_done(void *ctx, struct stream *s, int err)
 {
 	struct s5c_req *r = ctx;
 	stream_done_cb cb = r->cb;
+	bind_done_cb bind_cb = r->bind_cb;
 	void *cbctx = r->ctx;
+	char bound[SOCKS5_ADDR_STRLEN] = "";
 	if (!err && r->dgram)
 		s = udp_tun_stream_new(s, &r->target);
+	if (!err && bind_cb)
+		socks5_addr_format(&r->bound, bound, sizeof bound);
 	free(r);
-	cb(cbctx, s, err);
+	if (bind_cb)
+		bind_cb(cbctx, s, err ? NULL : bound, err == EACCES ? ECONNREFUSED : err);
+	else
+		cb(cbctx, s, err);
 }
 
 static int errno_for_rep(uint8_t rep)
@@ -78,10 +89,8 @@ static void send_request(struct handshake *h)
 	struct s5c_req *r = h->arg;
 	uint8_t out[SOCKS5_REQUEST_MAX];
 	struct socks5_addr any = { .atyp = SOCKS5_ATYP_IPV4 };
-	int n = r->dgram ? socks5_request_encode(out, sizeof out, SOCKS5_CMD_CONNECT, &any)
-			 : socks5_request_encode(out, sizeof out, SOCKS5_CMD_CONNECT, &r->target);
-	if (r->dgram)
-		out[1] = S5_CMD_UDP_TUN;
+	int n = r->dgram ? socks5_request_encode(out, sizeof out, SOCKS5_CMD_UDP_TUN, &any)
+			 : socks5_request_encode(out, sizeof out, r->cmd, &r->target);
 	stream_write(h->lower, out, (size_t)n);
 	r->state = S5C_REPLY;
 }
@@ -141,6 +150,7 @@ static int req_step(struct handshake *h)
 				 socks5_reply_str(rep.rep));
 			return -errno_for_rep(rep.rep);
 		}
+		r->bound = rep.addr;
 		return S5C_DONE;
 	}
 	}
@@ -161,25 +171,55 @@ static const struct handshake_proto s5_proto = {
 	.timeout_msg = "no SOCKS5 answer",
 };
 
-static void s5c_connect(struct node *n, struct stream *lower, int dgram, const char *host, uint16_t port,
-			stream_done_cb cb, void *ctx)
+/* Greeting sent; the request follows the method choice (req_step). */
+static void s5c_start(struct node *n, struct stream *lower, struct s5c_req *r, const char *host, uint16_t port)
 {
 	struct s5c_opts *o = n->connector.state;
 	uint8_t methods[2] = { SOCKS5_METHOD_NONE, SOCKS5_METHOD_USERPASS }, out[8];
-	struct s5c_req *r = xcalloc(1, sizeof *r);
-	r->dgram = dgram;
-	r->cb = cb;
-	r->ctx = ctx;
 	r->state = S5C_METHOD;
 	int k = socks5_greeting_encode(out, sizeof out, methods, n->connector.auth.username ? 2 : 1);
 	int err = socks5_addr_from_host(&r->target, host, port) < 0 ? EINVAL : k < 0 ? ECONNRESET : 0;
 	if (err) {
-		free(r);
 		stream_close(lower);
-		cb(ctx, NULL, err);
+		s5c_done(r, NULL, err);
 		return;
 	}
 	handshake_start(&s5_proto, n, lower, o->timeout, out, (size_t)k, r, s5c_done, r);
+}
+
+static void s5c_connect(struct node *n, struct stream *lower, int dgram, const char *host, uint16_t port,
+			stream_done_cb cb, void *ctx)
+{
+	struct s5c_req *r = xcalloc(1, sizeof *r);
+	r->dgram = dgram;
+	r->cmd = SOCKS5_CMD_CONNECT;
+	r->cb = cb;
+	r->ctx = ctx;
+	s5c_start(n, lower, r, host, port);
+}
+
+static void s5c_bind(struct node *n, struct stream *lower, const char *host, uint16_t port, bind_done_cb cb,
+		     void *ctx)
+{
+	struct s5c_req *r = xcalloc(1, sizeof *r);
+	r->cmd = SOCKS5_CMD_MUX_BIND;
+	r->bind_cb = cb;
+	r->ctx = ctx;
+	s5c_start(n, lower, r, *host ? host : "0.0.0.0", port); /* GOST sends ":port" as 0.0.0.0 */
+}
+
+/* Each MBIND stream opens with a reply: REP 0 and the peer's address. */
+static int s5c_bind_peer(const uint8_t *buf, size_t len, char *peer, size_t cap)
+{
+	struct socks5_reply rep;
+	int n = socks5_reply_parse(buf, len, &rep);
+	if (n <= 0)
+		return n < 0 ? -1 : 0;
+	if (rep.rep != SOCKS5_REP_SUCCEEDED)
+		return -1;
+	if (socks5_addr_format(&rep.addr, peer, cap) < 0 && cap)
+		peer[0] = 0;
+	return n;
 }
 
 static int s5c_init(struct node *n, struct cfg_err *e)
@@ -202,5 +242,7 @@ const struct connector_type connector_socks5 = {
 	.init = s5c_init,
 	.fini = s5c_fini,
 	.connect = s5c_connect,
+	.bind = s5c_bind,
+	.bind_peer = s5c_bind_peer,
 	.sends_auth = 1,
 };

@@ -2,11 +2,9 @@
  * The relay handler's BIND command (doc/protocols/gost-relay.md §2.6).
  *
  * TCP: listen on the requested address, answer with the bound address, and
- * turn the connection into an smux session in which this side is the smux
- * client: every connection accepted on the bound port gets a new stream
- * that starts with a relay response carrying the peer's address, then the
- * bytes. Streams the requester opens are closed. When the session dies the
- * port is closed.
+ * serve the multiplexed BIND (handlers/mux_bind.c): every accepted
+ * connection gets an smux stream that starts with a relay response carrying
+ * the peer's address.
  *
  * UDP: bind the requested address, answer with it, then carry datagrams on
  * the connection as RSV(2)=length | FRAG | ATYP ADDR PORT | payload: the
@@ -23,15 +21,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "src/core/acceptor.h"
 #include "src/core/log.h"
-#include "src/core/pipe.h"
 #include "proto/relay.h"
 #include "src/core/resolve.h"
 #include "src/svc/service.h"
 #include "src/xprt/smux_session.h"
 #include "src/core/util.h"
 #include "handlers/relay.h"
+#include "handlers/mux_bind.h"
 
 #define UDP_BIND_FRAME_MAX (RELAY_UDP_BIND_HEADER_MAX + RELAY_UDP_MAX_PAYLOAD)
 
@@ -81,66 +78,18 @@ static int reply_bound(struct stream *client, const struct relay_addr *bound)
 
 /* ---- TCP BIND ---- */
 
-/* One per BIND; freed when its session closes. */
-struct tcp_bind {
-	struct service *svc;
-	struct worker *w;
-	int fd;                     /* the bound port, owned */
-	struct acceptor acc;
-	struct smux_session *sess;  /* owns the requester's connection */
-	char where[80];             /* the bound address, for the log */
-	char requester[64];
-};
-
-/* The session's on_closed is deferred (smux never calls back from inside an operation), so b
- * outlives this call. */
-static int tcp_bind_accepted(struct acceptor *a, struct stream *s)
+static int peer_header(uint8_t *out, size_t cap, const struct sockaddr_storage *peer)
 {
-	struct tcp_bind *b = a->data;
-	struct relay_opts *o = b->svc->handler.state;
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof ss;
-	struct relay_addr peer;
-	uint8_t hdr[RELAY_MSG_MAX_LEN];
-
-	struct stream *st = smux_stream_open(b->sess);
-	if (!st) {
-		stream_close(s);
-		return 0;
-	}
-	if (getpeername(stream_fd(s), (struct sockaddr *)&ss, &len) < 0)
-		memset(&ss, 0, sizeof ss);
-	addr_from_sockaddr(&peer, &ss);
-	int n = relay_response_encode_addrs(hdr, sizeof hdr, RELAY_STATUS_OK, &peer, 1);
-	if (n < 0 || stream_write(st, hdr, (size_t)n) < 0) {
-		stream_close(st);
-		stream_close(s);
-		return 0;
-	}
-	service_ref(b->svc);
-	s->svc = b->svc;
-	log_debug("relay %s: BIND %s: connection from %s", b->svc->name, b->where, s->peer);
-	pipe_start(s, st, o->idle_timeout, NULL, NULL);
-	return 0;
-}
-
-static void tcp_bind_closed(void *ud, struct smux_session *sess, int err)
-{
-	struct tcp_bind *b = ud;
-	(void)sess;
-	log_info("relay %s: BIND %s for %s ended (%s); the port is closed", b->svc->name, b->where, b->requester,
-		 err ? strerror(err) : "closed by the client");
-	acceptor_stop(&b->acc);
-	close(b->fd);
-	service_unref(b->svc);
-	free(b);
+	struct relay_addr a;
+	addr_from_sockaddr(&a, peer);
+	return relay_response_encode_addrs(out, cap, RELAY_STATUS_OK, &a, 1);
 }
 
 static void bind_tcp(struct service *svc, struct stream *client, const char *host, uint16_t port)
 {
 	struct relay_opts *o = svc->handler.state;
 	struct relay_addr bound;
-	char err[400];
+	char err[400], where[80];
 	int fd = listen_socket(host, port, SOCK_STREAM, 0, err, sizeof err);
 	if (fd < 0) {
 		log_info("relay %s: %s: BIND refused: %s", svc->name, client->peer, err);
@@ -152,18 +101,8 @@ static void bind_tcp(struct service *svc, struct stream *client, const char *hos
 		stream_close(client);
 		return;
 	}
-	struct tcp_bind *b = xcalloc(1, sizeof *b);
-	service_ref(svc); /* the connection's own reference goes with it when the session closes */
-	b->svc = svc;
-	b->w = client->w;
-	b->fd = fd;
-	relay_addr_format(&bound, b->where, sizeof b->where);
-	snprintf(b->requester, sizeof b->requester, "%s", client->peer);
-	acceptor_init(&b->acc, b->w, fd, tcp_bind_accepted, b, "relay %s: BIND %s", svc->name, b->where);
-	static const struct smux_callbacks cb = { .on_stream = NULL, .on_closed = tcp_bind_closed };
-	b->sess = smux_session_new(client, 1, o->bind_opts, &cb, b);
-	acceptor_start(&b->acc);
-	log_info("relay %s: %s: BIND tcp on %s", svc->name, b->requester, b->where);
+	relay_addr_format(&bound, where, sizeof where);
+	mux_bind_serve(svc, client, fd, where, o->bind_opts, o->idle_timeout, peer_header, "relay");
 }
 
 /* ---- UDP BIND ---- */

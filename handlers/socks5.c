@@ -8,7 +8,10 @@
  *    from the router; the association lives as long as the TCP connection.
  *  - GOST's UDP-over-TCP command (0xF3, what its socks5 connector sends for
  *    UDP): the same relay, with the datagrams framed on the TCP stream.
- * BIND is not supported (reply 7). The wire format is in proto/socks5.c.
+ *  - BIND and GOST's multiplexed BIND (0xF2) with metadata bind: true
+ *    (handlers/socks5_bind.c); without it both get reply 2 (not allowed),
+ *    as from GOST.
+ * The wire format is in proto/socks5.c.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,17 +26,18 @@
 #include "src/core/log.h"
 #include "src/core/pipe.h"
 #include "handlers/proxy.h"
+#include "handlers/socks5_bind.h"
 #include "handlers/udp_targets.h"
 #include "src/svc/service.h"
 #include "proto/socks5.h"
 #include "src/core/util.h"
 
-#define S5_CMD_UDP_TUN 0xF3     /* GOST extension: UDP datagrams framed on the TCP stream */
 #define LINGER_SECONDS 2.0
 
 struct s5_opts {
 	struct proxy_opts p;
 	int udp;                    /* UDP ASSOCIATE and UDP-over-TCP allowed */
+	struct socks5_bind_opts bind;
 };
 
 enum s5_state {
@@ -265,22 +269,6 @@ static void connect_dialed(void *ctx, struct stream *remote, int err)
 
 /* ---- the handshake ---- */
 
-static int parse_request(const uint8_t *b, size_t len, struct socks5_request *req)
-{
-	if (len >= 2 && b[0] == SOCKS5_VERSION && b[1] == S5_CMD_UDP_TUN) {
-		/* The codec knows the RFC commands only; the rest of the layout is the same. */
-		uint8_t tmp[SOCKS5_REQUEST_MAX];
-		size_t n = len < sizeof tmp ? len : sizeof tmp;
-		memcpy(tmp, b, n);
-		tmp[1] = SOCKS5_CMD_CONNECT;
-		int r = socks5_request_parse(tmp, n, req);
-		if (r > 0)
-			req->cmd = S5_CMD_UDP_TUN;
-		return r;
-	}
-	return socks5_request_parse(b, len, req);
-}
-
 static int step_greeting(struct s5_conn *c)
 {
 	struct socks5_greeting g;
@@ -338,7 +326,7 @@ static int start_udp(struct s5_conn *c, const struct socks5_request *req)
 		fail(c, SOCKS5_REP_NOT_ALLOWED);
 		return -2;
 	}
-	if (req->cmd == S5_CMD_UDP_TUN) {
+	if (req->cmd == SOCKS5_CMD_UDP_TUN) {
 		if (req->addr.port) { /* GOST's UDP BIND flavour */
 			fail(c, SOCKS5_REP_NOT_ALLOWED);
 			return -2;
@@ -360,10 +348,38 @@ static int start_udp(struct s5_conn *c, const struct socks5_request *req)
 	return 1;
 }
 
+static void client_read(struct stream *s, const char *data, size_t len);
+static void client_event(struct stream *s, enum stream_event ev, int err);
+
+static int start_bind(struct s5_conn *c, const struct socks5_request *req)
+{
+	if (!c->o->bind.enabled) {
+		log_info("service %s: %s: BIND is disabled (metadata bind: true enables it)", c->svc->name,
+			 c->client->peer);
+		fail(c, SOCKS5_REP_NOT_ALLOWED);
+		return -2;
+	}
+	struct stream *client = c->client;
+	arm(c, 0);
+	stream_read_stop(client);
+	if (c->in.len)
+		stream_unread(client, c->in.p, c->in.len);
+	buf_consume(&c->in, c->in.len);
+	stream_set_callbacks(client, NULL, NULL, NULL);
+	int rep = socks5_bind_start(c->svc, &c->o->bind, c->o->p.idle_timeout, client, req);
+	if (rep) {
+		stream_set_callbacks(client, client_read, client_event, c);
+		fail(c, (uint8_t)rep);
+		return -2;
+	}
+	s5_free(c, 0);
+	return -3;
+}
+
 static int step_request(struct s5_conn *c)
 {
 	struct socks5_request req;
-	int n = parse_request((const uint8_t *)c->in.p, c->in.len, &req);
+	int n = socks5_request_parse((const uint8_t *)c->in.p, c->in.len, &req);
 	if (n == 0)
 		return 0;
 	if (n < 0) {
@@ -375,8 +391,10 @@ static int step_request(struct s5_conn *c)
 		return -1;
 	}
 	buf_consume(&c->in, (size_t)n);
-	if (req.cmd == SOCKS5_CMD_UDP_ASSOCIATE || req.cmd == S5_CMD_UDP_TUN)
+	if (req.cmd == SOCKS5_CMD_UDP_ASSOCIATE || req.cmd == SOCKS5_CMD_UDP_TUN)
 		return start_udp(c, &req);
+	if (req.cmd == SOCKS5_CMD_BIND || req.cmd == SOCKS5_CMD_MUX_BIND)
+		return start_bind(c, &req);
 	if (req.cmd != SOCKS5_CMD_CONNECT) {
 		fail(c, SOCKS5_REP_COMMAND_NOT_SUPPORTED);
 		return -2;
@@ -418,8 +436,8 @@ static void s5_process(struct s5_conn *c)
 		default:
 			return;
 		}
-		if (r == -2)
-			return; /* answered; lingering */
+		if (r == -2 || r == -3)
+			return; /* answered and lingering, or handed on and c is gone */
 		if (r < 0) {
 			log_info("service %s: %s: malformed SOCKS5 message", c->svc->name, c->client->peer);
 			s5_free(c, 1);
@@ -493,7 +511,8 @@ int socks5_proxy_init(struct service *svc, void **state, struct cfg_err *e)
 {
 	struct s5_opts *o = xcalloc(1, sizeof *o);
 	*state = o;
-	if (proxy_opts_parse(svc, &o->p, e) < 0 || md_bool(svc->handler.md, "udp", 0, &o->udp, e) < 0)
+	if (proxy_opts_parse(svc, &o->p, e) < 0 || md_bool(svc->handler.md, "udp", 0, &o->udp, e) < 0 ||
+	    socks5_bind_init(svc, &o->bind, e) < 0)
 		return -1;
 	return 0;
 }

@@ -1,11 +1,13 @@
 /*
  * listener rtcp: remote TCP port forwarding. The port is opened on the
- * chain's last node, a relay server with bind=true (portway or GOST): the
- * listener dials it (through the hops before it), sends BIND for the
- * service's address, and each connection the relay accepts arrives as an
- * smux stream that goes to the handler (rtcp: on to the forwarder nodes).
+ * chain's last node, a relay or socks5 server with bind=true (portway or
+ * GOST): the listener dials it (through the hops before it), sends BIND
+ * (socks5: MBIND) for the service's address, and each connection the server
+ * accepts arrives as an smux stream that goes to the handler (rtcp: on to
+ * the forwarder nodes).
  *
  *   portway -L rtcp://:2222/127.0.0.1:22 -F relay://server:8420
+ *   portway -L rtcp://:2222/127.0.0.1:22 -F socks5://user:pass@server:1080
  *
  * The BIND is kept: when it fails or its session dies, it is made again
  * after 1 s, doubling up to 5 s while it keeps failing.
@@ -60,20 +62,21 @@ int rbind_init(struct service *svc, struct cfg_err *e)
 	struct rbind_opts *o = xcalloc(1, sizeof *o);
 	struct chain *ch = svc->listener.chain;
 	const char *lname = svc->listener.type->name;
+	int udp = !strcasecmp(lname, "rudp");
 	svc->listener.state = o;
 	if (!ch || !ch->n_hops)
-		return cfg_error(e, svc->cfg, "listener", "%s needs a chain whose last node is a relay server "
-				 "(-F relay://server:port, the server with bind=true)", lname);
+		return cfg_error(e, svc->cfg, "listener", "%s needs a chain whose last node is a relay%s server "
+				 "(-F relay://server:port, the server with bind=true)", lname, udp ? "" : " or socks5");
 	o->last = ch->hops[ch->n_hops - 1];
 	o->prefix.name = ch->name;
 	o->prefix.hops = ch->hops;
 	o->prefix.n_hops = ch->n_hops - 1;
 	for (size_t i = 0; i < o->last->n_nodes; i++) {
 		struct node *n = o->last->nodes[i];
-		if (strcasecmp(n->connector.type->name, "relay"))
+		if (!relay_bind_supported(n, udp))
 			return cfg_error(e, svc->cfg, "listener.chain",
-					 "%s binds through the chain's last node, whose connector must be relay, not %s",
-					 lname, n->connector.type->name);
+					 "%s binds through the chain's last node, whose connector must be relay%s, not %s",
+					 lname, udp ? "" : " or socks5", n->connector.type->name);
 		if (relay_bind_node_check(n, e) < 0)
 			return -1;
 	}

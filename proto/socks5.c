@@ -334,7 +334,8 @@ int socks5_request_parse(const uint8_t *buf, size_t len, struct socks5_request *
 		return SOCKS5_ERR_MALFORMED;
 	if (len < 2)
 		return 0;
-	if (buf[1] < SOCKS5_CMD_CONNECT || buf[1] > SOCKS5_CMD_UDP_ASSOCIATE)
+	if ((buf[1] < SOCKS5_CMD_CONNECT || buf[1] > SOCKS5_CMD_UDP_ASSOCIATE) && buf[1] != SOCKS5_CMD_MUX_BIND &&
+	    buf[1] != SOCKS5_CMD_UDP_TUN)
 		return SOCKS5_ERR_COMMAND;
 	if (len < 3)
 		return 0;

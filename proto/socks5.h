@@ -30,6 +30,11 @@ enum socks5_cmd {
 	SOCKS5_CMD_CONNECT = 0x01,
 	SOCKS5_CMD_BIND = 0x02,
 	SOCKS5_CMD_UDP_ASSOCIATE = 0x03,
+	/* GOST's extensions: BIND whose accepted connections come back as smux
+	 * streams on the connection, each starting with a reply naming the peer;
+	 * and UDP datagrams framed on the TCP stream (port 0: relay, else BIND). */
+	SOCKS5_CMD_MUX_BIND = 0xF2,
+	SOCKS5_CMD_UDP_TUN = 0xF3,
 };
 
 enum socks5_atyp {
@@ -152,12 +157,14 @@ struct socks5_reply {
 };
 
 /*
- * VER CMD RSV ATYP DST.ADDR DST.PORT. An unknown CMD or ATYP is refused as
- * soon as its byte arrives, with the error naming the reply to send.
+ * VER CMD RSV ATYP DST.ADDR DST.PORT. CMD is one of enum socks5_cmd (the RFC's
+ * and GOST's); another CMD or an unknown ATYP is refused as soon as its byte
+ * arrives, with the error naming the reply to send.
  */
 int socks5_request_parse(const uint8_t *buf, size_t len, struct socks5_request *req);
 int socks5_request_encode(uint8_t *out, size_t cap, uint8_t cmd, const struct socks5_addr *addr);
-/* VER REP RSV ATYP BND.ADDR BND.PORT; bnd NULL means 0.0.0.0:0. */
+/* VER REP RSV ATYP BND.ADDR BND.PORT; bnd NULL means 0.0.0.0:0. BIND sends two: the
+ * address it listens on, then the connected peer's (RFC 1928 section 4). */
 int socks5_reply_encode(uint8_t *out, size_t cap, uint8_t rep, const struct socks5_addr *bnd);
 /* The client's side; any REP value is returned for the caller to judge. */
 int socks5_reply_parse(const uint8_t *buf, size_t len, struct socks5_reply *rep);

@@ -15,6 +15,9 @@
 struct stream;
 struct worker;
 typedef void (*stream_done_cb)(void *ctx, struct stream *s, int err);
+/* A BIND's first answer: s and the address the node listens on ("host:port"), or NULL, NULL and an
+ * errno value (ECONNREFUSED: the node refused). */
+typedef void (*bind_done_cb)(void *ctx, struct stream *s, const char *bound, int err);
 
 struct service;
 struct node;
@@ -136,6 +139,15 @@ struct connector_type {
 	/* Ask the node, reached through lower, for a connection to host:port. */
 	void (*connect)(struct node *n, struct stream *lower, int dgram, const char *host, uint16_t port,
 			stream_done_cb cb, void *ctx);
+	/* Optional (GOST's multiplexed Binder; the relay connector's BIND is src/svc/relay_bind_client.c):
+	 * ask the node, reached through lower, to listen on TCP host:port ("" host: every address) and
+	 * to send what it accepts back as smux streams it opens on this connection. cb runs once, never
+	 * from inside this call, with lower positioned after the node's first reply. */
+	void (*bind)(struct node *n, struct stream *lower, const char *host, uint16_t port, bind_done_cb cb,
+		     void *ctx);
+	/* With bind: the header each such stream starts with, naming the peer as "host:port" in
+	 * peer. Bytes consumed, 0 for more, -1 when malformed or not a success. */
+	int (*bind_peer)(const uint8_t *buf, size_t len, char *peer, size_t cap);
 	/* It sends connector.auth to the node. 0: credentials given to it are only warned about
 	 * (the node refuses the connection; nothing is left open on this side). */
 	int sends_auth;

@@ -1,17 +1,21 @@
 /*
- * connector relay, BIND (see connectors/relay_bind.h).
+ * A BIND on the chain's last node (see src/svc/relay_bind_client.h).
  *
- * The request is [UserAuth] Network Addr, as GOST's connector writes it, with
- * an empty host sent as 0.0.0.0. The reply is read within connectTimeout.
- * TCP then runs an smux session as its server: each stream the relay server
- * opens starts with a relay response (OK, Addr = the remote peer), read
- * within connectTimeout before the stream is handed on.
+ * relay: the request is [UserAuth] Network Addr, as GOST's connector writes
+ * it, with an empty host sent as 0.0.0.0. The reply is read within
+ * connectTimeout. Another connector with a bind op (socks5: MBIND) does its
+ * own handshake up to the first reply.
+ * TCP then runs an smux session as its server: each stream the node opens
+ * starts with a header naming the remote peer (relay: a response, OK and
+ * Addr; else the connector's bind_peer), read within connectTimeout before
+ * the stream is handed on.
  */
 #include "src/svc/relay_bind_client.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "src/core/log.h"
 #include "src/xprt/smux_session.h"
@@ -22,6 +26,7 @@
 
 enum rb_state {
 	RB_AWAIT_REPLY,   /* request sent, reading the reply */
+	RB_HANDSHAKE,     /* the connector's bind runs and owns lower */
 	RB_TCP,           /* the smux session runs */
 	RB_UDP,           /* datagram frames on lower */
 	RB_ENDED,
@@ -47,6 +52,8 @@ struct relay_bind {
 	uint8_t *out;                       /* UDP: a frame being sent, owned */
 	struct peer_reader *readers;        /* streams whose header is not in yet */
 	int released;                       /* the owner closed it or heard it closed */
+	int in_dial;                        /* inside relay_bind_dial: callbacks must wait */
+	int early_err;                      /* the connector failed inside relay_bind_dial */
 	char where[300];                    /* the node, for the log */
 };
 
@@ -68,6 +75,13 @@ static int parse_options(struct node *n, struct smux_config *mux, double *timeou
 	if (*timeout <= 0)
 		*timeout = 10;
 	return 0;
+}
+
+int relay_bind_supported(const struct node *n, int udp)
+{
+	if (!strcasecmp(n->connector.type->name, "relay"))
+		return 1;
+	return !udp && n->connector.type->bind && n->connector.type->bind_peer;
 }
 
 int relay_bind_node_check(struct node *n, struct cfg_err *e)
@@ -131,7 +145,7 @@ static void rb_end(struct relay_bind *b, int err)
 
 static void reader_fail(struct peer_reader *r, const char *why)
 {
-	log_info("relay node %s: BIND stream dropped: %s", r->b->where, why);
+	log_info("%s node %s: BIND stream dropped: %s", r->b->node->connector.type->name, r->b->where, why);
 	struct stream *st = r->st;
 	reader_free(r);
 	stream_close(st);
@@ -152,19 +166,21 @@ static void reader_read(struct stream *st, const char *data, size_t len)
 		take = len;
 	memcpy(r->acc + r->acc_len, data, take);
 	r->acc_len += take;
-	int n = relay_response_parse(r->acc, r->acc_len, &m);
+	int (*bind_peer)(const uint8_t *, size_t, char *, size_t) = b->node->connector.type->bind_peer;
+	int n = bind_peer ? bind_peer(r->acc, r->acc_len, st->peer, sizeof st->peer)
+			  : relay_response_parse(r->acc, r->acc_len, &m);
 	if (n == 0 && r->acc_len < sizeof r->acc)
 		return;
 	if (n <= 0) {
 		reader_fail(r, "malformed header");
 		return;
 	}
-	if (m.status != RELAY_STATUS_OK) {
+	if (!bind_peer && m.status != RELAY_STATUS_OK) {
 		reader_fail(r, relay_status_text(m.status));
 		return;
 	}
 	/* The first Addr is the remote peer (a second one, a target host, is not used). */
-	if (m.naddr)
+	if (!bind_peer && m.naddr)
 		relay_addr_format(&m.addr[0], st->peer, sizeof st->peer);
 	stream_read_stop(st);
 	/* What came after the header: bytes of this chunk not copied, then copied ones past n. */
@@ -229,7 +245,7 @@ static void rb_udp_frames(struct relay_bind *b)
 		size_t plen;
 		int r = relay_udp_bind_frame_parse(b->acc + off, b->acc_len - off, &a, &payload, &plen);
 		if (r < 0) {
-			log_info("relay node %s: malformed BIND datagram frame", b->where);
+			log_info("%s node %s: malformed BIND datagram frame", b->node->connector.type->name, b->where);
 			rb_end(b, EPROTO);
 			return;
 		}
@@ -293,9 +309,18 @@ static void rb_lower_event(struct stream *lower, enum stream_event ev, int err)
 {
 	struct relay_bind *b = lower->ud;
 	if (ev == STREAM_EV_ERROR) {
-		log_info("relay node %s: BIND connection: %s", b->where, strerror(err));
+		log_info("%s node %s: BIND connection: %s", b->node->connector.type->name, b->where, strerror(err));
 		rb_end(b, err);
 	}
+}
+
+static void rb_start_session(struct relay_bind *b, const char *bound)
+{
+	struct smux_callbacks cb = { .on_stream = rb_on_stream, .on_closed = rb_on_session_closed };
+	b->state = RB_TCP;
+	b->sess = smux_session_new(b->lower, 0, &b->mux, &cb, b);
+	b->lower = NULL; /* the session's now */
+	b->cb.bound(b->ctx, b, bound);
 }
 
 static void rb_got_reply(struct relay_bind *b, const struct relay_msg *m, size_t n)
@@ -303,7 +328,7 @@ static void rb_got_reply(struct relay_bind *b, const struct relay_msg *m, size_t
 	char bound[300] = "";
 	ev_timer_stop(b->w->loop, &b->timer);
 	if (m->status != RELAY_STATUS_OK) {
-		log_warn("relay node %s: BIND refused: %u %s", b->where, m->status, relay_status_text(m->status));
+		log_warn("%s node %s: BIND refused: %u %s", b->node->connector.type->name, b->where, m->status, relay_status_text(m->status));
 		rb_end(b, ECONNREFUSED);
 		return;
 	}
@@ -318,11 +343,7 @@ static void rb_got_reply(struct relay_bind *b, const struct relay_msg *m, size_t
 		if (rest)
 			stream_unread(b->lower, acc + n, rest);
 		free(acc);
-		struct smux_callbacks cb = { .on_stream = rb_on_stream, .on_closed = rb_on_session_closed };
-		b->state = RB_TCP;
-		b->sess = smux_session_new(b->lower, 0, &b->mux, &cb, b);
-		b->lower = NULL; /* the session's now */
-		b->cb.bound(b->ctx, b, bound);
+		rb_start_session(b, bound);
 		return;
 	}
 	b->state = RB_UDP;
@@ -346,7 +367,7 @@ static void rb_lower_read(struct stream *lower, const char *data, size_t len)
 		return;
 	}
 	if (!len) {
-		log_info("relay node %s: BIND: closed without a reply", b->where);
+		log_info("%s node %s: BIND: closed without a reply", b->node->connector.type->name, b->where);
 		rb_end(b, ECONNRESET);
 		return;
 	}
@@ -358,7 +379,7 @@ static void rb_lower_read(struct stream *lower, const char *data, size_t len)
 	if (n == 0)
 		return;
 	if (n < 0) {
-		log_info("relay node %s: BIND: malformed reply", b->where);
+		log_info("%s node %s: BIND: malformed reply", b->node->connector.type->name, b->where);
 		rb_end(b, EPROTO);
 		return;
 	}
@@ -370,7 +391,7 @@ static void rb_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 	struct relay_bind *b = t->data;
 	(void)loop;
 	(void)revents;
-	log_info("relay node %s: BIND: no reply within %gs", b->where, b->timeout);
+	log_info("%s node %s: BIND: no reply within %gs", b->node->connector.type->name, b->where, b->timeout);
 	rb_end(b, ETIMEDOUT);
 }
 
@@ -398,6 +419,39 @@ static void rb_send_failed(void *arg)
 	rb_end(arg, EPIPE);
 }
 
+static void rb_early_failed(void *arg)
+{
+	struct relay_bind *b = arg;
+	rb_end(b, b->early_err);
+}
+
+/* The connector's bind answered (its timeout bounds the wait). */
+static void rb_bind_done(void *ctx, struct stream *s, const char *bound, int err)
+{
+	struct relay_bind *b = ctx;
+	b->state = RB_AWAIT_REPLY;
+	if (b->released) {
+		/* closed meanwhile: nothing is reported */
+		if (s)
+			stream_close(s);
+		rb_end(b, 0);
+		return;
+	}
+	if (err) {
+		log_warn("%s node %s: BIND failed: %s", b->node->connector.type->name, b->where,
+			 err == ECONNREFUSED ? "refused by the server" : strerror(err));
+		if (b->in_dial) {
+			b->early_err = err;
+			worker_defer(b->w, rb_early_failed, b);
+			return;
+		}
+		rb_end(b, err);
+		return;
+	}
+	b->lower = s;
+	rb_start_session(b, bound ? bound : "");
+}
+
 struct relay_bind *relay_bind_dial(struct node *n, struct stream *lower, int udp, const char *host, uint16_t port,
 				   const struct relay_bind_callbacks *cb, void *ctx)
 {
@@ -419,6 +473,14 @@ struct relay_bind *relay_bind_dial(struct node *n, struct stream *lower, int udp
 	}
 	ev_timer_init(&b->timer, rb_timeout, b->timeout, 0);
 	b->timer.data = b;
+	if (n->connector.type->bind && !udp) {
+		b->lower = NULL; /* the connector's until rb_bind_done */
+		b->state = RB_HANDSHAKE;
+		b->in_dial = 1;
+		n->connector.type->bind(n, lower, host, port, rb_bind_done, b);
+		b->in_dial = 0;
+		return b;
+	}
 	ev_timer_start(b->w->loop, &b->timer);
 	stream_set_callbacks(lower, rb_lower_read, rb_lower_event, b);
 	int len = rb_request(b, host, port, req, sizeof req);
@@ -436,5 +498,7 @@ void relay_bind_close(struct relay_bind *b)
 	if (!b || b->released)
 		return;
 	b->released = 1;
+	if (b->state == RB_HANDSHAKE)
+		return; /* the connector still has lower: rb_bind_done ends it */
 	rb_end(b, 0);
 }

@@ -1,8 +1,10 @@
 /*
- * The relay connector's BIND (doc/protocols/gost-relay.md §3.3): ask a relay server
- * to listen for us. TCP: the server's connections come back as smux streams
- * (this side is the smux server), each after a relay response that names the
- * remote peer. UDP: datagrams travel on the connection in the BIND frame.
+ * A BIND on the chain's last node: ask it to listen for us. With the relay
+ * connector (doc/protocols/gost-relay.md §3.3) TCP and UDP; with a connector
+ * that has a bind op (socks5: GOST's MBIND) TCP. TCP: the node's connections
+ * come back as smux streams (this side is the smux server), each after a
+ * header that names the remote peer (relay: a response; socks5: a reply).
+ * UDP: datagrams travel on the connection in the BIND frame.
  * Used by the rtcp and rudp listeners.
  */
 #ifndef PORTWAY_CONNECTOR_RELAY_BIND_H
@@ -26,6 +28,8 @@ struct relay_bind_callbacks {
 };
 
 /* Check the node's connector options a BIND uses (mux.*, connectTimeout), at load. */
+/* 1 when a BIND of this kind (udp or TCP) can go through the node's connector. */
+int relay_bind_supported(const struct node *n, int udp);
 int relay_bind_node_check(struct node *n, struct cfg_err *e);
 
 /* Send BIND for host:port ("" host: every address; port 0: any) over lower,

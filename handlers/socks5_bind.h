@@ -1,0 +1,32 @@
+/*
+ * The socks5 handler's BIND commands (handlers/socks5_bind.c), allowed by
+ * metadata bind: true (GOST's default is off; then both get REP 2, not
+ * allowed, as GOST answers):
+ *  - BIND (RFC 1928 section 4): listen on DST.ADDR:DST.PORT, reply with the
+ *    bound address, reply again when a peer connects with the peer's
+ *    address, then the connection carries that peer's bytes. One peer.
+ *  - MBIND (GOST's 0xF2, what its rtcp listener sends through a socks5
+ *    chain): the same first reply, then the connection is an smux session
+ *    (handlers/mux_bind.c) with one stream per accepted peer, each stream
+ *    starting with a reply that names the peer.
+ */
+#ifndef PORTWAY_HANDLERS_SOCKS5_BIND_H
+#define PORTWAY_HANDLERS_SOCKS5_BIND_H
+#include "proto/socks5.h"
+#include "src/svc/service.h"
+#include "src/xprt/smux_session.h"
+
+struct socks5_bind_opts {
+	int enabled;                /* metadata bind */
+	struct smux_config mux;     /* mux.*, for MBIND */
+};
+
+int socks5_bind_init(struct service *svc, struct socks5_bind_opts *o, struct cfg_err *e);
+
+/* req (BIND or MBIND) was asked and allowed. 0: client (read stopped, any bytes after the
+ * request pushed back into it, no callbacks) belongs to the BIND code from now on; o must
+ * outlive it. Else nothing was sent and client is still the caller's: the REP to refuse with. */
+int socks5_bind_start(struct service *svc, const struct socks5_bind_opts *o, double idle_timeout,
+		       struct stream *client, const struct socks5_request *req);
+
+#endif
