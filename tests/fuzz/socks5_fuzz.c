@@ -2,7 +2,8 @@
  * libFuzzer target for proto/socks5.c. The first byte picks the message
  * kind; the rest is parsed as that message. Whatever parses must re-encode
  * to exactly the bytes consumed, and the prefix one byte shorter must ask
- * for more bytes rather than parse or fail.
+ * for more bytes rather than parse or fail. Kind 9 is what a BIND client
+ * reads: replies back to back (the bound address, then the peer's).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -46,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *d = data + 1;
 	size_t len = size - 1;
 
-	switch (data[0] % 9) {
+	switch (data[0] % 10) {
 	case 0: {
 		struct socks5_greeting g;
 		n = socks5_greeting_parse(d, len, &g);
@@ -159,6 +160,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		m = socks4_reply_encode(out, sizeof out, code, ip, port);
 		exact(d, n, out, m);
+		break;
+	}
+	case 9: {
+		struct socks5_reply rep;
+		size_t off = 0;
+		while ((n = socks5_reply_parse(d + off, len - off, &rep)) > 0) {
+			check_addr(&rep.addr);
+			m = socks5_reply_encode(out, sizeof out, rep.rep, &rep.addr);
+			exact(d + off, n, out, m);
+			off += (size_t)n;
+		}
+		if (off > len)
+			abort();
 		break;
 	}
 	}

@@ -109,15 +109,19 @@ LogLevel ERROR
     proc.wait()
 
 
+def ssh_run(sshd, port, command):
+    """Run command with the real ssh client against sshd reached at 127.0.0.1:port."""
+    return subprocess.run(["ssh", "-i", str(sshd.key), "-p", str(port), "-o", "StrictHostKeyChecking=no",
+                           "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+                           f"{sshd.user}@127.0.0.1", command], capture_output=True, text=True, timeout=30)
+
+
 def test_rtcp_exposes_sshd(pw, sshd):
     relay, _ = start_relay(pw)
     remote = free_port()
     client = start_rtcp(pw, remote, sshd.port, relay)
     wait_bound(client)
-    r = subprocess.run(["ssh", "-i", str(sshd.key), "-p", str(remote), "-o", "StrictHostKeyChecking=no",
-                        "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
-                        f"{sshd.user}@127.0.0.1", "echo hello through rtcp; uname -s"],
-                       capture_output=True, text=True, timeout=30)
+    r = ssh_run(sshd, remote, "echo hello through rtcp; uname -s")
     assert r.returncode == 0, r.stderr
     assert r.stdout == "hello through rtcp\nLinux\n"
 

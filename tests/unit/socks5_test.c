@@ -180,6 +180,56 @@ static void test_request_ipv6_udp(void **state)
 	assert_memory_equal(out, msg, 22);
 }
 
+/* GOST's MBIND (0xF2) and UDP tunnel (0xF3) have the RFC's layout; their neighbours are unknown. */
+static void test_request_gost_commands(void **state)
+{
+	static const uint8_t mbind[] = { 0x05, 0xf2, 0x00, 0x01, 0, 0, 0, 0, 0x08, 0xae };
+	struct socks5_request req;
+	uint8_t out[SOCKS5_REQUEST_MAX];
+	(void)state;
+	assert_int_equal(socks5_request_parse(mbind, sizeof mbind, &req), 10);
+	assert_int_equal(req.cmd, SOCKS5_CMD_MUX_BIND);
+	assert_int_equal(req.addr.port, 2222);
+	ASSERT_PREFIXES_NEED_MORE(socks5_request_parse, mbind, &req);
+	assert_int_equal(socks5_request_encode(out, sizeof out, SOCKS5_CMD_MUX_BIND, &req.addr), 10);
+	assert_memory_equal(out, mbind, 10);
+	assert_int_equal(socks5_request_parse((const uint8_t *)"\x05\xf3\x00\x01\0\0\0\0\0\0", 10, &req), 10);
+	assert_int_equal(req.cmd, SOCKS5_CMD_UDP_TUN);
+	assert_int_equal(socks5_request_parse((const uint8_t *)"\x05\xf1", 2, &req), SOCKS5_ERR_COMMAND);
+	assert_int_equal(socks5_request_parse((const uint8_t *)"\x05\xf4", 2, &req), SOCKS5_ERR_COMMAND);
+	assert_int_equal(socks5_request_parse((const uint8_t *)"\x05\xf0", 2, &req), SOCKS5_ERR_COMMAND);
+}
+
+/* BIND's two replies back to back (the bound port, then the peer), as a client reads them. */
+static void test_bind_replies(void **state)
+{
+	static const uint8_t want[] = { 0x05, 0x00, 0x00, 0x01, 127, 0, 0, 1, 0x9c, 0x40,
+					0x05, 0x00, 0x00, 0x01, 10, 1, 2, 3, 0xd4, 0x31 };
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(54321) };
+	struct socks5_addr bound, peer;
+	struct socks5_reply rep;
+	uint8_t out[2 * SOCKS5_REQUEST_MAX];
+	char s[SOCKS5_ADDR_STRLEN];
+	(void)state;
+	assert_int_equal(socks5_addr_from_host(&bound, "127.0.0.1", 40000), 0);
+	inet_pton(AF_INET, "10.1.2.3", &sin.sin_addr);
+	assert_int_equal(socks5_addr_from_sockaddr(&peer, (const struct sockaddr *)&sin), 0);
+	int n = socks5_reply_encode(out, sizeof out, SOCKS5_REP_SUCCEEDED, &bound);
+	assert_int_equal(n, 10);
+	assert_int_equal(socks5_reply_encode(out + n, sizeof out - (size_t)n, SOCKS5_REP_SUCCEEDED, &peer), 10);
+	assert_memory_equal(out, want, sizeof want);
+	assert_int_equal(socks5_reply_parse(out, sizeof want, &rep), 10);
+	assert_int_equal(rep.rep, SOCKS5_REP_SUCCEEDED);
+	assert_int_equal(rep.addr.port, 40000);
+	assert_int_equal(socks5_reply_parse(out + 10, 9, &rep), 0);
+	assert_int_equal(socks5_reply_parse(out + 10, 10, &rep), 10);
+	socks5_addr_format(&rep.addr, s, sizeof s);
+	assert_string_equal(s, "10.1.2.3:54321");
+	/* a refusal carries no address: 0.0.0.0:0 */
+	assert_int_equal(socks5_reply_encode(out, sizeof out, SOCKS5_REP_NOT_ALLOWED, NULL), 10);
+	assert_memory_equal(out, "\x05\x02\x00\x01\0\0\0\0\0\0", 10);
+}
+
 static void test_request_rejects(void **state)
 {
 	struct socks5_request req;
@@ -458,6 +508,8 @@ int main(void)
 		cmocka_unit_test(test_reply),
 		cmocka_unit_test(test_udp_header),
 		cmocka_unit_test(test_addr_helpers),
+		cmocka_unit_test(test_request_gost_commands),
+		cmocka_unit_test(test_bind_replies),
 		cmocka_unit_test(test_socks4_request),
 		cmocka_unit_test(test_socks4_rejects),
 		cmocka_unit_test(test_socks4_reply),
