@@ -7,7 +7,9 @@
  * and unframes them (src/core/udp_tun_stream.c). BIND (rtcp through a
  * socks5 last hop): GOST's multiplexed BIND (0xF2), after which the server
  * opens an smux stream per peer, each starting with a reply naming the peer
- * (GOST's rtcp listener always asks for this one). The codec is proto/socks5.c.
+ * (GOST's rtcp listener always asks for this one); UDP (rudp): the UDP
+ * tunnel command with the port to bind, then datagrams framed as for UDP
+ * over TCP. The codec is proto/socks5.c.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -198,11 +200,11 @@ static void s5c_connect(struct node *n, struct stream *lower, int dgram, const c
 	s5c_start(n, lower, r, host, port);
 }
 
-static void s5c_bind(struct node *n, struct stream *lower, const char *host, uint16_t port, bind_done_cb cb,
-		     void *ctx)
+static void s5c_bind(struct node *n, struct stream *lower, int udp, const char *host, uint16_t port,
+		     bind_done_cb cb, void *ctx)
 {
 	struct s5c_req *r = xcalloc(1, sizeof *r);
-	r->cmd = SOCKS5_CMD_MUX_BIND;
+	r->cmd = udp ? SOCKS5_CMD_UDP_TUN : SOCKS5_CMD_MUX_BIND;
 	r->bind_cb = cb;
 	r->ctx = ctx;
 	s5c_start(n, lower, r, *host ? host : "0.0.0.0", port); /* GOST sends ":port" as 0.0.0.0 */

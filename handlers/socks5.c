@@ -8,9 +8,9 @@
  *    from the router; the association lives as long as the TCP connection.
  *  - GOST's UDP-over-TCP command (0xF3, what its socks5 connector sends for
  *    UDP): the same relay, with the datagrams framed on the TCP stream.
- *  - BIND and GOST's multiplexed BIND (0xF2) with metadata bind: true
- *    (handlers/socks5_bind.c); without it both get reply 2 (not allowed),
- *    as from GOST.
+ *  - BIND, GOST's multiplexed BIND (0xF2) and its UDP BIND (0xF3 with a
+ *    port) with metadata bind: true (handlers/socks5_bind.c); without it
+ *    they get reply 2 (not allowed), as from GOST.
  * The wire format is in proto/socks5.c.
  */
 #include <arpa/inet.h>
@@ -327,10 +327,6 @@ static int start_udp(struct s5_conn *c, const struct socks5_request *req)
 		return -2;
 	}
 	if (req->cmd == SOCKS5_CMD_UDP_TUN) {
-		if (req->addr.port) { /* GOST's UDP BIND flavour */
-			fail(c, SOCKS5_REP_NOT_ALLOWED);
-			return -2;
-		}
 		c->state = S5_UDP_TUN;
 		send_reply(c, SOCKS5_REP_SUCCEEDED, NULL);
 	} else {
@@ -391,10 +387,12 @@ static int step_request(struct s5_conn *c)
 		return -1;
 	}
 	buf_consume(&c->in, (size_t)n);
+	/* GOST's UDP tunnel with a port is its UDP BIND (bind: true), without one a UDP relay (udp: true). */
+	if (req.cmd == SOCKS5_CMD_BIND || req.cmd == SOCKS5_CMD_MUX_BIND ||
+	    (req.cmd == SOCKS5_CMD_UDP_TUN && req.addr.port))
+		return start_bind(c, &req);
 	if (req.cmd == SOCKS5_CMD_UDP_ASSOCIATE || req.cmd == SOCKS5_CMD_UDP_TUN)
 		return start_udp(c, &req);
-	if (req.cmd == SOCKS5_CMD_BIND || req.cmd == SOCKS5_CMD_MUX_BIND)
-		return start_bind(c, &req);
 	if (req.cmd != SOCKS5_CMD_CONNECT) {
 		fail(c, SOCKS5_REP_COMMAND_NOT_SUPPORTED);
 		return -2;

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "handlers/mux_bind.h"
+#include "handlers/bind_server.h"
 #include "src/core/acceptor.h"
 #include "src/core/buf.h"
 #include "src/core/log.h"
@@ -45,11 +45,11 @@ static void bound_addr(struct stream *client, int fd, struct socks5_addr *a)
 {
 	struct sockaddr_storage ln, here;
 	uint16_t port;
-	mux_bind_local(fd, &ln);
+	bind_local_addr(fd, &ln);
 	socks5_addr_from_sockaddr(a, (const struct sockaddr *)&ln);
 	port = a->port;
 	int cfd = stream_fd(client);
-	if (cfd >= 0 && mux_bind_local(cfd, &here) == 0 &&
+	if (cfd >= 0 && bind_local_addr(cfd, &here) == 0 &&
 	    socks5_addr_from_sockaddr(a, (const struct sockaddr *)&here) == 0)
 		a->port = port;
 }
@@ -153,12 +153,20 @@ int socks5_bind_start(struct service *svc, const struct socks5_bind_opts *o, dou
 	/* GOST listens on what was asked; 0.0.0.0 and :: mean every address. */
 	if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::"))
 		host[0] = 0;
-	int fd = listen_socket(host, req->addr.port, SOCK_STREAM, 0, err, sizeof err);
+	int udp = req->cmd == SOCKS5_CMD_UDP_TUN;
+	int fd = listen_socket(host, req->addr.port, udp ? SOCK_DGRAM : SOCK_STREAM, 0, err, sizeof err);
 	if (fd < 0) {
-		log_info("socks5 %s: %s: BIND refused: %s", svc->name, client->peer, err);
+		log_info("socks5 %s: %s: BIND%s refused: %s", svc->name, client->peer, udp ? " udp" : "", err);
 		return SOCKS5_REP_GENERAL_FAILURE;
 	}
-	bound_addr(client, fd, &bound);
+	if (udp) {
+		/* GOST names the socket's own address here */
+		struct sockaddr_storage ss;
+		bind_local_addr(fd, &ss);
+		socks5_addr_from_sockaddr(&bound, (const struct sockaddr *)&ss);
+	} else {
+		bound_addr(client, fd, &bound);
+	}
 	if (socks5_addr_format(&bound, where, sizeof where) < 0)
 		snprintf(where, sizeof where, "?");
 	if (write_reply(client, SOCKS5_REP_SUCCEEDED, &bound) < 0) {
@@ -166,8 +174,10 @@ int socks5_bind_start(struct service *svc, const struct socks5_bind_opts *o, dou
 		stream_close(client);
 		return 0;
 	}
-	if (req->cmd == SOCKS5_CMD_MUX_BIND)
-		mux_bind_serve(svc, client, fd, where, &o->mux, idle_timeout, peer_header, "socks5");
+	if (udp)
+		bind_udp_serve(svc, client, fd, where, "socks5");
+	else if (req->cmd == SOCKS5_CMD_MUX_BIND)
+		bind_mux_serve(svc, client, fd, where, &o->mux, idle_timeout, peer_header, "socks5");
 	else
 		bind_one(svc, client, fd, where, idle_timeout);
 	return 0;

@@ -65,8 +65,8 @@ int rbind_init(struct service *svc, struct cfg_err *e)
 	int udp = !strcasecmp(lname, "rudp");
 	svc->listener.state = o;
 	if (!ch || !ch->n_hops)
-		return cfg_error(e, svc->cfg, "listener", "%s needs a chain whose last node is a relay%s server "
-				 "(-F relay://server:port, the server with bind=true)", lname, udp ? "" : " or socks5");
+		return cfg_error(e, svc->cfg, "listener", "%s needs a chain whose last node is a relay or socks5 server "
+				 "(-F relay://server:port, the server with bind=true)", lname);
 	o->last = ch->hops[ch->n_hops - 1];
 	o->prefix.name = ch->name;
 	o->prefix.hops = ch->hops;
@@ -75,8 +75,8 @@ int rbind_init(struct service *svc, struct cfg_err *e)
 		struct node *n = o->last->nodes[i];
 		if (!relay_bind_supported(n, udp))
 			return cfg_error(e, svc->cfg, "listener.chain",
-					 "%s binds through the chain's last node, whose connector must be relay%s, not %s",
-					 lname, udp ? "" : " or socks5", n->connector.type->name);
+					 "%s binds through the chain's last node, whose connector must be relay or socks5, not %s",
+					 lname, n->connector.type->name);
 		if (relay_bind_node_check(n, e) < 0)
 			return -1;
 	}

@@ -140,11 +140,12 @@ struct connector_type {
 	void (*connect)(struct node *n, struct stream *lower, int dgram, const char *host, uint16_t port,
 			stream_done_cb cb, void *ctx);
 	/* Optional (GOST's multiplexed Binder; the relay connector's BIND is src/svc/relay_bind_client.c):
-	 * ask the node, reached through lower, to listen on TCP host:port ("" host: every address) and
-	 * to send what it accepts back as smux streams it opens on this connection. cb runs once, never
-	 * from inside this call, with lower positioned after the node's first reply. */
-	void (*bind)(struct node *n, struct stream *lower, const char *host, uint16_t port, bind_done_cb cb,
-		     void *ctx);
+	 * ask the node, reached through lower, to listen on host:port ("" host: every address). TCP: it
+	 * sends what it accepts back as smux streams it opens on this connection; UDP: datagrams are
+	 * framed on it (RSV = length, FRAG 0xff, the peer's address, the data). cb runs once, with
+	 * lower positioned after the node's first reply. */
+	void (*bind)(struct node *n, struct stream *lower, int udp, const char *host, uint16_t port,
+		     bind_done_cb cb, void *ctx);
 	/* With bind: the header each such stream starts with, naming the peer as "host:port" in
 	 * peer. Bytes consumed, 0 for more, -1 when malformed or not a success. */
 	int (*bind_peer)(const uint8_t *buf, size_t len, char *peer, size_t cap);

@@ -3,8 +3,8 @@
  *
  * relay: the request is [UserAuth] Network Addr, as GOST's connector writes
  * it, with an empty host sent as 0.0.0.0. The reply is read within
- * connectTimeout. Another connector with a bind op (socks5: MBIND) does its
- * own handshake up to the first reply.
+ * connectTimeout. Another connector with a bind op (socks5: MBIND, or the
+ * UDP tunnel with a port) does its own handshake up to the first reply.
  * TCP then runs an smux session as its server: each stream the node opens
  * starts with a header naming the remote peer (relay: a response, OK and
  * Addr; else the connector's bind_peer), read within connectTimeout before
@@ -81,7 +81,7 @@ int relay_bind_supported(const struct node *n, int udp)
 {
 	if (!strcasecmp(n->connector.type->name, "relay"))
 		return 1;
-	return !udp && n->connector.type->bind && n->connector.type->bind_peer;
+	return n->connector.type->bind && (udp || n->connector.type->bind_peer);
 }
 
 int relay_bind_node_check(struct node *n, struct cfg_err *e)
@@ -449,7 +449,17 @@ static void rb_bind_done(void *ctx, struct stream *s, const char *bound, int err
 		return;
 	}
 	b->lower = s;
-	rb_start_session(b, bound ? bound : "");
+	if (!b->udp) {
+		rb_start_session(b, bound ? bound : "");
+		return;
+	}
+	/* The frames are the relay's UDP BIND frames, byte for byte. */
+	b->state = RB_UDP;
+	b->out = xmalloc(UDP_FRAME_MAX);
+	stream_set_callbacks(s, rb_lower_read, rb_lower_event, b);
+	b->cb.bound(b->ctx, b, bound ? bound : "");
+	if (b->state == RB_UDP && !b->released)
+		stream_read_start(s);
 }
 
 struct relay_bind *relay_bind_dial(struct node *n, struct stream *lower, int udp, const char *host, uint16_t port,
@@ -473,11 +483,11 @@ struct relay_bind *relay_bind_dial(struct node *n, struct stream *lower, int udp
 	}
 	ev_timer_init(&b->timer, rb_timeout, b->timeout, 0);
 	b->timer.data = b;
-	if (n->connector.type->bind && !udp) {
+	if (n->connector.type->bind) {
 		b->lower = NULL; /* the connector's until rb_bind_done */
 		b->state = RB_HANDSHAKE;
 		b->in_dial = 1;
-		n->connector.type->bind(n, lower, host, port, rb_bind_done, b);
+		n->connector.type->bind(n, lower, udp, host, port, rb_bind_done, b);
 		b->in_dial = 0;
 		return b;
 	}

@@ -1,7 +1,7 @@
 /*
  * A BIND on the chain's last node: ask it to listen for us. With the relay
- * connector (doc/protocols/gost-relay.md §3.3) TCP and UDP; with a connector
- * that has a bind op (socks5: GOST's MBIND) TCP. TCP: the node's connections
+ * connector (doc/protocols/gost-relay.md §3.3), or one with a bind op (socks5:
+ * GOST's MBIND and UDP tunnel), TCP and UDP. TCP: the node's connections
  * come back as smux streams (this side is the smux server), each after a
  * header that names the remote peer (relay: a response; socks5: a reply).
  * UDP: datagrams travel on the connection in the BIND frame.

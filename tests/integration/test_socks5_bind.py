@@ -250,7 +250,86 @@ def test_rtcp_through_socks5_wrong_password(pw, echo):
     client.wait_log("binding again in", 10)
 
 
-def test_rudp_through_socks5_is_a_config_error(pw):
-    code, out = pw.run("-L", "rudp://127.0.0.1:5353/127.0.0.1:53", "-F", "socks5://127.0.0.1:1080")
+def test_rtcp_chain_of_another_connector_is_a_config_error(pw):
+    code, out = pw.run("-L", "rtcp://127.0.0.1:2222/127.0.0.1:22", "-F", "http://127.0.0.1:1080", "-t")
     assert code == 2, out
-    assert "connector must be relay, not socks5" in out
+    assert "connector must be relay or socks5, not http" in out
+
+
+# ---- GOST's UDP BIND (0xF3 with a port) and rudp through socks5 ----
+
+
+def udp_frame(host, port, payload):
+    """GOST's UDP-over-TCP frame: RSV = length, FRAG 0xff, the address, the data."""
+    return struct.pack(">HB", len(payload), 0xFF) + b"\x01" + socket.inet_aton(host) + struct.pack(">H", port) + payload
+
+
+def read_udp_frame(s):
+    hdr = recv_exact(s, 10)
+    n, frag, atyp = struct.unpack(">HBB", hdr[:4])
+    assert (frag, atyp) == (0xFF, 1), hdr.hex()
+    return socket.inet_ntoa(hdr[4:8]), struct.unpack(">H", hdr[8:10])[0], recv_exact(s, n)
+
+
+def test_udp_bind_wire_format(pw):
+    port, _ = start_socks(pw)  # bind=true, udp off: the BIND flavour needs only bind
+    want = free_port(socket.SOCK_DGRAM)
+    s = negotiate(port)
+    s.sendall(request(0xF3, "127.0.0.1", want))
+    assert reply_ipv4(s) == (0, "127.0.0.1", want)
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    peer.settimeout(10)
+    pport = peer.getsockname()[1]
+    # a datagram towards the peer leaves from the bound port
+    s.sendall(udp_frame("127.0.0.1", pport, b"to the peer"))
+    data, src = peer.recvfrom(100)
+    assert (data, src) == (b"to the peer", ("127.0.0.1", want))
+    # the peer's answers come back framed with its address, in order
+    for i in range(5):
+        peer.sendto(b"answer %d" % i, ("127.0.0.1", want))
+    for i in range(5):
+        assert read_udp_frame(s) == ("127.0.0.1", pport, b"answer %d" % i)
+    # a frame with RSV 0 (no length) is malformed: the connection and the socket close
+    s.sendall(b"\x00\x00\xff\x01\x7f\x00\x00\x01\x00\x35")
+    assert closed(s)
+
+
+def test_udp_bind_disabled_not_allowed(pw):
+    port, _ = start_socks(pw, query="udp=true")
+    s = negotiate(port)
+    s.sendall(request(0xF3, "127.0.0.1", free_port(socket.SOCK_DGRAM)))
+    assert reply_ipv4(s) == (0x02, "0.0.0.0", 0)
+    assert closed(s)
+
+
+def test_rudp_through_socks5(pw):
+    echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    echo.bind(("127.0.0.1", 0))
+
+    def serve():
+        while True:
+            try:
+                d, a = echo.recvfrom(65535)
+            except OSError:
+                return
+            echo.sendto(hashlib.sha256(d).digest() + d, a)
+
+    threading.Thread(target=serve, daemon=True).start()
+    socks, sp = start_socks(pw)
+    remote = free_port(socket.SOCK_DGRAM)
+    client = pw.start("-L", f"rudp://127.0.0.1:{remote}/127.0.0.1:{echo.getsockname()[1]}", "-F",
+                      f"socks5://u:p@127.0.0.1:{socks}", name="rudp")
+    wait_bound(client)
+    peers = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(4)]
+    for p in peers:
+        p.settimeout(10)
+    for i, p in enumerate(peers):
+        for j in range(3):
+            data = os.urandom(1000 + 100 * i + j)
+            p.sendto(data, ("127.0.0.1", remote))
+            got, src = p.recvfrom(65535)
+            assert src == ("127.0.0.1", remote)
+            assert got == hashlib.sha256(data).digest() + data
+    assert sp.text().count("BIND udp on") == 1
+    echo.close()
