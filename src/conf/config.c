@@ -11,6 +11,7 @@
 #include "src/core/log.h"
 #include "src/conf/access.h"
 #include "src/conf/model.h"
+#include "src/conf/dns.h"
 #include "src/core/util.h"
 
 int cfg_error(struct cfg_err *e, const struct cnode *where, const char *field, const char *fmt, ...)
@@ -531,11 +532,30 @@ static int parse_node_selection(struct ctx *x, struct node *node)
 	return 0;
 }
 
+/* GOST applies a forwarder's nodes' own hosts and resolver nowhere (the service's resolve their
+ * addresses): there they are refused rather than silently unused. */
+static int parse_dns_refs(struct ctx *x, const struct cnode *n, const char *path, int allowed,
+			  struct hosts_table **h, struct resolver_cfg **r)
+{
+	static const char *const keys[] = { "hosts", "resolver" };
+	for (size_t i = 0; !allowed && i < 2; i++) {
+		const struct cnode *v = cnode_get(n, keys[i]);
+		char field[600];
+		snprintf(field, sizeof field, "%s.%s", path, keys[i]);
+		if (v) {
+			struct cnode at = key_at(v);
+			return cfg_error(x->e, &at, field,
+					 "applies to a chain's nodes; a forwarder's targets use the service's %s", keys[i]);
+		}
+	}
+	return dns_refs(n, path, x->c->hosts, x->c->n_hosts, x->c->resolvers, x->c->n_resolvers, h, r, x->e);
+}
+
 static struct node *parse_node(struct ctx *x, const struct cnode *n, const char *path, int forward_node)
 {
 	static const char *const keys[] = { "name", "addr", "connector", "dialer", "metadata", "bypass", "tls", "auth",
-					    "network", "host", "protocol", "path", "bypasses", NULL };
-	static const char *const ign[] = { "resolver", "hosts", "matcher", "http", "probe", "interface", "netns",
+					    "network", "host", "protocol", "path", "bypasses", "hosts", "resolver", NULL };
+	static const char *const ign[] = { "matcher", "http", "probe", "interface", "netns",
 					   "sockopts", "filter", NULL };
 	struct node *node = xcalloc(1, sizeof *node);
 	char *s;
@@ -557,7 +577,8 @@ static struct node *parse_node(struct ctx *x, const struct cnode *n, const char 
 	}
 	node->addr = s;
 	if (parse_md(x, n, path, &node->md) < 0 || parse_bypass_ref(x, n, path, &node->bypass) < 0 ||
-	    parse_node_selection(x, node) < 0)
+	    parse_node_selection(x, node) < 0 ||
+	    parse_dns_refs(x, n, path, !forward_node, &node->hosts, &node->resolver) < 0)
 		goto fail;
 	if (!forward_node) {
 		if (parse_typed(x, n, "connector", path, "http", "connector", (const void **)&node->connector.type,
@@ -628,8 +649,9 @@ static int parse_selector(struct ctx *x, const struct cnode *parent, const char 
 
 static struct hop *parse_hop(struct ctx *x, const struct cnode *n, const char *path, int forward_nodes)
 {
-	static const char *const keys[] = { "name", "nodes", "selector", "bypass", "bypasses", "metadata", NULL };
-	static const char *const ign[] = { "resolver", "hosts", "reload", "file", "redis", "http", "plugin",
+	static const char *const keys[] = { "name", "nodes", "selector", "bypass", "bypasses", "metadata", "hosts",
+					    "resolver", NULL };
+	static const char *const ign[] = { "reload", "file", "redis", "http", "plugin",
 					   "interface", "sockopts", "hop", "hopGroup", NULL };
 	static const char *const refused[] = { NULL };
 	struct hop *h = xcalloc(1, sizeof *h);
@@ -642,7 +664,8 @@ static struct hop *parse_hop(struct ctx *x, const struct cnode *n, const char *p
 	if (get_scalar(x, n, "name", path, &name) < 0)
 		goto fail;
 	h->name = name;
-	if (parse_selector(x, n, path, &h->sel) < 0 || parse_bypass_ref(x, n, path, &h->bypass) < 0)
+	if (parse_selector(x, n, path, &h->sel) < 0 || parse_bypass_ref(x, n, path, &h->bypass) < 0 ||
+	    parse_dns_refs(x, n, path, !forward_nodes, &h->hosts, &h->resolver) < 0)
 		goto fail;
 	struct cnode *nodes = cnode_get(n, "nodes");
 	snprintf(field, sizeof field, "%s.nodes", path);
@@ -664,6 +687,11 @@ static struct hop *parse_hop(struct ctx *x, const struct cnode *n, const char *p
 			snprintf(nm, sizeof nm, "node-%zu", i);
 			nd->name = xstrdup(nm);
 		}
+		/* GOST: a node without its own hosts or resolver uses its hop's */
+		if (!nd->hosts)
+			nd->hosts = h->hosts;
+		if (!nd->resolver)
+			nd->resolver = h->resolver;
 		h->nodes[h->n_nodes++] = nd;
 	}
 	return h;
@@ -915,8 +943,9 @@ static int parse_authers_ref(struct ctx *x, const struct cnode *h, struct servic
 static struct service *parse_service(struct ctx *x, struct cnode *n, const char *path, size_t index)
 {
 	static const char *const keys[] = { "name", "addr", "handler", "listener", "forwarder", "metadata", "bypass",
-					    "bypasses", "admission", "admissions", "climiter", "rlimiter", NULL };
-	static const char *const ign[] = { "interface", "sockopts", "resolver", "hosts", "observer", "recorders",
+					    "bypasses", "admission", "admissions", "climiter", "rlimiter", "hosts",
+					    "resolver", NULL };
+	static const char *const ign[] = { "interface", "sockopts", "observer", "recorders",
 					   "status", "rewriter", "cache", NULL };
 	/* logger, loggers: the service's lines would silently go elsewhere than the operator configured */
 	static const char *const refused[] = { "limiter", "quotas", "logger", "loggers", NULL };
@@ -950,7 +979,8 @@ static struct service *parse_service(struct ctx *x, struct cnode *n, const char 
 		goto fail;
 	}
 	svc->addr = s;
-	if (parse_md(x, n, path, &svc->md) < 0 || parse_bypass_ref(x, n, path, &svc->bypass) < 0)
+	if (parse_md(x, n, path, &svc->md) < 0 || parse_bypass_ref(x, n, path, &svc->bypass) < 0 ||
+	    parse_dns_refs(x, n, path, 1, &svc->hosts, &svc->resolver) < 0)
 		goto fail;
 
 	struct cnode *h = cnode_get(n, "handler"), *l = cnode_get(n, "listener"), *f = cnode_get(n, "forwarder");
@@ -1016,7 +1046,8 @@ static void service_fingerprint(struct ctx *x, struct service *svc)
 	const struct cnode *refs[] = { cnode_get(x->c->root, "chains"),     cnode_get(x->c->root, "hops"),
 				       cnode_get(x->c->root, "authers"),    cnode_get(x->c->root, "bypasses"),
 				       cnode_get(x->c->root, "admissions"), cnode_get(x->c->root, "climiters"),
-				       cnode_get(x->c->root, "rlimiters") };
+				       cnode_get(x->c->root, "rlimiters"),
+				       cnode_get(x->c->root, "hosts"),      cnode_get(x->c->root, "resolvers") };
 	for (size_t i = 0; i < sizeof refs / sizeof *refs; i++) {
 		if (!refs[i])
 			continue;
@@ -1515,8 +1546,9 @@ static int parse_api(struct ctx *x)
 struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *e)
 {
 	static const char *const keys[] = { "services", "chains", "hops", "authers", "bypasses", "log", "workers",
-					    "metrics", "api", "admissions", "climiters", "rlimiters", NULL };
-	static const char *const ign[] = { "resolvers", "hosts", "ingresses", "routers", "sds", "recorders",
+					    "metrics", "api", "admissions", "climiters", "rlimiters", "hosts",
+					    "resolvers", NULL };
+	static const char *const ign[] = { "ingresses", "routers", "sds", "recorders",
 					   "rewriters", "caches", "observers", "profiling", NULL };
 	/* tls: GOST's default certificate, and with caFile client certificates, for every TLS listener;
 	 * loggers: named log outputs, which portway does not have (services[].logger is refused too) */
@@ -1533,7 +1565,9 @@ struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *
 	if (md_int(root, "workers", 0, 0, 256, &workers, e) < 0)
 		goto fail;
 	c->workers = (int)workers;
-	if (parse_list(&x, "bypasses", each_bypass) < 0 || parse_list(&x, "authers", each_auther) < 0 ||
+	if (dns_parse_hosts(cnode_get(root, "hosts"), &c->hosts, &c->n_hosts, e) < 0 ||
+	    dns_parse_resolvers(cnode_get(root, "resolvers"), &c->resolvers, &c->n_resolvers, e) < 0 ||
+	    parse_list(&x, "bypasses", each_bypass) < 0 || parse_list(&x, "authers", each_auther) < 0 ||
 	    access_parse_config(c, e) < 0 ||
 	    parse_metrics(&x) < 0 ||
 	    parse_list(&x, "hops", each_hop) < 0 || parse_list(&x, "chains", each_chain) < 0 ||
@@ -1640,6 +1674,12 @@ static void config_free(struct config *c)
 	for (size_t i = 0; i < c->n_bypass_groups; i++)
 		bypass_free(c->bypass_groups[i]);
 	free(c->bypass_groups);
+	for (size_t i = 0; i < c->n_hosts; i++)
+		hosts_table_free(c->hosts[i]);
+	free(c->hosts);
+	for (size_t i = 0; i < c->n_resolvers; i++)
+		resolver_cfg_free(c->resolvers[i]);
+	free(c->resolvers);
 	for (size_t i = 0; i < c->n_kept; i++)
 		free(c->kept[i]);
 	free(c->kept);

@@ -175,6 +175,9 @@ struct selector_cfg {
 	double fail_timeout;        /* how long it stays down; default 10 s */
 };
 
+struct hosts_table;   /* src/conf/dns.h */
+struct resolver_cfg;
+
 struct node {
 	char *name, *addr;
 	const struct cnode *cfg;    /* this node's own subtree, for messages */
@@ -202,6 +205,9 @@ struct node {
 		int weight, backup, max_fails;
 		double fail_timeout;
 	} sel;
+	/* GOST's node (else its hop's) hosts and resolver, for this node's address; not owned (config's) */
+	struct hosts_table *hosts;
+	struct resolver_cfg *resolver;
 	/* health, shared by all workers */
 	int fails;
 	double down_until;
@@ -213,6 +219,8 @@ struct hop {
 	size_t n_nodes;
 	struct selector_cfg sel;
 	struct bypass *bypass;
+	struct hosts_table *hosts;          /* the default of its nodes; not owned */
+	struct resolver_cfg *resolver;
 	unsigned rr;                /* round-robin cursor (atomic) */
 };
 
@@ -254,6 +262,9 @@ struct service {
 	struct admission **admissions;
 	size_t n_admissions;
 	struct addr_limiter *climiter, *rlimiter;
+	/* GOST's service hosts and resolver: for the targets it dials (forwarder nodes too); not owned */
+	struct hosts_table *hosts;
+	struct resolver_cfg *resolver;
 	struct cnode *md;
 	struct cnode *cfg;          /* this service's own subtree */
 	char *fingerprint;          /* service subtree plus what it references */
@@ -300,6 +311,10 @@ struct config {
 	size_t n_authers;
 	struct bypass **bypasses;
 	size_t n_bypasses;
+	struct hosts_table **hosts;     /* owned (src/conf/dns.h) */
+	size_t n_hosts;
+	struct resolver_cfg **resolvers;/* owned */
+	size_t n_resolvers;
 	struct bypass **bypass_groups;  /* owned: the groups services, hops and nodes name (struct bypass) */
 	size_t n_bypass_groups;
 	char **kept;                /* owned: strings read from files the tree names (auth.file) */

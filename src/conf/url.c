@@ -321,6 +321,58 @@ static int add_limiter(struct cnode *root, struct cnode *owner, const char *kind
 	return 0;
 }
 
+/* A new map named prefix-N in root's top-level list key, which owner names under prefix. */
+static struct cnode *add_named(struct cnode *root, struct cnode *owner, const char *key, const char *prefix)
+{
+	struct cnode *list = top_list(root, owner, key);
+	char name[48];
+	snprintf(name, sizeof name, "%s-%zu", prefix, list->n);
+	struct cnode *m = cnode_new(CN_MAP, owner->file, 0, 0);
+	cnode_set(m, "name", name);
+	cnode_append(list, m);
+	cnode_set(owner, prefix, name);
+	return m;
+}
+
+static struct cnode *add_seq(struct cnode *map, const char *key)
+{
+	struct cnode *seq = cnode_new(CN_SEQ, map->file, 0, 0);
+	seq->key = xstrdup(key);
+	cnode_append(map, seq);
+	return seq;
+}
+
+/* GOST's ?hosts=name:ip,name:ip (the address is what follows the first colon, so IPv6 works). */
+static void add_hosts(struct cnode *root, struct cnode *owner, const char *value)
+{
+	struct cnode *ms = add_seq(add_named(root, owner, "hosts", "hosts"), "mappings");
+	char *copy = xstrdup(value), *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(t, ':');
+		struct cnode *m = cnode_new(CN_MAP, owner->file, 0, 0);
+		if (colon)
+			*colon = 0;
+		cnode_set(m, "hostname", t);
+		cnode_set(m, "ip", colon ? colon + 1 : "");
+		cnode_append(ms, m);
+	}
+	free(copy);
+}
+
+/* GOST's ?resolver=addr,addr: one resolver of those nameservers. */
+static struct cnode *add_resolver(struct cnode *root, struct cnode *owner, const char *value)
+{
+	struct cnode *ns = add_seq(add_named(root, owner, "resolvers", "resolver"), "nameservers");
+	char *copy = xstrdup(value), *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		struct cnode *m = cnode_new(CN_MAP, owner->file, 0, 0);
+		cnode_set(m, "addr", t);
+		cnode_append(ns, m);
+	}
+	free(copy);
+	return ns;
+}
+
 /* Where each query key goes: one URL's sections and the blocks taken out of metadata. */
 struct query_dest {
 	struct cnode **sections;            /* handler, listener, service; or connector, dialer, node */
@@ -467,7 +519,8 @@ static void attach_selector(struct cnode *owner, struct cnode *sel)
 static int apply_query(const char *query, const struct query_dest *d, const char *opt, const char *url,
 		       struct cfg_err *e)
 {
-	char *copy = xstrdup(query), *save = NULL;
+	char *copy = xstrdup(query), *save = NULL, *prefer = NULL;
+	struct cnode *nameservers = NULL;
 	int r = 0;
 	for (char *kv = strtok_r(copy, "&", &save); kv && r == 0; kv = strtok_r(NULL, "&", &save)) {
 		char *eq = strchr(kv, '=');
@@ -487,6 +540,16 @@ static int apply_query(const char *query, const struct query_dest *d, const char
 		else if ((!strcasecmp(k, "climiter") || !strcasecmp(k, "rlimiter")) && d->root && !d->dial_side)
 			r = add_limiter(d->root, d->bypass_owner, !strcasecmp(k, "climiter") ? "climiter" : "rlimiter", v,
 					!strcasecmp(k, "climiter"), opt, url, e);
+		else if (!strcasecmp(k, "hosts") && d->root && d->bypass_owner)
+			add_hosts(d->root, d->bypass_owner, v);
+		else if (!strcasecmp(k, "resolver") && d->root && d->bypass_owner)
+			nameservers = add_resolver(d->root, d->bypass_owner, v);
+		else if ((!strcasecmp(k, "hosts") || !strcasecmp(k, "resolver")) && d->root)
+			; /* a -F URL's later nodes: the first one's hop took them */
+		else if (!strcasecmp(k, "prefer") && !d->dial_side && strstr(query, "resolver=")) {
+			free(prefer); /* GOST: -L's ?prefer= is its resolver's nameservers' */
+			prefer = xstrdup(v);
+		}
 		else if (d->selector && selector_key(k))
 			cnode_set(d->selector, selector_key(k), v);
 		else
@@ -494,6 +557,9 @@ static int apply_query(const char *query, const struct query_dest *d, const char
 		free(k);
 		free(v);
 	}
+	for (size_t i = 0; prefer && nameservers && i < nameservers->n; i++)
+		cnode_set(nameservers->items[i], "prefer", prefer);
+	free(prefer);
 	free(copy);
 	return r;
 }

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <zlib.h>
 
+#include "src/conf/dns.h"
 #include "src/core/log.h"
 #include "src/core/pipe.h"
 #include "src/core/rng.h"
@@ -380,6 +381,18 @@ static void dial_on_stream(void *ctx, struct stream *s, int err)
 	dial_step(d, s);
 }
 
+/* GOST resolves a name through hosts before any DNS: the service's for the target (forwarder
+ * nodes included), a chain node's (else its hop's) for that node's address. A miss leaves the name. */
+static const char *dial_mapped(const struct hosts_table *t, const char *host)
+{
+	const char *ip = t ? hosts_lookup(t, host, 0) : NULL;
+	if (ip)
+		log_debug("hosts: %s -> %s", host, ip);
+	return ip ? ip : host;
+}
+
+static const struct hosts_table *dial_svc_hosts(const struct dial *d) { return d->svc ? d->svc->hosts : NULL; }
+
 static void dial_start_transport(struct dial *d, struct stream *lower)
 {
 	d->state = DIAL_TRANSPORT;
@@ -391,11 +404,13 @@ static void dial_start_transport(struct dial *d, struct stream *lower)
 			dial_fail(d, NULL, NULL, EPROTONOSUPPORT);
 		} else if (lower) {
 			struct node *last = d->node[d->hop - 1];
-			last->connector.type->connect(last, lower, d->o.dgram, d->host, d->port, dial_on_stream, d);
+			last->connector.type->connect(last, lower, d->o.dgram, dial_mapped(dial_svc_hosts(d), d->host), d->port,
+						      dial_on_stream, d);
 		} else if (d->o.unix_target) {
 			sock_connect_unix(d->w, d->host, d->o.timeout, dial_on_stream, d);
 		} else {
-			sock_connect(d->w, d->host, d->port, d->o.dgram, d->o.timeout, dial_on_stream, d);
+			sock_connect(d->w, dial_mapped(dial_svc_hosts(d), d->host), d->port, d->o.dgram, d->o.timeout,
+				     dial_on_stream, d);
 		}
 		return;
 	}
@@ -405,10 +420,11 @@ static void dial_start_transport(struct dial *d, struct stream *lower)
 	if (!lower && n->dialer.type->path_addr) {
 		sock_connect_unix(d->w, n->host, d->o.timeout, dial_on_stream, d);
 	} else if (!lower) {
-		sock_connect(d->w, n->host, n->port, dgram, d->o.timeout, dial_on_stream, d);
+		sock_connect(d->w, dial_mapped(n->hosts, n->host), n->port, dgram, d->o.timeout, dial_on_stream, d);
 	} else {
 		struct node *prev = d->node[d->hop - 1];
-		prev->connector.type->connect(prev, lower, dgram, n->host, n->port, dial_on_stream, d);
+		prev->connector.type->connect(prev, lower, dgram, dial_mapped(n->hosts, n->host), n->port, dial_on_stream,
+					      d);
 	}
 }
 

@@ -22,7 +22,7 @@ BAD = [
     ("bad_yaml.yaml", "4:4: did not find expected '-' indicator"),
     ("bad_unknown_key.yaml",
      "1:1: (top level).servics: unknown key (expected one of: services, chains, hops, authers, bypasses, log, workers, metrics, api, "
-     "admissions, climiters, rlimiters)"),
+     "admissions, climiters, rlimiters, hosts, resolvers)"),
     ("bad_top_level.yaml", "1:1: the top level must be a mapping (services:, chains:, ...)"),
     ("bad_addr.yaml", "3:11: services[0].addr: expected host:port (or :port, [v6]:port), got \"127.0.0.1:80800\""),
     ("bad_unknown_handler.yaml", "5:13: services[0].handler.type: unknown handler \"nosuch\" (known: tcp, udp"),

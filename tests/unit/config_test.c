@@ -13,9 +13,11 @@
 #include <cmocka.h>
 
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include "src/core/log.h"
 #include "src/conf/access.h"
+#include "src/conf/dns.h"
 #include "src/conf/cnode_json.h"
 #include "src/conf/model.h"
 #include "src/svc/router.h"
@@ -436,6 +438,115 @@ static void test_ignored_keys_are_accepted(void **state)
 	drop(c);
 }
 
+static void test_hosts_and_resolvers(void **state)
+{
+	(void)state;
+	struct config *c = load_ok("hosts:\n"
+				   "  - name: h\n"
+				   "    mappings:\n"
+				   "      - {ip: 127.0.0.3, hostname: backend.test, aliases: [b.test]}\n"
+				   "      - {ip: '::1', hostname: backend.test}\n"
+				   "      - {ip: 127.0.0.2, hostname: .corp.test}\n"
+				   "resolvers:\n"
+				   "  - name: r\n"
+				   "    nameservers:\n"
+				   "      - addr: 127.0.0.1:5353\n"
+				   "      - {addr: 'tcp://[::1]', prefer: ipv6, ttl: 30s, timeout: 2s}\n"
+				   "      - {addr: udp://127.0.0.1, only: ip4, ttl: -1s}\n"
+				   "chains:\n"
+				   "  - name: ch\n"
+				   "    hops:\n"
+				   "      - name: hp\n"
+				   "        hosts: h\n"
+				   "        nodes:\n"
+				   "          - {addr: 'proxy.test:1', resolver: r}\n"
+				   "          - {addr: 'proxy.test:2', hosts: ''}\n"
+				   "services:\n"
+				   "  - name: s\n"
+				   "    addr: :8080\n"
+				   "    hosts: h\n"
+				   "    resolver: r\n"
+				   "    handler: {type: tcp, chain: ch}\n"
+				   "    forwarder: {nodes: [{addr: backend.test:80}]}\n");
+	const struct service *s = c->services[0];
+	assert_ptr_equal(s->hosts, c->hosts[0]);
+	assert_ptr_equal(s->resolver, c->resolvers[0]);
+	const struct hop *hp = s->handler.chain->hops[0];
+	assert_ptr_equal(hp->nodes[0]->hosts, c->hosts[0]);
+	assert_ptr_equal(hp->nodes[0]->resolver, c->resolvers[0]);
+	assert_ptr_equal(hp->nodes[1]->hosts, c->hosts[0]); /* empty: the hop's */
+	assert_null(hp->nodes[1]->resolver);
+	const struct resolver_cfg *r = c->resolvers[0];
+	assert_int_equal(r->n_ns, 3);
+	assert_int_equal(r->ns[0].proto, NS_UDP);
+	assert_string_equal(r->ns[0].host, "127.0.0.1");
+	assert_int_equal(r->ns[0].port, 5353);
+	assert_true(r->ns[0].timeout == 5);
+	assert_int_equal(r->ns[1].proto, NS_TCP);
+	assert_string_equal(r->ns[1].host, "::1");
+	assert_int_equal(r->ns[1].port, 53);
+	assert_int_equal(r->ns[1].prefer, IP_PREF_V6);
+	assert_true(r->ns[1].ttl == 30 && r->ns[1].timeout == 2);
+	assert_int_equal(r->ns[2].only, IP_PREF_V4);
+	assert_int_equal(r->ns[2].prefer, IP_PREF_V4);
+	assert_true(r->ns[2].ttl < 0);
+	const struct hosts_table *h = c->hosts[0];
+	assert_string_equal(hosts_lookup(h, "backend.test", 0), "127.0.0.3");
+	assert_string_equal(hosts_lookup(h, "BACKEND.test", AF_INET6), "::1");
+	assert_string_equal(hosts_lookup(h, "b.test", AF_INET), "127.0.0.3");
+	assert_null(hosts_lookup(h, "b.test", AF_INET6)); /* the name matched: no wildcard fallback */
+	assert_string_equal(hosts_lookup(h, "corp.test", 0), "127.0.0.2");
+	assert_string_equal(hosts_lookup(h, "a.b.corp.test", 0), "127.0.0.2");
+	assert_null(hosts_lookup(h, "xcorp.test", 0));
+	assert_null(hosts_lookup(h, "other.test", 0));
+	drop(c);
+}
+
+static void test_hosts_and_resolvers_refused(void **state)
+{
+	(void)state;
+	const char *svc = "services:\n  - {name: s, addr: ':1', handler: {type: tcp}, forwarder: {nodes: [{addr: a:1}]}";
+	char text[1024];
+	snprintf(text, sizeof text, "%s, hosts: nope}\n", svc);
+	load_fails(text, 2, "nope", "services[0].hosts: no hosts named \"nope\" in hosts");
+	snprintf(text, sizeof text, "%s, resolver: nope}\n", svc);
+	load_fails(text, 2, "nope", "services[0].resolver: no resolver named \"nope\" in resolvers");
+	load_fails("hosts:\n  - name: h\n    file: {path: /etc/hosts}\n", 3, "file",
+		   "hosts[0].file: is not implemented by portway (implemented here: name, mappings)");
+	load_fails("hosts:\n  - name: h\n    mappings: [{ip: 1.2.3, hostname: a}]\n", 3, "1.2.3",
+		   "hosts[0].mappings[0].ip: \"1.2.3\" is not an IPv4 or IPv6 address");
+	load_fails("hosts:\n  - name: h\n    mappings: [{ip: 1.2.3.4}]\n", 3, "{ip",
+		   "hosts[0].mappings[0].hostname: is required");
+	load_fails("hosts:\n  - mappings: []\n", 2, "mappings", "hosts[0].name: is required");
+	load_fails("hosts:\n  - name: h\n  - name: h\n", 3, "name", "hosts[1]: a second hosts named \"h\"");
+	load_fails("resolvers:\n  - name: r\n    nameservers: [{addr: 'tls://1.1.1.1:853'}]\n", 3, "'tls",
+		   "resolvers[0].nameservers[0].addr: tls:// (DNS over TLS) is not implemented by portway");
+	load_fails("resolvers:\n  - name: r\n    nameservers: [{addr: 'https://1.0.0.1/dns-query'}]\n", 3, "'https",
+		   "resolvers[0].nameservers[0].addr: https:// (DNS over HTTPS) is not implemented by portway");
+	load_fails("resolvers:\n  - name: r\n    nameservers: [{addr: dns.google}]\n", 3, "dns.google",
+		   "resolvers[0].nameservers[0].addr: \"dns.google\": the nameserver must be an IP address (a name would "
+		   "need resolving itself)");
+	load_fails("resolvers:\n  - name: r\n    nameservers: [{addr: '1.1.1.1:99999'}]\n", 3, "'1.1.1.1",
+		   "resolvers[0].nameservers[0].addr: \"1.1.1.1:99999\" is not [udp|tcp://]ip[:port]");
+	load_fails("resolvers:\n  - name: r\n    nameservers: [{addr: 1.1.1.1, chain: c}]\n", 3, "c}",
+		   "resolvers[0].nameservers[0].chain: is not implemented by portway (queries go straight to the "
+		   "nameserver)");
+	load_fails("resolvers:\n  - name: r\n    nameservers: [{addr: 1.1.1.1, clientIP: 1.2.3.4}]\n", 3, "clientIP",
+		   "resolvers[0].nameservers[0].clientIP: is not implemented by portway (implemented here: addr, prefer, "
+		   "only, ttl, timeout, hostname, chain)");
+	load_fails("resolvers:\n  - name: r\n    nameservers: [{addr: 1.1.1.1, prefer: ipv5}]\n", 3, "ipv5",
+		   "resolvers[0].nameservers[0].prefer: expected ipv4 or ipv6");
+	load_fails("resolvers:\n  - name: r\n    nameservers: []\n", 3, "[]",
+		   "resolvers[0].nameservers: at least one nameserver is required");
+	load_fails("resolvers:\n  - name: r\n    plugin: {addr: x}\n", 3, "plugin",
+		   "resolvers[0].plugin: is not implemented by portway (implemented here: name, nameservers)");
+	load_fails("hosts: [{name: h}]\n"
+		   "services:\n  - {name: s, addr: ':1', handler: {type: tcp}, forwarder: {nodes: [{addr: a:1, hosts: h}]}}\n",
+		   3, "hosts",
+		   "services[0].forwarder.nodes[0].hosts: applies to a chain's nodes; a forwarder's targets use the "
+		   "service's hosts");
+}
+
 static void test_null_values(void **state)
 {
 	(void)state;
@@ -560,7 +671,7 @@ static void test_top_level_errors(void **state)
 	(void)state;
 	load_fails("service:\n  - addr: :1\n", 1, "service",
 		   "(top level).service: unknown key (expected one of: services, chains, hops, authers, bypasses, "
-		   "log, workers, metrics, api, admissions, climiters, rlimiters)");
+		   "log, workers, metrics, api, admissions, climiters, rlimiters, hosts, resolvers)");
 	load_fails("services:\n  name: a\n", 2, "name", "services: expected a list");
 	load_fails("services: yes\n", 1, "yes", "services: expected a list");
 	load_fails("workers: many\n", 1, "many", "workers: expected a whole number from 0 to 256, got \"many\"");
@@ -600,7 +711,7 @@ static void test_service_errors(void **state)
 	load_fails("services:\n  - addr: [1]\n", 2, "[", "services[0].addr: expected a string");
 	load_fails("services:\n  - addr: :1\n    colour:\n      red: 1\n", 3, "colour",
 		   "services[0].colour: unknown key (expected one of: name, addr, handler, listener, forwarder, "
-		   "metadata, bypass, bypasses, admission, admissions, climiter, rlimiter)");
+		   "metadata, bypass, bypasses, admission, admissions, climiter, rlimiter, hosts, resolver)");
 	load_fails("services:\n  - just-a-string\n", 2, "just", "services[0]: expected a mapping");
 	load_fails("services:\n  - addr: :1\n    handler: tcp\n" FWD, 3, "tcp", "services[0].handler: expected a mapping");
 	load_fails("services:\n  - addr: :1\n    handler: {type: tcp, colour: red}\n" FWD, 3, "colour",
@@ -683,7 +794,7 @@ static void test_forwarder_errors(void **state)
 		   "\"1.1", "services[0].forwarder.nodes[0].addr: expected host:port (or :port, [v6]:port), got \"1.1.1.1\"");
 	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder: {nodes: [{addr: 1.1.1.1:1, x: 1}]}\n", 4,
 		   "x:", "services[0].forwarder.nodes[0].x: unknown key (expected one of: name, addr, connector, dialer, "
-		   "metadata, bypass, tls, auth, network, host, protocol, path, bypasses)");
+		   "metadata, bypass, tls, auth, network, host, protocol, path, bypasses, hosts, resolver)");
 	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder: {hop: ghost}\n", 4, "ghost",
 		   "forwarder.hop: no hop named \"ghost\" in hops");
 	load_fails("services:\n  - addr: :1\n    handler: {type: tcp}\n    forwarder: {nodes: [{addr: 1.1.1.1:1}], x: 1}\n",
@@ -1473,6 +1584,8 @@ int main(void)
 		cmocka_unit_test(test_bypass_groups_and_network),
 		cmocka_unit_test(test_auth_file),
 		cmocka_unit_test(test_ignored_keys_are_accepted),
+		cmocka_unit_test(test_hosts_and_resolvers),
+		cmocka_unit_test(test_hosts_and_resolvers_refused),
 		cmocka_unit_test(test_null_values),
 		cmocka_unit_test(test_fingerprint),
 		cmocka_unit_test(test_references),
