@@ -8,11 +8,11 @@
 #include <time.h>
 #include <zlib.h>
 
-#include "src/conf/dns.h"
 #include "src/core/log.h"
 #include "src/core/pipe.h"
 #include "src/core/rng.h"
 #include "src/core/util.h"
+#include "src/svc/dns_lookup.h"
 #include "src/svc/metrics.h"
 
 /* The node's own maxFails/failTimeout (GOST node metadata) or else the hop's selector's. */
@@ -180,6 +180,11 @@ struct dial {
 	int no_target;             /* forward mode found no node: nothing is in flight */
 	unsigned claimed;          /* hops whose session this dial establishes (bit per hop), see dial_reuse_session */
 	double hop_since;          /* when reaching the current hop's node began (metrics); 0: not timed */
+	/* A name being resolved (dns_lookup) before the current step dials it: the stream it will be
+	 * dialed over waits here; the answer comes back as addr with addr_ready set. */
+	int resolving, addr_ready;
+	struct stream *pending_lower;
+	char addr[64];
 	ev_timer timer;
 	struct service *svc;       /* a reference (o.svc), released with the dial */
 };
@@ -381,17 +386,44 @@ static void dial_on_stream(void *ctx, struct stream *s, int err)
 	dial_step(d, s);
 }
 
-/* GOST resolves a name through hosts before any DNS: the service's for the target (forwarder
- * nodes included), a chain node's (else its hop's) for that node's address. A miss leaves the name. */
-static const char *dial_mapped(const struct hosts_table *t, const char *host)
+static void dial_start_transport(struct dial *d, struct stream *lower);
+
+static void dial_resolved(void *ctx, const char *addr, int err)
 {
-	const char *ip = t ? hosts_lookup(t, host, 0) : NULL;
-	if (ip)
-		log_debug("hosts: %s -> %s", host, ip);
-	return ip ? ip : host;
+	struct dial *d = ctx;
+	struct stream *lower = d->pending_lower;
+	d->resolving = 0;
+	d->pending_lower = NULL;
+	if (d->abandoned || err) {
+		if (lower)
+			stream_close(lower);
+		/* abandoned: only frees; else the step's failure (the target's or this hop's node's) */
+		dial_on_stream(d, NULL, err ? err : ECONNABORTED);
+		return;
+	}
+	snprintf(d->addr, sizeof d->addr, "%s", addr);
+	d->addr_ready = 1;
+	dial_start_transport(d, lower);
 }
 
-static const struct hosts_table *dial_svc_hosts(const struct dial *d) { return d->svc ? d->svc->hosts : NULL; }
+/* GOST resolves a name before it dials it: the service's hosts and resolver for the target
+ * (forwarder nodes included), a chain node's (else its hop's) for that node's address. NULL: a
+ * resolver is being asked, and the step starts again with its answer. */
+static const char *dial_address(struct dial *d, struct stream *lower, const char *name,
+				const struct hosts_table *hosts, const struct resolver_cfg *r)
+{
+	if (d->addr_ready) {
+		d->addr_ready = 0;
+		return d->addr;
+	}
+	const char *now = dns_lookup_now(hosts, r, name);
+	if (now)
+		return now;
+	d->resolving = 1;
+	d->pending_lower = lower;
+	dns_lookup(d->w, r, name, dial_resolved, d);
+	return NULL;
+}
 
 static void dial_start_transport(struct dial *d, struct stream *lower)
 {
@@ -402,15 +434,21 @@ static void dial_start_transport(struct dial *d, struct stream *lower)
 		if (lower && d->o.unix_target) {
 			stream_close(lower);
 			dial_fail(d, NULL, NULL, EPROTONOSUPPORT);
-		} else if (lower) {
-			struct node *last = d->node[d->hop - 1];
-			last->connector.type->connect(last, lower, d->o.dgram, dial_mapped(dial_svc_hosts(d), d->host), d->port,
-						      dial_on_stream, d);
-		} else if (d->o.unix_target) {
+			return;
+		}
+		if (!lower && d->o.unix_target) {
 			sock_connect_unix(d->w, d->host, d->o.timeout, dial_on_stream, d);
+			return;
+		}
+		const char *addr = dial_address(d, lower, d->host, d->svc ? d->svc->hosts : NULL,
+						d->svc ? d->svc->resolver : NULL);
+		if (!addr)
+			return;
+		if (lower) {
+			struct node *last = d->node[d->hop - 1];
+			last->connector.type->connect(last, lower, d->o.dgram, addr, d->port, dial_on_stream, d);
 		} else {
-			sock_connect(d->w, dial_mapped(dial_svc_hosts(d), d->host), d->port, d->o.dgram, d->o.timeout,
-				     dial_on_stream, d);
+			sock_connect(d->w, addr, d->port, d->o.dgram, d->o.timeout, dial_on_stream, d);
 		}
 		return;
 	}
@@ -419,12 +457,16 @@ static void dial_start_transport(struct dial *d, struct stream *lower)
 	d->hop_since = ev_now(d->w->loop);
 	if (!lower && n->dialer.type->path_addr) {
 		sock_connect_unix(d->w, n->host, d->o.timeout, dial_on_stream, d);
-	} else if (!lower) {
-		sock_connect(d->w, dial_mapped(n->hosts, n->host), n->port, dgram, d->o.timeout, dial_on_stream, d);
+		return;
+	}
+	const char *addr = dial_address(d, lower, n->host, n->hosts, n->resolver);
+	if (!addr)
+		return;
+	if (!lower) {
+		sock_connect(d->w, addr, n->port, dgram, d->o.timeout, dial_on_stream, d);
 	} else {
 		struct node *prev = d->node[d->hop - 1];
-		prev->connector.type->connect(prev, lower, dgram, dial_mapped(n->hosts, n->host), n->port, dial_on_stream,
-					      d);
+		prev->connector.type->connect(prev, lower, dgram, addr, n->port, dial_on_stream, d);
 	}
 }
 

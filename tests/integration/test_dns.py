@@ -167,3 +167,202 @@ def test_bad_hosts_and_resolvers_are_refused(pw):
     assert code == 2 and "tls:// (DNS over TLS) is not implemented by portway" in out
     code, out = pw.run("-t", config="hosts:\n  - name: h\n    redis: {addr: 127.0.0.1:6379}\n")
     assert code == 2 and "hosts[0].redis: is not implemented by portway" in out
+
+
+# ---- resolvers: dnsmasq on loopback ports ----
+
+DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+
+
+def dns_query(name, qtype=1, qid=0x1234):
+    q = qid.to_bytes(2, "big") + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+    for label in name.split("."):
+        q += bytes([len(label)]) + label.encode()
+    return q + b"\x00" + qtype.to_bytes(2, "big") + b"\x00\x01"
+
+
+class Dnsmasq:
+    """dnsmasq answering only the --address= names given, on a loopback port (UDP and TCP)."""
+
+    def __init__(self, tmp_path, addresses, ttl=0):
+        self.port = free_port(socket.SOCK_DGRAM)
+        args = [DNSMASQ, "-k", "-C", "/dev/null", "-p", str(self.port), "--listen-address=127.0.0.1",
+                "--bind-interfaces", "--no-resolv", "--no-hosts", "--user=root", "--log-queries",
+                f"--log-facility={tmp_path}/dnsmasq-{self.port}.log", f"--pid-file={tmp_path}/dnsmasq-{self.port}.pid",
+                f"--local-ttl={ttl}"]
+        args += [f"--address=/{name}/{ip}" for name, ip in addresses]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.settimeout(0.2)
+                try:
+                    s.sendto(dns_query("probe.invalid"), ("127.0.0.1", self.port))
+                    s.recv(512)
+                    return
+                except OSError:
+                    pass
+            if self.proc.poll() is not None:
+                pytest.fail("dnsmasq exited: " + self.proc.stderr.read().decode(errors="replace"))
+            if time.monotonic() > deadline:
+                pytest.fail("dnsmasq did not answer")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def dnsmasq(tmp_path):
+    started = []
+
+    def make(addresses, ttl=0):
+        d = Dnsmasq(tmp_path, addresses, ttl)
+        started.append(d)
+        return d
+
+    yield make
+    for d in started:
+        d.stop()
+
+
+class TcpOnlyDns:
+    """A DNS server reachable over TCP only (nothing listens on its UDP port): it passes each
+    length-prefixed query on to a UDP nameserver, so an answer proves the query came over TCP."""
+
+    def __init__(self, upstream_port):
+        self.upstream = upstream_port
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.queries = 0
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            while True:
+                head = c.recv(2, socket.MSG_WAITALL)
+                if len(head) < 2:
+                    return
+                msg = c.recv(int.from_bytes(head, "big"), socket.MSG_WAITALL)
+                self.queries += 1
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                    u.settimeout(5)
+                    u.sendto(msg, ("127.0.0.1", self.upstream))
+                    ans = u.recv(4096)
+                c.sendall(len(ans).to_bytes(2, "big") + ans)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self.sock.close()
+
+
+def resolver_service(port, target, resolver, extra=""):
+    return forward(port, target, f"    resolver: {resolver}\n" + extra)
+
+
+def test_resolvers_pick_the_forward_target(pw, tags, dnsmasq):
+    a = dnsmasq([("name.test", "127.0.0.2")])
+    b = dnsmasq([("name.test", "127.0.0.3")])
+    ports = [free_port() for _ in range(4)]
+    cfg = f"""
+hosts:
+  - name: h
+    mappings: [{{ip: 127.0.0.3, hostname: name.test}}]
+resolvers:
+  - name: ra
+    nameservers: [{{addr: "127.0.0.1:{a.port}"}}]
+  - name: rb
+    nameservers: [{{addr: "udp://127.0.0.1:{b.port}"}}]
+services:""" + resolver_service(ports[0], f"name.test:{tags}", "ra") + \
+        resolver_service(ports[1], f"name.test:{tags}", "rb") + \
+        resolver_service(ports[2], f"name.test:{tags}", "ra", "    hosts: h\n") + \
+        resolver_service(ports[3], f"missing.test:{tags}", "ra")
+    pw.start(config=cfg)
+    assert fetch_tag(ports[0]) == "127.0.0.2"
+    assert fetch_tag(ports[1]) == "127.0.0.3"
+    assert fetch_tag(ports[2]) == "127.0.0.3"   # hosts before the resolver
+    assert fetch_tag(ports[3]) == ""            # no such name: the client is closed
+
+
+def test_resolver_over_tcp(pw, tags, dnsmasq):
+    d = dnsmasq([("name.test", "127.0.0.3")])
+    tcp = TcpOnlyDns(d.port)
+    try:
+        p = free_port()
+        pw.start("-L", f"tcp://127.0.0.1:{p}/name.test:{tags}?resolver=tcp://127.0.0.1:{tcp.port}")
+        assert fetch_tag(p) == "127.0.0.3"
+        assert tcp.queries >= 1
+    finally:
+        tcp.close()
+
+
+def test_resolver_prefer_only_and_order(pw, tags, dnsmasq):
+    d = dnsmasq([("six.test", "127.0.0.3"), ("six.test", "::1"), ("v6only.test", "::1")])
+    dead = free_port(socket.SOCK_DGRAM)   # nothing answers there: the next nameserver is asked
+    ports = [free_port() for _ in range(5)]
+    ns = f'"127.0.0.1:{d.port}"'
+    cfg = f"""
+resolvers:
+  - name: plain
+    nameservers: [{{addr: {ns}}}]
+  - name: six
+    nameservers: [{{addr: {ns}, prefer: ipv6}}]
+  - name: only4
+    nameservers: [{{addr: {ns}, only: ipv4}}]
+  - name: fallback
+    nameservers: [{{addr: "127.0.0.1:{dead}", timeout: 1s}}, {{addr: {ns}}}]
+services:""" + resolver_service(ports[0], f"six.test:{tags}", "plain") + \
+        resolver_service(ports[1], f"six.test:{tags}", "six") + \
+        resolver_service(ports[2], f"v6only.test:{tags}", "plain") + \
+        resolver_service(ports[3], f"v6only.test:{tags}", "only4") + \
+        resolver_service(ports[4], f"six.test:{tags}", "fallback")
+    pw.start(config=cfg)
+    assert fetch_tag(ports[0]) == "127.0.0.3"   # IPv4 first by default
+    assert fetch_tag(ports[1]) == "::1"
+    assert fetch_tag(ports[2]) == "::1"         # no A record: then AAAA
+    assert fetch_tag(ports[3]) == ""            # only ipv4: the AAAA is never asked for
+    assert fetch_tag(ports[4]) == "127.0.0.3"
+
+
+def test_resolver_ttl_cache(pw, tags, dnsmasq):
+    """dnsmasq answers with TTL 0: with ttl 60s the answer is kept, without it it is not."""
+    d = dnsmasq([("name.test", "127.0.0.2")])
+    cached, uncached = free_port(), free_port()
+    cfg = f"""
+workers: 1
+resolvers:
+  - name: keep
+    nameservers: [{{addr: "127.0.0.1:{d.port}", ttl: 60s, timeout: 1s}}]
+  - name: ask
+    nameservers: [{{addr: "127.0.0.1:{d.port}", timeout: 1s}}]
+services:""" + resolver_service(cached, f"name.test:{tags}", "keep") + \
+        resolver_service(uncached, f"name.test:{tags}", "ask")
+    pw.start(config=cfg)
+    assert fetch_tag(cached) == "127.0.0.2"
+    assert fetch_tag(uncached) == "127.0.0.2"
+    d.stop()
+    assert fetch_tag(cached) == "127.0.0.2"
+    assert fetch_tag(uncached) == ""
+
+
+def test_resolver_for_a_chain_node(pw, tags, dnsmasq):
+    d = dnsmasq([("proxy.test", "127.0.0.1")])
+    proxy, front = free_port(), free_port()
+    pw.start("-L", f"http://127.0.0.1:{proxy}", name="proxy")
+    pw.start("-L", f"tcp://127.0.0.1:{front}/127.0.0.3:{tags}",
+             "-F", f"http://proxy.test:{proxy}?resolver=127.0.0.1:{d.port}")
+    assert fetch_tag(front) == "127.0.0.3"
