@@ -185,7 +185,14 @@ class Dnsmasq:
     """dnsmasq answering only the --address= names given, on a loopback port (UDP and TCP)."""
 
     def __init__(self, tmp_path, addresses, ttl=0):
-        self.port = free_port(socket.SOCK_DGRAM)
+        # the UDP port free_port found may be taken for TCP: then another port
+        for _ in range(10):
+            self.port = free_port(socket.SOCK_DGRAM)
+            if self._start(tmp_path, addresses, ttl):
+                return
+        pytest.fail("dnsmasq found no port: " + self.proc.stderr.read().decode(errors="replace"))
+
+    def _start(self, tmp_path, addresses, ttl):
         args = [DNSMASQ, "-k", "-C", "/dev/null", "-p", str(self.port), "--listen-address=127.0.0.1",
                 "--bind-interfaces", "--no-resolv", "--no-hosts", "--user=root", "--log-queries",
                 f"--log-facility={tmp_path}/dnsmasq-{self.port}.log", f"--pid-file={tmp_path}/dnsmasq-{self.port}.pid",
@@ -199,11 +206,14 @@ class Dnsmasq:
                 try:
                     s.sendto(dns_query("probe.invalid"), ("127.0.0.1", self.port))
                     s.recv(512)
-                    return
+                    return True
                 except OSError:
                     pass
             if self.proc.poll() is not None:
-                pytest.fail("dnsmasq exited: " + self.proc.stderr.read().decode(errors="replace"))
+                err = self.proc.stderr.read().decode(errors="replace")
+                if "in use" in err:
+                    return False
+                pytest.fail("dnsmasq exited: " + err)
             if time.monotonic() > deadline:
                 pytest.fail("dnsmasq did not answer")
 
