@@ -75,7 +75,7 @@ static int mux_bind_accepted(struct acceptor *a, struct stream *s)
 	if (getpeername(stream_fd(s), (struct sockaddr *)&ss, &len) < 0)
 		memset(&ss, 0, sizeof ss);
 	int n = b->header(hdr, sizeof hdr, &ss);
-	if (n < 0 || stream_write(st, hdr, (size_t)n) < 0) {
+	if (n < 0 || (n > 0 && stream_write(st, hdr, (size_t)n) < 0)) {
 		stream_close(st);
 		stream_close(s);
 		return 0;

@@ -26,7 +26,7 @@
 #include "src/xprt/smux_session.h"
 #include "proto/relay.h"
 
-/* The header a stream starts with; bytes written or -1. */
+/* The header a stream starts with; bytes written (0: none) or -1. */
 typedef int (*mux_bind_header_fn)(uint8_t *out, size_t cap, const struct sockaddr_storage *peer);
 
 /* fd: the bound, listening socket; client: the requester, already answered. Both are owned

@@ -19,8 +19,17 @@
 
 int socks5_bind_init(struct service *svc, struct socks5_bind_opts *o, struct cfg_err *e)
 {
-	if (md_bool(svc->handler.md, "bind", 0, &o->enabled, e) < 0)
+	static const char *const public_keys[] = { "socks.publicAddr", "publicAddr", NULL };
+	struct socks5_addr probe;
+	if (md_bool(svc->handler.md, "bind", 0, &o->enabled, e) < 0 || md_bool(svc->handler.md, "comp", 0, &o->comp, e) < 0)
 		return -1;
+	const char *key = md_alias(svc->handler.md, public_keys);
+	o->public_addr = md_str(svc->handler.md, key, NULL);
+	if (o->public_addr && !*o->public_addr)
+		o->public_addr = NULL;
+	if (o->public_addr && socks5_addr_from_host(&probe, o->public_addr, 0) < 0)
+		return cfg_error(e, svc->handler.md, key, "service %s: %s must be an IP address or a host name of at most "
+				 "255 bytes", svc->name, key);
 	return smux_config_parse(svc->handler.md, &o->mux, e);
 }
 
@@ -31,6 +40,15 @@ static int write_reply(struct stream *s, uint8_t rep, const struct socks5_addr *
 	return n < 0 ? -1 : stream_write(s, buf, (size_t)n);
 }
 
+/* GOST v2's MBIND streams (metadata comp) carry the peer's bytes only. */
+static int no_header(uint8_t *out, size_t cap, const struct sockaddr_storage *peer)
+{
+	(void)out;
+	(void)cap;
+	(void)peer;
+	return 0;
+}
+
 static int peer_header(uint8_t *out, size_t cap, const struct sockaddr_storage *peer)
 {
 	struct socks5_addr a;
@@ -39,9 +57,9 @@ static int peer_header(uint8_t *out, size_t cap, const struct sockaddr_storage *
 	return socks5_reply_encode(out, cap, SOCKS5_REP_SUCCEEDED, &a);
 }
 
-/* The first reply's address, as GOST gives it: the bound port on the address the client
- * reached this server at (the listener's own address when that is not known). */
-static void bound_addr(struct stream *client, int fd, struct socks5_addr *a)
+/* The first reply's address, as GOST gives it: the bound port on publicAddr, else on the
+ * address the client reached this server at (the listener's own address when that is not known). */
+static void bound_addr(const struct socks5_bind_opts *o, struct stream *client, int fd, struct socks5_addr *a)
 {
 	struct sockaddr_storage ln, here;
 	uint16_t port;
@@ -49,6 +67,8 @@ static void bound_addr(struct stream *client, int fd, struct socks5_addr *a)
 	socks5_addr_from_sockaddr(a, (const struct sockaddr *)&ln);
 	port = a->port;
 	int cfd = stream_fd(client);
+	if (o->public_addr && socks5_addr_from_host(a, o->public_addr, port) == 0)
+		return;
 	if (cfd >= 0 && bind_local_addr(cfd, &here) == 0 &&
 	    socks5_addr_from_sockaddr(a, (const struct sockaddr *)&here) == 0)
 		a->port = port;
@@ -165,7 +185,7 @@ int socks5_bind_start(struct service *svc, const struct socks5_bind_opts *o, dou
 		bind_local_addr(fd, &ss);
 		socks5_addr_from_sockaddr(&bound, (const struct sockaddr *)&ss);
 	} else {
-		bound_addr(client, fd, &bound);
+		bound_addr(o, client, fd, &bound);
 	}
 	if (socks5_addr_format(&bound, where, sizeof where) < 0)
 		snprintf(where, sizeof where, "?");
@@ -177,7 +197,7 @@ int socks5_bind_start(struct service *svc, const struct socks5_bind_opts *o, dou
 	if (udp)
 		bind_udp_serve(svc, client, fd, where, "socks5");
 	else if (req->cmd == SOCKS5_CMD_MUX_BIND)
-		bind_mux_serve(svc, client, fd, where, &o->mux, idle_timeout, peer_header, "socks5");
+		bind_mux_serve(svc, client, fd, where, &o->mux, idle_timeout, o->comp ? no_header : peer_header, "socks5");
 	else
 		bind_one(svc, client, fd, where, idle_timeout);
 	return 0;

@@ -21,6 +21,8 @@
 
 struct socks5_bind_opts {
 	int enabled;                /* metadata bind */
+	int comp;                   /* metadata comp: MBIND streams without the reply (GOST v2's form) */
+	const char *public_addr;    /* metadata publicAddr: the host of BIND's first reply, or NULL; the config's */
 	struct smux_config mux;     /* mux.*, for MBIND */
 };
 

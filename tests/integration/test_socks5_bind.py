@@ -113,6 +113,24 @@ def test_bind_client_leaving_closes_the_port(pw):
     assert wait_refused(bport, 10)
 
 
+def test_bind_public_addr_names_the_reply_host(pw):
+    """GOST's publicAddr replaces the host of the first reply (an IP address or a name)."""
+    for public, atyp, encoded in (("203.0.113.7", 1, socket.inet_aton("203.0.113.7")),
+                                  ("bind.example", 3, b"\x0cbind.example")):
+        port, _ = start_socks(pw, query=f"bind=true&publicAddr={public}", name=f"socks-{atyp}")
+        want = free_port()
+        s = negotiate(port)
+        s.sendall(request(BIND, "127.0.0.1", want))
+        assert recv_exact(s, 4 + len(encoded) + 2) == b"\x05\x00\x00" + bytes([atyp]) + encoded + struct.pack(">H", want)
+        peer = socket.create_connection(("127.0.0.1", want), timeout=10)
+        assert reply_ipv4(s) == (0, "127.0.0.1", peer.getsockname()[1])
+
+
+def test_bind_public_addr_malformed_is_a_config_error(pw):
+    code, out = pw.run("-L", "socks5://127.0.0.1:1080?bind=true&publicAddr=" + "a" * 300, "-t")
+    assert code == 2 and "publicAddr" in out, out
+
+
 def test_bind_port_in_use_general_failure(pw):
     port, _ = start_socks(pw)
     busy = socket.socket()
@@ -190,6 +208,19 @@ def test_mbind_wire_format(pw):
     # the session's end closes the port
     s.close()
     assert wait_refused(want, 10)
+
+
+def test_mbind_comp_streams_carry_data_only(pw):
+    """comp (GOST v2's MBIND): the stream starts with the peer's bytes, no reply."""
+    port, _ = start_socks(pw, query="bind=true&comp=true")
+    want = free_port()
+    s = negotiate(port)
+    s.sendall(request(MBIND, "127.0.0.1", want))
+    assert reply_ipv4(s) == (0, "127.0.0.1", want)
+    c = socket.create_connection(("127.0.0.1", want), timeout=10)
+    assert recv_exact(s, 8) == struct.pack("<BBHI", 1, SYN, 0, 3)
+    c.sendall(b"v2")
+    assert recv_exact(s, 10) == struct.pack("<BBHI", 1, PSH, 2, 3) + b"v2"
 
 
 # ---- rtcp through a socks5 last hop ----
