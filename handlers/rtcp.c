@@ -19,4 +19,5 @@ const struct handler_type handler_rtcp = {
 	.init = rtcp_init,
 	.fini = port_forward_fini,
 	.handle = port_forward_handle,
+	.sends_proxy_protocol = 1,
 };

@@ -95,6 +95,7 @@ int md_int(const struct cnode *md, const char *key, long def, long min, long max
 struct ctx {
 	struct config *c;
 	struct cfg_err *e;
+	int proxy_protocol_here;    /* parsing metadata where proxyProtocol is implemented */
 	uint64_t auth_files;        /* a hash of the credentials read from auth.file blocks */
 };
 
@@ -348,6 +349,8 @@ static int check_metadata(struct ctx *x, const struct cnode *md, const char *fie
 		const char *k = md->items[i]->key;
 		/* GOST's -F takes hop.KEY for the hop's own metadata */
 		const char *bare = !strncasecmp(k, "hop.", 4) ? k + 4 : k;
+		if (x->proxy_protocol_here && !strcmp(k, "proxyProtocol"))
+			continue;
 		if (in_list(k, refused_metadata) || in_list(bare, refused_metadata)) {
 			char f[600];
 			snprintf(f, sizeof f, "%s.%s", field, k);
@@ -355,6 +358,38 @@ static int check_metadata(struct ctx *x, const struct cnode *md, const char *fie
 		}
 	}
 	return 0;
+}
+
+/*
+ * GOST reads proxyProtocol from the service's metadata (its docs also show it in the
+ * listener's); any version accepts both header versions. Stream listeners only, as GOST's
+ * UDP ones take none.
+ */
+static int parse_proxy_protocol(struct ctx *x, struct service *svc, const char *path)
+{
+	struct cnode *md = svc->md && cnode_get(svc->md, "proxyProtocol") ? svc->md : svc->listener.md;
+	long v;
+	if (md_int(md, "proxyProtocol", 0, 0, 2, &v, x->e) < 0)
+		return -1;
+	if (v && svc->listener.type->socktype != SOCK_STREAM) {
+		char f[600];
+		snprintf(f, sizeof f, "%s.%s.proxyProtocol", path, md == svc->md ? "metadata" : "listener.metadata");
+		return cfg_error(x->e, cnode_get(md, "proxyProtocol"), f,
+				 "is not implemented for the %s listener (stream listeners only)", svc->listener.type->name);
+	}
+	svc->proxy_protocol = (int)v;
+	return 0;
+}
+
+/* The handler's proxyProtocol sends a header (GOST's forward handlers); elsewhere it would not. */
+static int parse_handler_proxy_protocol(struct ctx *x, struct service *svc, const char *path)
+{
+	struct cnode *k = cnode_get(svc->handler.md, "proxyProtocol");
+	if (!k || svc->handler.type->sends_proxy_protocol)
+		return 0;
+	char f[600];
+	snprintf(f, sizeof f, "%s.handler.metadata.proxyProtocol", path);
+	return refuse_key(x, k, f);
 }
 
 static int parse_md(struct ctx *x, const struct cnode *parent, const char *path, struct cnode **out)
@@ -979,7 +1014,10 @@ static struct service *parse_service(struct ctx *x, struct cnode *n, const char 
 		goto fail;
 	}
 	svc->addr = s;
-	if (parse_md(x, n, path, &svc->md) < 0 || parse_bypass_ref(x, n, path, &svc->bypass) < 0 ||
+	x->proxy_protocol_here = 1;
+	int md_ok = parse_md(x, n, path, &svc->md);
+	x->proxy_protocol_here = 0;
+	if (md_ok < 0 || parse_bypass_ref(x, n, path, &svc->bypass) < 0 ||
 	    parse_dns_refs(x, n, path, 1, &svc->hosts, &svc->resolver) < 0)
 		goto fail;
 
@@ -987,16 +1025,22 @@ static struct service *parse_service(struct ctx *x, struct cnode *n, const char 
 	snprintf(field, sizeof field, "%s.handler", path);
 	if (h && (want_kind(x, h, CN_MAP, field) < 0 || check_keys_refusing(x, h, field, hkeys, NULL, hrefused) < 0))
 		goto fail;
-	if (parse_typed(x, n, "handler", path, "auto", "handler", (const void **)&svc->handler.type,
-			&svc->handler.auth, &svc->handler.tls, &svc->handler.md) < 0)
+	x->proxy_protocol_here = 1;
+	int handler_ok = parse_typed(x, n, "handler", path, "auto", "handler", (const void **)&svc->handler.type,
+				     &svc->handler.auth, &svc->handler.tls, &svc->handler.md);
+	x->proxy_protocol_here = 0;
+	if (handler_ok < 0 || parse_handler_proxy_protocol(x, svc, path) < 0)
 		goto fail;
 	if (h && (parse_chain_ref(x, h, field, &svc->handler.chain) < 0 || parse_authers_ref(x, h, svc) < 0))
 		goto fail;
 	snprintf(field, sizeof field, "%s.listener", path);
 	if (l && (want_kind(x, l, CN_MAP, field) < 0 || check_keys_refusing(x, l, field, lkeys, NULL, lrefused) < 0))
 		goto fail;
-	if (parse_typed(x, n, "listener", path, "tcp", "listener", (const void **)&svc->listener.type,
-			&svc->listener.auth, &svc->listener.tls, &svc->listener.md) < 0)
+	x->proxy_protocol_here = 1;
+	int listener_ok = parse_typed(x, n, "listener", path, "tcp", "listener", (const void **)&svc->listener.type,
+				      &svc->listener.auth, &svc->listener.tls, &svc->listener.md);
+	x->proxy_protocol_here = 0;
+	if (listener_ok < 0 || parse_proxy_protocol(x, svc, path) < 0)
 		goto fail;
 	if (l && parse_chain_ref(x, l, field, &svc->listener.chain) < 0)
 		goto fail;

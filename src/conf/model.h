@@ -88,6 +88,8 @@ struct handler_type {
 	/* It checks clients against handler.auth / auther / authers. 0: a service that sets them
 	 * is refused, as the users would not be asked for (fail closed). */
 	int checks_users;
+	/* It reads handler metadata proxyProtocol and sends that PROXY header to its targets. */
+	int sends_proxy_protocol;
 };
 
 struct listener_type {
@@ -256,6 +258,7 @@ struct service {
 		void *state;
 	} listener;
 	struct hop *forwarder;      /* owned; NULL when no forwarder */
+	int proxy_protocol;         /* proxyProtocol: accepted connections may start with a PROXY header */
 	struct bypass *bypass;
 	/* Who may use it (src/conf/access.h): admission then admissions, all must admit (the array
 	 * is owned, its items are the config's); climiter, rlimiter: one of the config's, or NULL. */

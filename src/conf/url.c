@@ -552,6 +552,9 @@ static int apply_query(const char *query, const struct query_dest *d, const char
 		}
 		else if (d->selector && selector_key(k))
 			cnode_set(d->selector, selector_key(k), v);
+		else if (!d->dial_side && !strcasecmp(k, "proxyProtocol"))
+			/* as GOST's -L: the service's (receiving); handler.proxyProtocol sends */
+			query_metadata(d, "service.proxyProtocol", v);
 		else
 			query_metadata(d, k, v);
 		free(k);

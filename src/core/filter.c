@@ -9,6 +9,7 @@ void filter_init_events(struct filter *f, const struct stream_ops *ops, struct s
 	f->lower = lower;
 	stream_take_svc(&f->base, lower);
 	memcpy(f->base.peer, lower->peer, sizeof f->base.peer);
+	memcpy(f->base.local, lower->local, sizeof f->base.local);
 	memcpy(f->base.alpn, lower->alpn, sizeof f->base.alpn);
 	stream_set_callbacks(lower, on_lower_read ? on_lower_read : filter_pass_read,
 			     on_lower_event ? on_lower_event : filter_lower_event, f);

@@ -69,6 +69,8 @@ struct stream {
 	struct readahead pending;       /* bytes pushed back by stream_unread, delivered first */
 	unsigned dgram : 1, reading : 1, closed : 1, shut_wr : 1, delivering : 1;
 	char peer[64];                  /* printable peer address */
+	/* the address the client reached, when a PROXY header named it; "": the socket's own */
+	char local[64];
 	char alpn[32];                  /* negotiated ALPN protocol, "" if none */
 	struct stream_route *route;     /* owned, freed by stream_close; NULL: not set */
 };

@@ -4,7 +4,9 @@
 
 #include "src/core/log.h"
 #include "src/core/util.h"
+#include "proto/proxy_protocol.h"
 #include "src/svc/port_forward.h"
+#include "src/svc/proxy_header.h"
 #include "src/svc/router.h"
 
 struct port_forward {
@@ -12,6 +14,7 @@ struct port_forward {
 	int dgram;
 	double idle_timeout;
 	double dial_timeout;
+	int proxy_protocol;         /* handler proxyProtocol: 1 or 2 sends that header first; 0 none */
 };
 
 /* The state goes in before any check fails: fini frees it either way. */
@@ -41,6 +44,10 @@ int stream_forward_init(struct service *svc, const struct forward_texts *t, stru
 	if (md_duration(svc->handler.md, "idleTimeout", 0, &pf->idle_timeout, e) < 0 ||
 	    md_duration(svc->handler.md, "dialTimeout", 10, &pf->dial_timeout, e) < 0)
 		return -1;
+	long ppv;
+	if (md_int(svc->handler.md, "proxyProtocol", 0, 0, 2, &ppv, e) < 0)
+		return -1;
+	pf->proxy_protocol = (int)ppv;
 	if (!cnode_get(svc->handler.md, "idleTimeout") &&
 	    md_duration(svc->md, "idleTimeout", 0, &pf->idle_timeout, e) < 0)
 		return -1;
@@ -74,14 +81,25 @@ int datagram_forward_init(struct service *svc, const struct forward_texts *t, co
 
 void port_forward_fini(struct service *svc) { free(svc->handler.state); }
 
+/* Runs before the pipe starts: the PROXY header (GOST writes it on the dialed connection,
+ * through the chain, to the target) goes ahead of the client's bytes. */
 static void forward_report(void *ctx, struct stream *client, struct stream *target, int err)
 {
 	struct service *svc = ctx;
-	const struct forward_texts *t = ((struct port_forward *)svc->handler.state)->texts;
-	if (err)
+	const struct port_forward *pf = svc->handler.state;
+	const struct forward_texts *t = pf->texts;
+	if (err) {
 		log_info("%s %s: %s: %s: %s", t->log_prefix, svc->name, client->peer, t->unreachable, strerror(err));
-	else
-		log_debug("%s %s: %s%s -> %s", t->log_prefix, svc->name, t->session, client->peer, target->peer);
+		return;
+	}
+	log_debug("%s %s: %s%s -> %s", t->log_prefix, svc->name, t->session, client->peer, target->peer);
+	if (pf->proxy_protocol) {
+		uint8_t hdr[PP_HEADER_MAX];
+		long n = proxy_header_for(client, pf->proxy_protocol, hdr, sizeof hdr);
+		/* a failed write shows at the pipe's first write, which ends the connection */
+		if (n > 0)
+			stream_write(target, hdr, (size_t)n);
+	}
 }
 
 void port_forward_handle(struct service *svc, struct stream *client)

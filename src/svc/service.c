@@ -16,6 +16,7 @@
 #include "src/core/util.h"
 #include "src/svc/conn_limits.h"
 #include "src/svc/metrics.h"
+#include "src/svc/proxy_header.h"
 
 int listen_socket(const char *host, uint16_t port, int socktype, int reuseport, char *err, size_t errlen)
 {
@@ -355,6 +356,7 @@ static void stop_on_worker(void *arg)
 		svc->handler.type->stop(svc, li->w);
 	if (svc->listener.type->stop)
 		svc->listener.type->stop(li);
+	proxy_header_cancel_all(li);
 	if (li->fd >= 0)
 		close(li->fd);
 	free(li);
@@ -390,15 +392,24 @@ void service_dispatch(struct service *svc, struct stream *client)
 
 /* ---- stream listeners ---- */
 
+void service_accept_ready(struct listener_inst *li, struct stream *s)
+{
+	if (conn_limits_accept(li->svc, s, CONN_ALL) < 0)
+		return;
+	li->on_accept(li, s);
+}
+
 static int listener_accepted(struct acceptor *a, struct stream *s)
 {
 	struct listener_inst *li = a->data;
 	service_ref(li->svc);
 	s->svc = li->svc;
 	log_debug("service %s: connection from %s", li->svc->name, s->peer);
-	if (conn_limits_accept(li->svc, s, CONN_ALL) < 0)
-		return 0;
-	li->on_accept(li, s);
+	/* GOST reads the PROXY header before anything judges the client by its address */
+	if (li->svc->proxy_protocol)
+		proxy_header_accept(li, s);
+	else
+		service_accept_ready(li, s);
 	return 0;
 }
 

@@ -12,6 +12,7 @@ struct listener_inst {
 	struct acceptor acc;        /* stream listeners: the accept loop on fd */
 	void *state;                /* the listener type's own */
 	void (*on_accept)(struct listener_inst *li, struct stream *s);
+	struct proxy_wait *proxy_waits; /* connections still sending a PROXY header (proxy_header.h) */
 };
 
 /* A non-blocking listening (SOCK_STREAM) or bound (SOCK_DGRAM) socket; "" host = every address. */
@@ -38,6 +39,10 @@ void service_stop(struct service *svc);
 /* For stream listeners: accept on li->fd and call on_accept for each new connection. */
 int stream_listener_start(struct listener_inst *li, void (*on_accept)(struct listener_inst *li, struct stream *s));
 void stream_listener_stop(struct listener_inst *li);
+/* An accepted stream whose client address is final (s->peer, after a PROXY header if the service
+ * takes one): what judges the client by its address (admission, limits) goes here, before the
+ * listener's own steps (li->on_accept). */
+void service_accept_ready(struct listener_inst *li, struct stream *s);
 /* Hand a ready client stream to the service's handler (takes a service reference). */
 void service_dispatch(struct service *svc, struct stream *client);
 

@@ -96,6 +96,7 @@ struct h2_session {
 	size_t n_owned;                     /* owner streams not closed */
 	size_t holds;                       /* h2_session_hold */
 	char peer[64];
+	char local[64];             /* the lower stream's (a PROXY header's destination) */
 	int in_ng;                          /* inside nghttp2 */
 	int dead;                           /* the connection is gone */
 	int released;                       /* the owner closed it or was told it closed */
@@ -128,6 +129,7 @@ static struct h2s *h2s_new(struct h2_session *s)
 	struct h2_stream *hs = xcalloc(1, sizeof *hs);
 	stream_init(&hs->base, &h2_stream_ops, s->w);
 	memcpy(hs->base.peer, s->peer, sizeof hs->base.peer);
+	memcpy(hs->base.local, s->local, sizeof hs->base.local);
 	hs->x = x;
 	x->owner = hs;
 	s->n_owned++;
@@ -940,6 +942,7 @@ struct h2_session *h2_session_new(struct stream *lower, int server, const struct
 		s->cb = *cb;
 	s->ud = ud;
 	snprintf(s->peer, sizeof s->peer, "%s", lower->peer);
+	snprintf(s->local, sizeof s->local, "%s", lower->local);
 
 	nghttp2_session_callbacks *cbs;
 	nghttp2_option *opt;

@@ -551,6 +551,7 @@ static struct mux_stream *stream_new(struct smux_session *s, uint32_t sid)
 	struct mux_stream *ms = xcalloc(1, sizeof *ms);
 	stream_init(&ms->base, &mux_stream_ops, s->w);
 	memcpy(ms->base.peer, s->lower->peer, sizeof ms->base.peer);
+	memcpy(ms->base.local, s->lower->local, sizeof ms->base.local);
 	ms->sid = sid;
 	ms->peer_window = SMUX_V2_INITIAL_PEER_WINDOW;
 	stream_link(s, ms);

@@ -244,7 +244,7 @@ def test_gost_shorthands_still_run(pw):
 
 
 QUERY_KEYS = ["admission=10.0.0.0/8", "limiter.in=1MB", "limiter.conn.out=1MB", "climiter=10", "rlimiter=5",
-              "probeResist=code:404", "probe_resist=code:404", "knock=x.example", "proxyProtocol=1"]
+              "probeResist=code:404", "probe_resist=code:404", "knock=x.example"]
 # On -L these are the service's own lists (test_admission_limits.py); on -F GOST would not apply them.
 SERVICE_QUERY_KEYS = ("admission", "climiter", "rlimiter")
 
@@ -295,8 +295,9 @@ YAML_REFUSED = [
      "6:9", "services[0].handler.metadata.probeResist"),
     ("services:\n  - addr: 127.0.0.1:1\n    handler:\n      type: http\n      metadata:\n        knock: a.example\n",
      "6:9", "services[0].handler.metadata.knock"),
-    ("services:\n  - addr: 127.0.0.1:1\n    handler: {type: http}\n    listener:\n      type: tcp\n"
-     "      metadata: {proxyProtocol: 1}\n", "6:18", "services[0].listener.metadata.proxyProtocol"),
+    ("services:\n  - addr: 127.0.0.1:1\n    handler:\n      type: udp\n"
+     "      metadata: {proxyProtocol: 1}\n    listener: {type: udp}\n    forwarder: {nodes: [{addr: 127.0.0.1:2}]}\n",
+     "5:18", "services[0].handler.metadata.proxyProtocol"),
     ("services:\n  - addr: 127.0.0.1:1\n    handler: {type: http}\n    listener:\n      type: tls\n"
      "      tls: {rejectUnknownSNI: true}\n", "6:13", "services[0].listener.tls.rejectUnknownSNI"),
 ]

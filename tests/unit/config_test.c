@@ -1043,11 +1043,31 @@ static void test_security_keys_refused(void **state)
 }
 
 /* Metadata keys of GOST features that enforce something, wherever the metadata is. */
+/* proxyProtocol on a service (or, as GOST's docs show it, its listener): stream listeners, 0..2. */
+static void test_proxy_protocol_listener(void **state)
+{
+	(void)state;
+	struct config *c = load_ok("services:\n  - addr: :1\n    metadata: {proxyProtocol: 1}\n    handler: {type: http}\n");
+	assert_int_equal(c->services[0]->proxy_protocol, 1);
+	config_unref(c);
+	c = load_ok("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: tls, metadata: {proxyProtocol: 2}}\n");
+	assert_int_equal(c->services[0]->proxy_protocol, 2);
+	config_unref(c);
+	c = load_ok("services:\n  - addr: :1\n    handler: {type: http}\n");
+	assert_int_equal(c->services[0]->proxy_protocol, 0);
+	config_unref(c);
+	load_fails("services:\n  - addr: :1\n    metadata: {proxyProtocol: 3}\n    handler: {type: http}\n", 3, "3",
+		   "proxyProtocol: expected a whole number from 0 to 2, got \"3\"");
+	load_fails("services:\n  - addr: :1\n    metadata: {proxyProtocol: 1}\n    handler: {type: udp}\n    listener: {type: udp}\n"
+		   "    forwarder: {nodes: [{addr: 127.0.0.1:2}]}\n", 3, "1}",
+		   "services[0].metadata.proxyProtocol: is not implemented for the udp listener (stream listeners only)");
+}
+
 static void test_security_metadata_refused(void **state)
 {
 	(void)state;
 	static const char *const keys[] = { "probeResist", "probe_resist", "probeResistance", "probe_resistance",
-					    "knock", "proxyProtocol", "admission", "limiter.in", "limiter.out",
+					    "knock", "admission", "limiter.in", "limiter.out",
 					    "limiter.conn.in", "limiter.conn.out", "climiter", "rlimiter", NULL };
 	char text[512], field[128];
 	for (size_t i = 0; keys[i]; i++) {
@@ -1056,11 +1076,10 @@ static void test_security_metadata_refused(void **state)
 		snprintf(field, sizeof field, "services[0].handler.metadata.%s", keys[i]);
 		refused_at(text, 6, keys[i], field);
 	}
-	/* the PROXY protocol on a service, a listener, a hop (GOST's -F hop.KEY too), a node, a dialer */
-	refused_at("services:\n  - addr: :1\n    metadata: {proxyProtocol: 1}\n    handler: {type: http}\n", 3,
-		   "proxyProtocol", "services[0].metadata.proxyProtocol");
-	refused_at("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: tcp, metadata: {proxyProtocol: 2}}\n",
-		   4, "proxyProtocol", "services[0].listener.metadata.proxyProtocol");
+	/* a handler that sends no PROXY header (GOST's forward handlers do: tcp, rtcp) */
+	refused_at("services:\n  - addr: :1\n    handler: {type: http, metadata: {proxyProtocol: 1}}\n", 3, "proxyProtocol",
+		   "services[0].handler.metadata.proxyProtocol");
+	/* sending a PROXY header from a hop (GOST's -F hop.KEY too), a node, a dialer: not implemented */
 	refused_at("hops:\n  - name: h\n    metadata: {proxyProtocol: 1}\n    nodes: [{addr: 1.1.1.1:1}]\n", 3,
 		   "proxyProtocol", "hops[0].metadata.proxyProtocol");
 	refused_at("hops:\n  - name: h\n    nodes: [{addr: 1.1.1.1:1, metadata: {hop.proxyProtocol: 1}}]\n", 3,
@@ -1611,6 +1630,7 @@ int main(void)
 		cmocka_unit_test(test_access_fingerprint),
 		cmocka_unit_test(test_access_errors),
 		cmocka_unit_test(test_security_metadata_refused),
+		cmocka_unit_test(test_proxy_protocol_listener),
 		cmocka_unit_test(test_settings_not_applied),
 		cmocka_unit_test(test_dtls_min_version_refused),
 		cmocka_unit_test(test_settings_applied_accepted),

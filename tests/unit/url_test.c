@@ -731,7 +731,7 @@ static void test_query_security_keys_refused(void **state)
 	static const char *const keys[] = { "admission=10.0.0.0/8", "climiter=10", "rlimiter=5", "limiter.in=1MB", "limiter.out=1MB",
 					    "limiter.conn.in=1MB", "limiter.conn.out=1MB",
 					    "probeResist=code:404", "probe_resist=code:404", "probeResistance=code:404",
-					    "knock=x.example", "proxyProtocol=1", "quota=1GB" };
+					    "knock=x.example", "quota=1GB" };
 	char url[256], want[600], key[64];
 	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
 		snprintf(key, sizeof key, "%.*s", (int)strcspn(keys[i], "="), keys[i]);
@@ -757,6 +757,18 @@ static void test_query_security_keys_refused(void **state)
 	char *L1[] = { "http://:8080" };
 	char *F[] = { "relay://127.0.0.1:8420?hop.proxyProtocol=1" };
 	assert_contains(refused(L1, 1, F, 1), "chains[0].hops[0].nodes[0].metadata.hop.proxyProtocol: is not implemented");
+	/* -L proxyProtocol is the service's (receiving), as GOST's command line puts it; sending is not there */
+	struct config *c = one("tcp://:8080/127.0.0.1:80?proxyProtocol=1");
+	assert_int_equal(c->services[0]->proxy_protocol, 1);
+	drop(c);
+	/* handler.proxyProtocol: the forward handlers send the header; others would not */
+	c = one("tcp://:8080/127.0.0.1:80?handler.proxyProtocol=2");
+	assert_int_equal(c->services[0]->proxy_protocol, 0);
+	drop(c);
+	char *Lh[] = { "http://:8080?handler.proxyProtocol=1" };
+	assert_contains(refused(Lh, 1, NULL, 0), "services[0].handler.metadata.proxyProtocol: is not implemented");
+	char *Fp[] = { "relay://127.0.0.1:8420?proxyProtocol=1" };
+	assert_contains(refused(L1, 1, Fp, 1), "chains[0].hops[0].nodes[0].metadata.proxyProtocol: is not implemented");
 }
 
 /* -metrics: GOST's [user:pass@]host:port[?path=/p]; off loopback only with credentials. */
