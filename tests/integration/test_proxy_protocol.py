@@ -350,3 +350,25 @@ def test_silent_client_goes_on_after_the_header_timeout(pw):
     for a in accepted:
         a.close()
     assert "PROXY header" not in p.text()
+
+
+def test_admission_judges_the_header_source(pw, echo):
+    """As GOST (proxyproto before admission): the admission sees the header's source."""
+    e = echo()
+    port = free_port()
+    cfg = (f"services:\n  - name: adm\n    addr: 127.0.0.1:{port}\n    admission: a\n"
+           "    metadata: {proxyProtocol: 1}\n    handler: {type: tcp}\n"
+           f"    forwarder: {{nodes: [{{addr: 127.0.0.1:{e.port}}}]}}\n"
+           "admissions:\n  - name: a\n    matchers: [203.0.113.0/24]\n")
+    p = pw.start(config=cfg)
+    ok = socket.create_connection(("127.0.0.1", port))
+    ok.sendall(b"PROXY TCP4 198.51.100.1 127.0.0.1 1111 80\r\n")
+    assert roundtrip(ok) == b"ping through portway"
+    ok.close()
+    p.wait_log(f"198.51.100.1:1111 >-< 127.0.0.1:{e.port}", 20)
+    seen = e.connections
+    bad = socket.create_connection(("127.0.0.1", port))
+    bad.sendall(b"PROXY TCP4 203.0.113.9 127.0.0.1 2222 80\r\nping")
+    assert wait_closed(bad)
+    bad.close()
+    assert e.connections == seen
