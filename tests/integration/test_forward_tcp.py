@@ -524,7 +524,7 @@ def test_failover_when_first_node_times_out(pw, echo):
     t0 = time.time()
     assert _echo_once(port, b"first") == b"first"
     assert 0.8 < time.time() - t0 < 3
-    p.wait_log(f"node target-0 (127.0.0.1:{bh.port}) marked down for 10s")
+    p.wait_log(f"node target-0 (127.0.0.1:{bh.port}) marked down for 30s")  # GOST's -L default failTimeout
     t0 = time.time()
     assert _echo_once(port, b"second") == b"second"  # straight to the healthy node now
     assert time.time() - t0 < 0.5

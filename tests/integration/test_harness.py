@@ -9,7 +9,6 @@ from conftest import PortwayFactory
 
 # Logs like portway, then ends on SIGTERM as told by $FAKE_END.
 FAKE = r"""#!/bin/sh
-echo "portway 0.0 running with 1 workers" >&2
 end() {
   case "$FAKE_END" in
     clean) exit 0 ;;
@@ -21,6 +20,8 @@ end() {
   esac
 }
 trap end TERM
+# only now "running": a SIGTERM before the trap would kill the shell outright
+echo "portway 0.0 running with 1 workers" >&2
 [ "$1" = "-t" ] && { [ "$FAKE_END" = leak ] && end; exit 0; }
 while :; do sleep 0.05; done
 """

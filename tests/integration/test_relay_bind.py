@@ -172,6 +172,8 @@ def refused(port):
         return False
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:  # queued while the listener closed: ask again
+        return False
 
 
 def wait_refused(port, timeout=10):
