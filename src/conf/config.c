@@ -10,6 +10,7 @@
 
 #include "src/core/log.h"
 #include "src/conf/access.h"
+#include "src/conf/limiter.h"
 #include "src/conf/model.h"
 #include "src/conf/dns.h"
 #include "src/core/util.h"
@@ -975,15 +976,38 @@ static int parse_authers_ref(struct ctx *x, const struct cnode *h, struct servic
 	return 0;
 }
 
+/* services[].limiter: a bandwidth limiter of `limiters:`. The pipe enforces it on stream connections;
+ * a datagram listener's sessions are not limited, so naming one there is refused. */
+static int parse_limiter_ref(struct ctx *x, const struct cnode *n, const char *path, struct service *svc)
+{
+	char field[512];
+	char *name;
+	snprintf(field, sizeof field, "%s.limiter", path);
+	if (get_scalar(x, n, "limiter", path, &name) < 0)
+		return -1;
+	if (!name || !*name)
+		return 0;
+	for (size_t i = 0; i < x->c->n_limiters; i++)
+		if (!strcmp(x->c->limiters[i]->name, name))
+			svc->limiter = x->c->limiters[i];
+	if (!svc->limiter)
+		return cfg_error(x->e, cnode_get(n, "limiter"), field, "no limiter named \"%s\" in limiters", name);
+	if (svc->listener.type->socktype == SOCK_DGRAM)
+		return cfg_error(x->e, cnode_get(n, "limiter"), field,
+				 "bandwidth limits on a datagram listener (%s) are not implemented by portway",
+				 svc->listener.type->name);
+	return 0;
+}
+
 static struct service *parse_service(struct ctx *x, struct cnode *n, const char *path, size_t index)
 {
 	static const char *const keys[] = { "name", "addr", "handler", "listener", "forwarder", "metadata", "bypass",
 					    "bypasses", "admission", "admissions", "climiter", "rlimiter", "hosts",
-					    "resolver", NULL };
+					    "resolver", "limiter", NULL };
 	static const char *const ign[] = { "interface", "sockopts", "observer", "recorders",
 					   "status", "rewriter", "cache", NULL };
 	/* logger, loggers: the service's lines would silently go elsewhere than the operator configured */
-	static const char *const refused[] = { "limiter", "quotas", "logger", "loggers", NULL };
+	static const char *const refused[] = { "quotas", "logger", "loggers", NULL };
 	static const char *const hrefused[] = { "limiter", NULL };
 	static const char *const lrefused[] = { "auther", "authers", NULL };
 	static const char *const hkeys[] = { "type", "chain", "auth", "auther", "authers", "tls", "metadata", "retries",
@@ -1046,6 +1070,8 @@ static struct service *parse_service(struct ctx *x, struct cnode *n, const char 
 		goto fail;
 	if (access_parse_service(x->c, svc, n, path, x->e) < 0)
 		goto fail;
+	if (parse_limiter_ref(x, n, path, svc) < 0)
+		goto fail;
 	snprintf(field, sizeof field, "%s.addr", path);
 	if (svc->listener.type->bind) {
 		if (parse_path(x, cnode_get(n, "addr"), field, svc->addr, svc->host, sizeof svc->host) < 0)
@@ -1091,7 +1117,8 @@ static void service_fingerprint(struct ctx *x, struct service *svc)
 				       cnode_get(x->c->root, "authers"),    cnode_get(x->c->root, "bypasses"),
 				       cnode_get(x->c->root, "admissions"), cnode_get(x->c->root, "climiters"),
 				       cnode_get(x->c->root, "rlimiters"),
-				       cnode_get(x->c->root, "hosts"),      cnode_get(x->c->root, "resolvers") };
+				       cnode_get(x->c->root, "hosts"),      cnode_get(x->c->root, "resolvers"),
+				       cnode_get(x->c->root, "limiters") };
 	for (size_t i = 0; i < sizeof refs / sizeof *refs; i++) {
 		if (!refs[i])
 			continue;
@@ -1317,6 +1344,27 @@ static void each_bypass(struct ctx *x, struct cnode *n, const char *p, int *fail
 		*failed = 1;
 	else
 		APPEND(x->c->bypasses, x->c->n_bypasses, b);
+}
+
+/* limiters[]: GOST's bandwidth limiters; their loaders and plugins are not implemented. */
+static void each_limiter(struct ctx *x, struct cnode *n, const char *p, int *failed)
+{
+	static const char *const keys[] = { "name", "limits", NULL };
+	static const char *const refused[] = { "reload", "file", "redis", "http", "plugin", NULL };
+	struct traffic_limiter *l;
+	if (want_kind(x, n, CN_MAP, p) < 0 || check_keys_refusing(x, n, p, keys, NULL, refused) < 0 ||
+	    !(l = traffic_limiter_parse(n, p, x->e))) {
+		*failed = 1;
+		return;
+	}
+	for (size_t i = 0; i < x->c->n_limiters; i++)
+		if (!strcmp(x->c->limiters[i]->name, l->name)) {
+			cfg_error(x->e, cnode_get(n, "name"), p, "a second limiter named \"%s\"", l->name);
+			traffic_limiter_free(l);
+			*failed = 1;
+			return;
+		}
+	APPEND(x->c->limiters, x->c->n_limiters, l);
 }
 
 static void each_auther(struct ctx *x, struct cnode *n, const char *p, int *failed)
@@ -1591,12 +1639,12 @@ struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *
 {
 	static const char *const keys[] = { "services", "chains", "hops", "authers", "bypasses", "log", "workers",
 					    "metrics", "api", "admissions", "climiters", "rlimiters", "hosts",
-					    "resolvers", NULL };
+					    "resolvers", "limiters", NULL };
 	static const char *const ign[] = { "ingresses", "routers", "sds", "recorders",
 					   "rewriters", "caches", "observers", "profiling", NULL };
 	/* tls: GOST's default certificate, and with caFile client certificates, for every TLS listener;
 	 * loggers: named log outputs, which portway does not have (services[].logger is refused too) */
-	static const char *const refused[] = { "limiters", "quotas", "tls", "loggers", NULL };
+	static const char *const refused[] = { "quotas", "tls", "loggers", NULL };
 	struct config *c = xcalloc(1, sizeof *c);
 	struct ctx x = { .c = c, .e = e };
 	long workers;
@@ -1612,7 +1660,7 @@ struct config *config_from_tree(struct cnode *root, char *path, struct cfg_err *
 	if (dns_parse_hosts(cnode_get(root, "hosts"), &c->hosts, &c->n_hosts, e) < 0 ||
 	    dns_parse_resolvers(cnode_get(root, "resolvers"), &c->resolvers, &c->n_resolvers, e) < 0 ||
 	    parse_list(&x, "bypasses", each_bypass) < 0 || parse_list(&x, "authers", each_auther) < 0 ||
-	    access_parse_config(c, e) < 0 ||
+	    access_parse_config(c, e) < 0 || parse_list(&x, "limiters", each_limiter) < 0 ||
 	    parse_metrics(&x) < 0 ||
 	    parse_list(&x, "hops", each_hop) < 0 || parse_list(&x, "chains", each_chain) < 0 ||
 	    parse_list(&x, "services", each_service) < 0 || check_addrs(&x) < 0 || parse_api(&x) < 0)
@@ -1724,6 +1772,9 @@ static void config_free(struct config *c)
 	for (size_t i = 0; i < c->n_resolvers; i++)
 		resolver_cfg_free(c->resolvers[i]);
 	free(c->resolvers);
+	for (size_t i = 0; i < c->n_limiters; i++)
+		traffic_limiter_free(c->limiters[i]);
+	free(c->limiters);
 	for (size_t i = 0; i < c->n_kept; i++)
 		free(c->kept[i]);
 	free(c->kept);

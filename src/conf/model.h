@@ -20,6 +20,7 @@ typedef void (*stream_done_cb)(void *ctx, struct stream *s, int err);
 typedef void (*bind_done_cb)(void *ctx, struct stream *s, const char *bound, int err);
 
 struct service;
+struct traffic_limiter;
 struct node;
 struct cfg_err;
 struct listener_inst;
@@ -268,6 +269,7 @@ struct service {
 	/* GOST's service hosts and resolver: for the targets it dials (forwarder nodes too); not owned */
 	struct hosts_table *hosts;
 	struct resolver_cfg *resolver;
+	struct traffic_limiter *limiter; /* `limiter:` (src/conf/limiter.h), the config's; NULL: none */
 	struct cnode *md;
 	struct cnode *cfg;          /* this service's own subtree */
 	char *fingerprint;          /* service subtree plus what it references */
@@ -320,6 +322,8 @@ struct config {
 	size_t n_resolvers;
 	struct bypass **bypass_groups;  /* owned: the groups services, hops and nodes name (struct bypass) */
 	size_t n_bypass_groups;
+	struct traffic_limiter **limiters;  /* owned: `limiters:` (src/conf/limiter.h) */
+	size_t n_limiters;
 	char **kept;                /* owned: strings read from files the tree names (auth.file) */
 	size_t n_kept;
 	/* Top-level admissions, climiters, rlimiters (src/conf/access.h), owned; their counters are

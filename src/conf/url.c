@@ -383,7 +383,57 @@ struct query_dest {
 	struct cnode *selector;             /* -L with targets: the forwarder's */
 	struct cnode *root, *bypass_owner;  /* ?bypass= */
 	struct cnode *auth_owner;           /* ?auth=: the handler or connector; NULL: userinfo was given */
+	struct cnode *limiter_owner;        /* ?limiter.in= and the like: the -L service; NULL: -F */
 };
+
+/* GOST's ?limiter.in=, limiter.out=, limiter.conn.in=, limiter.conn.out=, as they came. */
+struct query_limits {
+	char *v[4];
+};
+
+static const char *const limit_keys[] = { "limiter.in", "limiter.out", "limiter.conn.in", "limiter.conn.out" };
+
+static int query_limit_key(struct query_limits *q, const char *k, const char *v)
+{
+	for (int i = 0; i < 4; i++)
+		if (!strcasecmp(k, limit_keys[i])) {
+			free(q->v[i]);
+			q->v[i] = xstrdup(v);
+			return 1;
+		}
+	return 0;
+}
+
+static void limit_pair(struct cnode *seq, const char *file, const char *scope, const char *in, const char *out)
+{
+	char line[256];
+	if (!in && !out)
+		return;
+	/* an absent rate is "0" (no limit), so that an output rate alone stays the output's */
+	snprintf(line, sizeof line, "%s %s %s", scope, in && *in ? in : "0", out && *out ? out : "0");
+	struct cnode *item = cnode_new(CN_SCALAR, file, 0, 0);
+	item->value = xstrdup(line);
+	cnode_append(seq, item);
+}
+
+/* As GOST's command line does: a bandwidth limiter of its own in `limiters:` ("$" and "$$" lines), named by the service. */
+static void add_traffic_limiter(struct cnode *root, struct cnode *owner, struct query_limits *q)
+{
+	if (!q->v[0] && !q->v[1] && !q->v[2] && !q->v[3])
+		return;
+	struct cnode *list = top_list(root, owner, "limiters");
+	char name[32];
+	snprintf(name, sizeof name, "limiter-%zu", list->n);
+	struct cnode *l = cnode_new(CN_MAP, owner->file, 0, 0);
+	cnode_set(l, "name", name);
+	struct cnode *limits = cnode_new(CN_SEQ, owner->file, 0, 0);
+	limits->key = xstrdup("limits");
+	cnode_append(l, limits);
+	limit_pair(limits, owner->file, "$", q->v[0], q->v[1]);
+	limit_pair(limits, owner->file, "$$", q->v[2], q->v[3]);
+	cnode_append(list, l);
+	cnode_set(owner, "limiter", name);
+}
 
 static int b64_value(int c)
 {
@@ -521,6 +571,7 @@ static int apply_query(const char *query, const struct query_dest *d, const char
 {
 	char *copy = xstrdup(query), *save = NULL, *prefer = NULL;
 	struct cnode *nameservers = NULL;
+	struct query_limits lim = { { NULL } };
 	int r = 0;
 	for (char *kv = strtok_r(copy, "&", &save); kv && r == 0; kv = strtok_r(NULL, "&", &save)) {
 		char *eq = strchr(kv, '=');
@@ -550,6 +601,8 @@ static int apply_query(const char *query, const struct query_dest *d, const char
 			free(prefer); /* GOST: -L's ?prefer= is its resolver's nameservers' */
 			prefer = xstrdup(v);
 		}
+		else if (d->root && d->limiter_owner && query_limit_key(&lim, k, v))
+			;
 		else if (d->selector && selector_key(k))
 			cnode_set(d->selector, selector_key(k), v);
 		else if (!d->dial_side && !strcasecmp(k, "proxyProtocol"))
@@ -563,6 +616,10 @@ static int apply_query(const char *query, const struct query_dest *d, const char
 	for (size_t i = 0; prefer && nameservers && i < nameservers->n; i++)
 		cnode_set(nameservers->items[i], "prefer", prefer);
 	free(prefer);
+	if (r == 0 && d->limiter_owner)
+		add_traffic_limiter(d->root, d->limiter_owner, &lim);
+	for (int i = 0; i < 4; i++)
+		free(lim.v[i]);
 	free(copy);
 	return r;
 }
@@ -774,7 +831,7 @@ static int build_service(struct cnode *root, struct cnode *services, const char 
 	if (u.query && r == 0) {
 		struct cnode *sections[] = { h, l, svc };
 		static const char *const prefixes[] = { "handler", "listener", "service" };
-		struct query_dest d = { sections, prefixes, 3, tls, 0, fsel, root, svc, u.user ? NULL : h };
+		struct query_dest d = { sections, prefixes, 3, tls, 0, fsel, root, svc, u.user ? NULL : h, svc };
 		r = apply_query(u.query, &d, "-L", url, e);
 	}
 	if (cnode_get(tls, "certFile") || cnode_get(tls, "caFile"))
@@ -839,7 +896,7 @@ static int build_hop(struct cnode *root, struct cnode *hops, const char *url, si
 			struct cnode *hsel = cnode_new(CN_MAP, url, 0, 0);
 			hsel->key = xstrdup("selector");
 			struct query_dest qd = { sections, prefixes, 3, tls, 1, hsel, root, i == 0 ? hop : NULL,
-						 u.user ? NULL : c };
+						 u.user ? NULL : c, NULL };
 			r = apply_query(u.query, &qd, "-F", url, e);
 			if (i == 0)
 				attach_selector(hop, hsel);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "src/core/log.h"
+#include "src/core/rate.h"
 #include "src/core/splice.h"
 #include "src/core/util.h"
 
@@ -34,6 +35,9 @@ struct pipe {
 	/* splice mode: kp[i] holds bytes read from side i not yet written to the other */
 	ev_io rio[2], wio[2];
 	struct splice_pipe kp[2];
+	/* bandwidth limits (a side's stream->rate): reading side i waits on rate_timer[i] while rate_paused[i] */
+	ev_timer rate_timer[2];
+	int rate_paused[2];
 };
 
 /* How a pipe ends, for the connection's log line. */
@@ -53,6 +57,8 @@ static void pipe_finish(struct pipe *p, enum pipe_end why, int err)
 	else
 		snprintf(result, sizeof result, "error: %s", strerror(err ? err : EIO));
 	ev_timer_stop(p->w->loop, &p->idle);
+	ev_timer_stop(p->w->loop, &p->rate_timer[0]);
+	ev_timer_stop(p->w->loop, &p->rate_timer[1]);
 	/* Bytes read from side i came in from it; those of the other side went out to it. */
 	for (int i = 0; i < 2; i++)
 		stream_account_transfer(p->side[i], p->bytes[i], p->bytes[1 - i]);
@@ -82,6 +88,54 @@ static int pipe_all_done(struct pipe *p)
 {
 	return p->eof[0] && p->eof[1] && !p->side[0]->wqueued && !p->side[1]->wqueued && !p->kp[0].held &&
 	       !p->kp[1].held;
+}
+
+/* ---- bandwidth limits ---- */
+
+/* The wake-up granularity of a paused side: enough bytes not to wake for a few. */
+#define RATE_RESUME_BYTES (16 * 1024)
+
+static int pipe_limited(struct pipe *p, int i) { return p->side[i]->rate || p->side[1 - i]->rate; }
+
+/* Bytes side i may be read for now (want if unlimited). */
+static size_t pipe_rate_allow(struct pipe *p, int i, size_t want)
+{
+	if (!pipe_limited(p, i))
+		return want;
+	return rate_allow(p->side[i]->rate, p->side[1 - i]->rate, want, rate_now());
+}
+
+static void pipe_rate_charge(struct pipe *p, int i, size_t n)
+{
+	if (n && pipe_limited(p, i))
+		rate_charge(p->side[i]->rate, p->side[1 - i]->rate, n, rate_now());
+}
+
+/* Side i has no tokens: stop reading it until its buckets have refilled (the caller stopped its reads). */
+static void pipe_rate_pause(struct pipe *p, int i)
+{
+	double wait = rate_wait(p->side[i]->rate, p->side[1 - i]->rate, RATE_RESUME_BYTES, rate_now());
+	p->rate_paused[i] = 1;
+	ev_timer_stop(p->w->loop, &p->rate_timer[i]);
+	ev_timer_set(&p->rate_timer[i], wait > 0.001 ? wait : 0.001, 0);
+	ev_timer_start(p->w->loop, &p->rate_timer[i]);
+}
+
+static void rate_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct pipe *p = t->data;
+	int i = t == &p->rate_timer[0] ? 0 : 1, o = 1 - i;
+	(void)loop;
+	(void)revents;
+	p->rate_paused[i] = 0;
+	if (p->eof[i])
+		return;
+	if (p->mode == PIPE_SPLICE) {
+		if (!p->kp[i].held)     /* else the flush of what it holds resumes it */
+			ev_io_start(p->w->loop, &p->rio[i]);
+	} else if (p->side[o]->wqueued <= STREAM_HIGH_WATER && !p->side[i]->reading) {
+		stream_read_start(p->side[i]);
+	}
 }
 
 /* ---- copy mode ---- */
@@ -115,14 +169,20 @@ static void copy_read_cb(struct stream *s, const char *data, size_t len)
 		return;
 	}
 	p->bytes[i] += len;
+	/* The stream delivered what it read: it is charged now, and a debt makes the next read wait. */
+	pipe_rate_charge(p, i, len);
 	if (stream_write(p->side[o], data, len) < 0) {
 		pipe_finish(p, PIPE_END_ERROR, EPIPE);
 		return;
 	}
-	if (p->side[o]->wqueued > STREAM_HIGH_WATER)
+	if (p->side[o]->wqueued > STREAM_HIGH_WATER) {
 		stream_read_stop(s);
-	else
+	} else if (pipe_limited(p, i) && !pipe_rate_allow(p, i, 1)) {
+		stream_read_stop(s);
+		pipe_rate_pause(p, i);
+	} else {
 		pipe_try_splice(p);
+	}
 }
 
 static void copy_event_cb(struct stream *s, enum stream_event ev, int err)
@@ -141,7 +201,7 @@ static void copy_event_cb(struct stream *s, enum stream_event ev, int err)
 		pipe_finish(p, PIPE_END_EOF, 0);
 		return;
 	}
-	if (!p->eof[o] && !p->side[o]->reading)
+	if (!p->eof[o] && !p->side[o]->reading && !p->rate_paused[o])
 		stream_read_start(p->side[o]);
 	pipe_try_splice(p);
 }
@@ -178,6 +238,8 @@ static enum flush_result splice_flush(struct pipe *p, int i)
 			pipe_finish(p, PIPE_END_EOF, 0);
 		return FLUSH_ENDED;
 	}
+	if (p->rate_paused[i])
+		return FLUSH_BLOCKED;
 	ev_io_start(p->w->loop, &p->rio[i]);
 	return FLUSH_MORE;
 }
@@ -194,12 +256,19 @@ static void splice_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 
 	pipe_touch(p);
 	for (int round = 0; round < SPLICE_ROUNDS; round++) {
+		/* at most the tokens there are; none: stop reading until the buckets refill */
+		size_t chunk = pipe_rate_allow(p, i, SPLICE_CHUNK);
+		if (!chunk) {
+			ev_io_stop(p->w->loop, &p->rio[i]);
+			pipe_rate_pause(p, i);
+			return;
+		}
 		if (p->kp[i].rfd < 0 && splice_pipe_get(p->w->splice, &p->kp[i]) < 0) {
 			log_warn("pipe: no descriptor for a kernel pipe: %s", strerror(errno));
 			pipe_finish(p, PIPE_END_ERROR, errno);
 			return;
 		}
-		ssize_t n = splice(stream_fd(p->side[i]), NULL, p->kp[i].wfd, NULL, SPLICE_CHUNK,
+		ssize_t n = splice(stream_fd(p->side[i]), NULL, p->kp[i].wfd, NULL, chunk,
 				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR) {
@@ -215,6 +284,7 @@ static void splice_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 		}
 		p->kp[i].held += (size_t)n;
 		p->bytes[i] += (size_t)n;
+		pipe_rate_charge(p, i, (size_t)n);
 		if (splice_flush(p, i) != FLUSH_MORE)
 			return;
 	}
@@ -244,7 +314,8 @@ static void pipe_enter_splice(struct pipe *p)
 		stream_set_callbacks(p->side[i], NULL, NULL, p);
 		ev_io_set(&p->rio[i], stream_fd(p->side[i]), EV_READ);
 		ev_io_set(&p->wio[i], stream_fd(p->side[i]), EV_WRITE);
-		ev_io_start(p->w->loop, &p->rio[i]);
+		if (!p->rate_paused[i])
+			ev_io_start(p->w->loop, &p->rio[i]);
 	}
 }
 
@@ -289,6 +360,8 @@ void pipe_start(struct stream *a, struct stream *b, double idle_timeout, pipe_do
 		ev_init(&p->rio[i], splice_read_cb);
 		ev_init(&p->wio[i], splice_write_cb);
 		p->rio[i].data = p->wio[i].data = p;
+		ev_init(&p->rate_timer[i], rate_timer_cb);
+		p->rate_timer[i].data = p;
 	}
 	if (pipe_can_splice(a, b)) {
 		pipe_enter_splice(p);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/core/rate.h"
 #include "src/core/util.h"
 
 void stream_init(struct stream *s, const struct stream_ops *ops, struct worker *w)
@@ -125,6 +126,9 @@ void stream_close(struct stream *s)
 	if (s->svc_hold && svc_hooks->release_hold)
 		svc_hooks->release_hold(s->svc_hold);
 	s->svc_hold = NULL;
+	/* before the service reference: the shared buckets belong to its configuration */
+	rate_conn_release(s->rate);
+	s->rate = NULL;
 	if (s->svc) {
 		if (s->svc_since > 0 && svc_hooks->request_end)
 			svc_hooks->request_end(s->svc, s->w, s->svc_since);

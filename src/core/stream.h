@@ -73,6 +73,7 @@ struct stream {
 	char local[64];
 	char alpn[32];                  /* negotiated ALPN protocol, "" if none */
 	struct stream_route *route;     /* owned, freed by stream_close; NULL: not set */
+	struct rate_conn *rate;         /* owned: the client connection's bandwidth limits (src/core/rate.h); NULL: none */
 };
 
 /* What the router dialed to get this stream: the connection line's target, and the chain and
@@ -118,6 +119,8 @@ static inline void stream_take_svc(struct stream *to, struct stream *from)
 	to->svc = from->svc;
 	to->svc_since = from->svc_since;
 	to->svc_hold = from->svc_hold;
+	to->rate = from->rate;
+	from->rate = NULL;
 	from->svc = NULL;
 	from->svc_since = 0;
 	from->svc_hold = NULL;

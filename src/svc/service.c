@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "src/conf/limiter.h"
 #include "src/core/log.h"
 #include "src/core/util.h"
 #include "src/svc/conn_limits.h"
@@ -384,6 +385,9 @@ void service_dispatch(struct service *svc, struct stream *client)
 		service_ref(svc);
 		client->svc = svc;
 	}
+	/* GOST wraps the accepted connection: its reads are "in", its writes "out" (src/core/pipe.c enforces) */
+	if (svc->limiter && !client->rate && !client->dgram)
+		client->rate = traffic_limiter_conn(svc->limiter, client->peer);
 	svc_metrics_request(client);
 	if (conn_limits_request(svc, client) < 0)
 		return;

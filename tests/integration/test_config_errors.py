@@ -22,7 +22,7 @@ BAD = [
     ("bad_yaml.yaml", "4:4: did not find expected '-' indicator"),
     ("bad_unknown_key.yaml",
      "1:1: (top level).servics: unknown key (expected one of: services, chains, hops, authers, bypasses, log, workers, metrics, api, "
-     "admissions, climiters, rlimiters, hosts, resolvers)"),
+     "admissions, climiters, rlimiters, hosts, resolvers, limiters)"),
     ("bad_top_level.yaml", "1:1: the top level must be a mapping (services:, chains:, ...)"),
     ("bad_addr.yaml", "3:11: services[0].addr: expected host:port (or :port, [v6]:port), got \"127.0.0.1:80800\""),
     ("bad_unknown_handler.yaml", "5:13: services[0].handler.type: unknown handler \"nosuch\" (known: tcp, udp"),
@@ -243,7 +243,7 @@ def test_gost_shorthands_still_run(pw):
     assert "configuration OK: 6 services, 1 chains" in out
 
 
-QUERY_KEYS = ["admission=10.0.0.0/8", "limiter.in=1MB", "limiter.conn.out=1MB", "climiter=10", "rlimiter=5",
+QUERY_KEYS = ["admission=10.0.0.0/8", "climiter=10", "rlimiter=5",
               "probeResist=code:404", "probe_resist=code:404", "knock=x.example"]
 # On -L these are the service's own lists (test_admission_limits.py); on -F GOST would not apply them.
 SERVICE_QUERY_KEYS = ("admission", "climiter", "rlimiter")
@@ -287,9 +287,7 @@ def test_query_auth_is_applied(pw, http_server):
 
 # file text, line:col of the key, field
 YAML_REFUSED = [
-    ("services: []\nlimiters: []\n", "2:1", "(top level).limiters"),
     ("services: []\ntls: {certFile: c.pem, keyFile: k.pem, caFile: ca.pem}\n", "2:1", "(top level).tls"),
-    ("services:\n  - addr: 127.0.0.1:1\n    limiter: lim\n    handler: {type: http}\n", "3:5", "services[0].limiter"),
     ("services:\n  - addr: 127.0.0.1:1\n    quotas: [q]\n    handler: {type: http}\n", "3:5", "services[0].quotas"),
     ("services:\n  - addr: 127.0.0.1:1\n    handler:\n      type: http\n      metadata:\n        probeResist: code:404\n",
      "6:9", "services[0].handler.metadata.probeResist"),

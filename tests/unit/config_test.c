@@ -19,6 +19,7 @@
 #include "src/conf/access.h"
 #include "src/conf/dns.h"
 #include "src/conf/cnode_json.h"
+#include "src/conf/limiter.h"
 #include "src/conf/model.h"
 #include "src/svc/router.h"
 
@@ -423,6 +424,110 @@ static void test_chains_hops_authers_bypasses(void **state)
 	drop(c);
 }
 
+static void test_limiters(void **state)
+{
+	(void)state;
+	struct config *c = load_ok("services:\n"
+				   "  - name: a\n"
+				   "    addr: :8080\n"
+				   "    limiter: lim\n"
+				   "    handler: {type: http}\n"
+				   "  - name: b\n"
+				   "    addr: :8081\n"
+				   "    handler: {type: http}\n"
+				   "limiters:\n"
+				   "  - name: lim\n"
+				   "    limits:\n"
+				   "    - '$ 100MB 50MB'\n"
+				   "    - '$$ 10MB'\n"
+				   "  - name: other\n"
+				   "    limits: ['$$ 1KB 2KB 4KB']\n");
+	assert_int_equal(c->n_limiters, 2);
+	const struct traffic_limiter *l = c->services[0]->limiter;
+	assert_non_null(l);
+	assert_ptr_equal(l, c->limiters[0]);
+	assert_null(c->services[1]->limiter);
+	assert_int_equal(l->svc_in.rate, 100 << 20);
+	assert_int_equal(l->svc_out.rate, 50 << 20);
+	assert_int_equal(l->conn.in, 10 << 20);
+	assert_int_equal(l->conn.out, 0);
+	assert_int_equal(c->limiters[1]->conn.burst, 4096);
+	assert_false(c->limiters[1]->has_svc_in);
+	drop(c);
+	/* IP and CIDR lines: an exact address before any block, then the widest block; a later
+	 * line for the same scope replaces the earlier */
+	c = load_ok("limiters:\n"
+		    "  - name: h\n"
+		    "    limits:\n"
+		    "    - '10.1.2.3 1KB 2KB'\n"
+		    "    - '10.1.0.0/16 3KB'\n"
+		    "    - '10.0.0.0/8 4KB'\n"
+		    "    - '10.1.2.3/32 5KB'\n"
+		    "    - '2001:db8::/32 6KB'\n"
+		    "    - '10.0.0.0/8 7KB'\n");
+	struct traffic_limiter *hl = c->limiters[0];
+	l = hl;
+	assert_int_equal(l->n_hosts, 5); /* "10.1.2.3/32" is a block of its own */
+	uint8_t a[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3 };
+	assert_int_equal(traffic_limiter_host_line(l, a)->in, 1024);
+	assert_int_equal(traffic_limiter_host_line(l, a)->out, 2048);
+	a[15] = 4;  /* in 10.1.0.0/16 and 10.0.0.0/8: the wider, which the last line set to 7KB */
+	assert_int_equal(traffic_limiter_host_line(l, a)->in, 7 * 1024);
+	a[12] = 11;
+	assert_null(traffic_limiter_host_line(l, a));
+	uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8, 9, 9 };
+	assert_int_equal(traffic_limiter_host_line(l, v6)->in, 6 * 1024);
+	v6[3] = 0xb9;
+	assert_null(traffic_limiter_host_line(l, v6));
+	/* connections from one address share its buckets; another address has its own */
+	struct rate_conn *r1 = traffic_limiter_conn(hl, "10.9.9.9:1000"), *r2 = traffic_limiter_conn(hl, "10.9.9.9:1001");
+	struct rate_conn *r3 = traffic_limiter_conn(hl, "[::ffff:10.9.9.8]:1000");
+	assert_non_null(r1);
+	assert_int_equal(r1->n_in, 1);
+	assert_int_equal(r1->n_out, 0);
+	assert_ptr_equal(r1->in[0], r2->in[0]);
+	assert_ptr_not_equal(r1->in[0], r3->in[0]);
+	assert_null(traffic_limiter_conn(hl, "192.0.2.1:1"));
+	assert_null(traffic_limiter_conn(hl, "/run/x.sock"));
+	rate_conn_release(r1);
+	rate_conn_release(r2);
+	rate_conn_release(r3);
+	drop(c);
+	/* a limiter's lines are part of the fingerprint of the services that could name it */
+	struct config *c1 = load_ok("services: [{name: a, addr: ':1', limiter: l, handler: {type: http}}]\n"
+				    "limiters: [{name: l, limits: ['$ 1MB']}]\n");
+	struct config *c2 = load_ok("services: [{name: a, addr: ':1', limiter: l, handler: {type: http}}]\n"
+				    "limiters: [{name: l, limits: ['$ 2MB']}]\n");
+	assert_string_not_equal(c1->services[0]->fingerprint, c2->services[0]->fingerprint);
+	drop(c1);
+	drop(c2);
+}
+
+static void test_limiter_errors(void **state)
+{
+	(void)state;
+	load_fails("services:\n  - addr: :1\n    limiter: nope\n    handler: {type: http}\n", 3, "nope",
+		   "services[0].limiter: no limiter named \"nope\" in limiters");
+	load_fails("limiters:\n  - name: l\n    limits: ['$ 100']\n", 3, "'$",
+		   "limiters[0].limits[0]: input rate \"100\" is not a byte quantity such as 512KB, 1MB or 1.5GiB");
+	load_fails("limiters:\n  - name: l\n    limits:\n    - '$$'\n", 4, "'$",
+		   "limiters[0].limits[0]: a limit is \"SCOPE IN [OUT [BURST]]\" (SCOPE $, $$, an IP or a CIDR)");
+	load_fails("limiters:\n  - name: l\n    limits:\n    - {a: b}\n", 4, "{",
+		   "limiters[0].limits[0]: a limit line such as \"$ 100MB 100MB\" is required");
+	load_fails("limiters:\n  - name: l\n    limits: '$ 1MB'\n", 3, "'$",
+		   "limiters[0].limits: a list of limit lines is required");
+	load_fails("limiters:\n  - limits: ['$ 1MB']\n", 2, "limits",
+		   "limiters[0].name: a name is required");
+	load_fails("limiters:\n  - name: l\n  - name: l\n", 3, "l",
+		   "limiters[1]: a second limiter named \"l\"");
+	load_fails("limiters:\n  - name: l\n    limit: ['$ 1MB']\n", 3, "limit",
+		   "limiters[0].limit: unknown key (expected one of: name, limits)");
+	load_fails("services:\n  - addr: :1\n    limiter: l\n    handler: {type: udp}\n    listener: {type: udp}\n"
+		   "    forwarder: {nodes: [{addr: 127.0.0.1:53}]}\n"
+		   "limiters: [{name: l, limits: ['$ 1MB']}]\n", 3, "l\n",
+		   "services[0].limiter: bandwidth limits on a datagram listener (udp) are not implemented by portway");
+}
+
 static void test_ignored_keys_are_accepted(void **state)
 {
 	(void)state;
@@ -671,7 +776,7 @@ static void test_top_level_errors(void **state)
 	(void)state;
 	load_fails("service:\n  - addr: :1\n", 1, "service",
 		   "(top level).service: unknown key (expected one of: services, chains, hops, authers, bypasses, "
-		   "log, workers, metrics, api, admissions, climiters, rlimiters, hosts, resolvers)");
+		   "log, workers, metrics, api, admissions, climiters, rlimiters, hosts, resolvers, limiters)");
 	load_fails("services:\n  name: a\n", 2, "name", "services: expected a list");
 	load_fails("services: yes\n", 1, "yes", "services: expected a list");
 	load_fails("workers: many\n", 1, "many", "workers: expected a whole number from 0 to 256, got \"many\"");
@@ -711,7 +816,7 @@ static void test_service_errors(void **state)
 	load_fails("services:\n  - addr: [1]\n", 2, "[", "services[0].addr: expected a string");
 	load_fails("services:\n  - addr: :1\n    colour:\n      red: 1\n", 3, "colour",
 		   "services[0].colour: unknown key (expected one of: name, addr, handler, listener, forwarder, "
-		   "metadata, bypass, bypasses, admission, admissions, climiter, rlimiter, hosts, resolver)");
+		   "metadata, bypass, bypasses, admission, admissions, climiter, rlimiter, hosts, resolver, limiter)");
 	load_fails("services:\n  - just-a-string\n", 2, "just", "services[0]: expected a mapping");
 	load_fails("services:\n  - addr: :1\n    handler: tcp\n" FWD, 3, "tcp", "services[0].handler: expected a mapping");
 	load_fails("services:\n  - addr: :1\n    handler: {type: tcp, colour: red}\n" FWD, 3, "colour",
@@ -1006,14 +1111,14 @@ static void test_security_keys_refused(void **state)
 	(void)state;
 	char text[512], field[128];
 	/* top level: the definitions themselves, and tls (GOST's default certificate and client CA) */
-	static const char *const top[] = { "limiters", "quotas", "tls", "loggers", NULL };
+	static const char *const top[] = { "quotas", "tls", "loggers", NULL };
 	for (size_t i = 0; top[i]; i++) {
 		snprintf(text, sizeof text, "services: []\n%s: []\n", top[i]);
 		snprintf(field, sizeof field, "(top level).%s", top[i]);
 		refused_at(text, 2, top[i], field);
 	}
-	/* a service's bandwidth limiter and quotas */
-	static const char *const svc[] = { "limiter", "quotas", "logger", "loggers", NULL };
+	/* a service's quotas */
+	static const char *const svc[] = { "quotas", "logger", "loggers", NULL };
 	for (size_t i = 0; svc[i]; i++) {
 		snprintf(text, sizeof text, "services:\n  - addr: :1\n    handler: {type: http}\n    %s: x\n", svc[i]);
 		snprintf(field, sizeof field, "services[0].%s", svc[i]);
@@ -1025,6 +1130,13 @@ static void test_security_keys_refused(void **state)
 		   "auther", "services[0].listener.auther");
 	refused_at("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: tcp, authers: [a]}\n", 4,
 		   "authers", "services[0].listener.authers");
+	/* a limiter's lines from elsewhere (and their reloading) would not be loaded */
+	static const char *const lim[] = { "reload", "file", "redis", "http", "plugin", NULL };
+	for (size_t i = 0; lim[i]; i++) {
+		snprintf(text, sizeof text, "limiters:\n  - name: l\n    %s: {}\n", lim[i]);
+		snprintf(field, sizeof field, "limiters[0].%s", lim[i]);
+		refused_at(text, 3, lim[i], field);
+	}
 	/* a bypass's matchers from elsewhere would not be loaded */
 	static const char *const bp[] = { "file", "redis", "http", "plugin", NULL };
 	for (size_t i = 0; bp[i]; i++) {
@@ -1602,6 +1714,8 @@ int main(void)
 		cmocka_unit_test(test_chains_hops_authers_bypasses),
 		cmocka_unit_test(test_bypass_groups_and_network),
 		cmocka_unit_test(test_auth_file),
+		cmocka_unit_test(test_limiters),
+		cmocka_unit_test(test_limiter_errors),
 		cmocka_unit_test(test_ignored_keys_are_accepted),
 		cmocka_unit_test(test_hosts_and_resolvers),
 		cmocka_unit_test(test_hosts_and_resolvers_refused),

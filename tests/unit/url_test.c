@@ -16,6 +16,7 @@
 
 #include "src/core/log.h"
 #include "src/conf/access.h"
+#include "src/conf/limiter.h"
 #include "src/conf/model.h"
 
 static struct cfg_err err;
@@ -728,8 +729,7 @@ static void test_query_security_keys_refused(void **state)
 	(void)state;
 	/* admission, climiter, rlimiter: a service's own lists from -L's plain key (test_query_admission_limiters),
 	 * refused with a prefix and on -F, where GOST would not apply them */
-	static const char *const keys[] = { "admission=10.0.0.0/8", "climiter=10", "rlimiter=5", "limiter.in=1MB", "limiter.out=1MB",
-					    "limiter.conn.in=1MB", "limiter.conn.out=1MB",
+	static const char *const keys[] = { "admission=10.0.0.0/8", "climiter=10", "rlimiter=5",
 					    "probeResist=code:404", "probe_resist=code:404", "probeResistance=code:404",
 					    "knock=x.example", "quota=1GB" };
 	char url[256], want[600], key[64];
@@ -769,6 +769,40 @@ static void test_query_security_keys_refused(void **state)
 	assert_contains(refused(Lh, 1, NULL, 0), "services[0].handler.metadata.proxyProtocol: is not implemented");
 	char *Fp[] = { "relay://127.0.0.1:8420?proxyProtocol=1" };
 	assert_contains(refused(L1, 1, Fp, 1), "chains[0].hops[0].nodes[0].metadata.proxyProtocol: is not implemented");
+}
+
+/* GOST's -L ?limiter.in=&limiter.out=&limiter.conn.in=&limiter.conn.out=: a limiter of the service's own. */
+static void test_query_limiters(void **state)
+{
+	(void)state;
+	char *L[] = { "http://:8080?limiter.in=100MB&limiter.out=50MB&limiter.conn.in=10MB&limiter.conn.out=5MB",
+		      "tcp://:8081/127.0.0.1:80?limiter.out=2MB", "socks5://:8082" };
+	struct config *c = urls(L, 3, NULL, 0);
+	assert_int_equal(c->n_limiters, 2);
+	const struct traffic_limiter *a = c->services[0]->limiter, *b = c->services[1]->limiter;
+	assert_non_null(a);
+	assert_string_equal(a->name, "limiter-0");
+	assert_int_equal(a->svc_in.rate, 100 << 20);
+	assert_int_equal(a->svc_out.rate, 50 << 20);
+	assert_int_equal(a->conn.in, 10 << 20);
+	assert_int_equal(a->conn.out, 5 << 20);
+	/* an output rate alone limits the output (GOST's own command line would make it the input's) */
+	assert_string_equal(b->name, "limiter-1");
+	assert_false(b->has_svc_in);
+	assert_true(b->has_svc_out);
+	assert_int_equal(b->svc_out.rate, 2 << 20);
+	assert_int_equal(b->conn.in, 0);
+	assert_null(c->services[2]->limiter);
+	drop(c);
+	/* a malformed rate is the URL's error */
+	char *L2[] = { "http://:8080?limiter.conn.out=5mb" };
+	assert_contains(refused(L2, 1, NULL, 0), "limiters[0].limits[0]: output rate \"5mb\" is not a byte quantity");
+	/* a node has no limiter: the keys stay metadata there, and are refused */
+	char *L1[] = { "http://:8080" };
+	char *F[] = { "relay://127.0.0.1:8420?limiter.in=1MB" };
+	assert_contains(refused(L1, 1, F, 1), "chains[0].hops[0].nodes[0].metadata.limiter.in: is not implemented");
+	char *L3[] = { "http://:8080?handler.limiter.out=1MB" };
+	assert_contains(refused(L3, 1, NULL, 0), "services[0].handler.metadata.limiter.out: is not implemented");
 }
 
 /* -metrics: GOST's [user:pass@]host:port[?path=/p]; off loopback only with credentials. */
@@ -834,6 +868,7 @@ int main(void)
 		cmocka_unit_test(test_users_where_not_asked_refused),
 		cmocka_unit_test(test_query_security_keys_refused),
 		cmocka_unit_test(test_query_admission_limiters),
+		cmocka_unit_test(test_query_limiters),
 		cmocka_unit_test(test_shadowsocks_userinfo),
 	};
 	log_set_level("error");
