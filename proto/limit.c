@@ -1,6 +1,5 @@
 #include "proto/limit.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -95,62 +94,20 @@ int limit_parse_bytes(const char *s, size_t len, uint64_t *out)
 	return 0;
 }
 
-static int parse_scope(const char *k, struct limit_line *l)
+static int parse_scope(const char *k, size_t len, struct traffic_limit *l)
 {
-	char buf[64];
-	const char *slash = strchr(k, '/');
-	size_t alen = slash ? (size_t)(slash - k) : strlen(k);
-	struct in_addr a4;
-
-	if (!strcmp(k, "$")) {
-		l->scope = LIMIT_SERVICE;
-		return 0;
-	}
-	if (!strcmp(k, "$$")) {
-		l->scope = LIMIT_CONN;
-		return 0;
-	}
-	if (alen >= sizeof buf)
+	if (len == 1 && k[0] == '$')
+		l->scope = TRAFFIC_SERVICE;
+	else if (len == 2 && k[0] == '$' && k[1] == '$')
+		l->scope = TRAFFIC_CONN;
+	else if (ip_prefix_parse(k, len, &l->prefix) == 0)
+		l->scope = TRAFFIC_HOST;
+	else
 		return -1;
-	memcpy(buf, k, alen);
-	buf[alen] = 0;
-	l->scope = LIMIT_HOST;
-	int max;
-	if (inet_pton(AF_INET, buf, &a4) == 1) {
-		memset(l->addr, 0, 10);
-		l->addr[10] = l->addr[11] = 0xff;
-		memcpy(l->addr + 12, &a4, 4);
-		max = 32;
-	} else if (inet_pton(AF_INET6, buf, l->addr) == 1) {
-		max = 128;
-	} else {
-		return -1;
-	}
-	l->prefix = max;
-	if (slash) {
-		const char *p = slash + 1;
-		l->cidr = 1;
-		int v = 0;
-		if (!*p || strlen(p) > 3)
-			return -1;
-		for (; *p; p++) {
-			if (!is_digit(*p))
-				return -1;
-			v = v * 10 + (*p - '0');
-		}
-		if (v > max)
-			return -1;
-		l->prefix = v;
-	}
-	if (max == 32)
-		l->prefix += 96;
-	/* the block's address itself, as net.ParseCIDR masks it */
-	for (int b = l->prefix; b < 128; b++)
-		l->addr[b / 8] &= (uint8_t) ~(0x80 >> (b % 8));
 	return 0;
 }
 
-int limit_parse_line(const char *line, struct limit_line *out, char *err, size_t errlen)
+int traffic_limit_parse(const char *line, struct traffic_limit *out, char *err, size_t errlen)
 {
 	const char *f[5];
 	size_t flen[5], n = 0;
@@ -179,15 +136,9 @@ int limit_parse_line(const char *line, struct limit_line *out, char *err, size_t
 		snprintf(err, errlen, "a limit has at most four fields: SCOPE IN [OUT [BURST]]");
 		return -1;
 	}
-	char key[64];
-	if (flen[0] >= sizeof key) {
-		snprintf(err, errlen, "scope is not $, $$, an IP address or a CIDR block");
-		return -1;
-	}
-	memcpy(key, f[0], flen[0]);
-	key[flen[0]] = 0;
-	if (parse_scope(key, out) < 0) {
-		snprintf(err, errlen, "scope \"%s\" is not $, $$, an IP address or a CIDR block", key);
+	if (parse_scope(f[0], flen[0], out) < 0) {
+		snprintf(err, errlen, "scope \"%.*s\" is not $, $$, an IP address or a CIDR block",
+			 (int)(flen[0] > 64 ? 64 : flen[0]), f[0]);
 		return -1;
 	}
 	uint64_t *dst[] = { NULL, &out->in, &out->out, &out->burst };

@@ -11,24 +11,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum limit_scope {
-	LIMIT_SERVICE,  /* "$": all connections of the service share it */
-	LIMIT_CONN,     /* "$$": each connection has its own */
-	LIMIT_HOST,     /* an IP address or a CIDR block; addr/prefix say which */
+#include "proto/addr_rules.h"
+
+enum traffic_scope {
+	TRAFFIC_SERVICE,        /* "$": all connections of the service share it */
+	TRAFFIC_CONN,           /* "$$": each connection has its own */
+	TRAFFIC_HOST,           /* an IP address or a CIDR block (proto/addr_rules.h) */
 };
 
-struct limit_line {
-	enum limit_scope scope;
-	uint8_t addr[16];       /* LIMIT_HOST: the address, IPv4 as v4-mapped IPv6 */
-	int prefix;             /* LIMIT_HOST: bits of addr that must match (128 for one address) */
-	int cidr;               /* LIMIT_HOST: written as a block (with "/"), even "/32" */
-	uint64_t in, out, burst;/* bytes per second; 0: no limit (burst 0: the rate itself) */
+struct traffic_limit {
+	enum traffic_scope scope;
+	struct ip_prefix prefix;        /* TRAFFIC_HOST */
+	uint64_t in, out, burst;        /* bytes per second; 0: no limit (burst 0: the rate itself) */
 };
 
 /* A byte quantity as go-gost parses it; 0 on success (*out 0 for zero or negative), -1 if malformed. */
 int limit_parse_bytes(const char *s, size_t len, uint64_t *out);
 
 /* 0 on success; -1 with a message in err. */
-int limit_parse_line(const char *line, struct limit_line *out, char *err, size_t errlen);
+int traffic_limit_parse(const char *line, struct traffic_limit *out, char *err, size_t errlen);
 
 #endif

@@ -1,22 +1,31 @@
 #include "src/conf/limiter.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "src/core/util.h"
 
+static int same_prefix(const struct ip_prefix *a, const struct ip_prefix *b)
+{
+	return a->is_net == b->is_net && a->bits == b->bits && a->a.v4 == b->a.v4 && !memcmp(a->a.b, b->a.b, 16);
+}
+
+static int same_addr(const struct ip_addr *a, const struct ip_addr *b)
+{
+	return a->v4 == b->v4 && !memcmp(a->b, b->b, 16);
+}
+
 static int parse_limit(struct traffic_limiter *l, const struct cnode *item, const char *field, struct cfg_err *e)
 {
-	struct limit_line line;
+	struct traffic_limit line;
 	char err[256];
 	if (item->kind != CN_SCALAR)
 		return cfg_error(e, item, field, "a limit line such as \"$ 100MB 100MB\" is required");
-	if (limit_parse_line(item->value, &line, err, sizeof err) < 0)
+	if (traffic_limit_parse(item->value, &line, err, sizeof err) < 0)
 		return cfg_error(e, item, field, "%s", err);
 	switch (line.scope) {
-	case LIMIT_SERVICE:
+	case TRAFFIC_SERVICE:
 		/* a later line for the same scope replaces an earlier one, as in go-gost */
 		l->has_svc_in = line.in > 0;
 		l->has_svc_out = line.out > 0;
@@ -25,13 +34,12 @@ static int parse_limit(struct traffic_limiter *l, const struct cnode *item, cons
 		if (line.out)
 			rate_bucket_init(&l->svc_out, line.out, line.burst);
 		return 0;
-	case LIMIT_CONN:
+	case TRAFFIC_CONN:
 		l->conn = line;
 		return 0;
-	case LIMIT_HOST:
+	case TRAFFIC_HOST:
 		for (size_t i = 0; i < l->n_hosts; i++)
-			if (l->hosts[i].cidr == line.cidr && l->hosts[i].prefix == line.prefix &&
-			    !memcmp(l->hosts[i].addr, line.addr, 16)) {
+			if (same_prefix(&l->hosts[i].prefix, &line.prefix)) {
 				l->hosts[i] = line;
 				return 0;
 			}
@@ -78,7 +86,7 @@ fail:
 /* An address's buckets: one per client IP with a host line, shared by its connections. */
 struct host_bucket {
 	struct host_bucket *next;
-	uint8_t addr[16];
+	struct ip_addr addr;
 	int refs;                       /* connections holding it; under the limiter's lock */
 	uint64_t idle_since;            /* rate_now() when refs fell to 0 */
 	struct rate_bucket in, out;
@@ -111,63 +119,29 @@ void traffic_limiter_free(struct traffic_limiter *l)
 	free(l);
 }
 
-static int prefix_holds(const struct limit_line *h, const uint8_t *addr)
+const struct traffic_limit *traffic_limiter_host_line(const struct traffic_limiter *l, const struct ip_addr *addr)
 {
-	int full = h->prefix / 8, rest = h->prefix % 8;
-	if (memcmp(h->addr, addr, (size_t)full))
-		return 0;
-	return !rest || !((h->addr[full] ^ addr[full]) & (uint8_t)(0xff << (8 - rest)));
-}
-
-const struct limit_line *traffic_limiter_host_line(const struct traffic_limiter *l, const uint8_t *addr)
-{
-	const struct limit_line *widest = NULL;
+	const struct traffic_limit *widest = NULL;
 	for (size_t i = 0; i < l->n_hosts; i++) {
-		const struct limit_line *h = &l->hosts[i];
-		if (!h->cidr && !memcmp(h->addr, addr, 16))
+		const struct traffic_limit *h = &l->hosts[i];
+		if (!h->prefix.is_net && same_addr(&h->prefix.a, addr))
 			return h;
-		if (h->cidr && prefix_holds(h, addr) && (!widest || h->prefix < widest->prefix))
+		if (h->prefix.is_net && ip_prefix_contains(&h->prefix, addr) &&
+		    (!widest || h->prefix.bits < widest->prefix.bits))
 			widest = h;
 	}
 	return widest;
 }
 
-/* "IP:PORT" or "[IPv6]:PORT" to 16 bytes (IPv4 v4-mapped); -1 for anything else. */
-static int peer_addr(const char *peer, uint8_t *addr)
-{
-	char host[64];
-	const char *colon = strrchr(peer, ':');
-	size_t n;
-	struct in_addr a4;
-	if (!colon)
-		return -1;
-	n = (size_t)(colon - peer);
-	if (n >= 2 && peer[0] == '[' && peer[n - 1] == ']') {
-		peer++;
-		n -= 2;
-	}
-	if (n >= sizeof host)
-		return -1;
-	memcpy(host, peer, n);
-	host[n] = 0;
-	if (inet_pton(AF_INET, host, &a4) == 1) {
-		memset(addr, 0, 10);
-		addr[10] = addr[11] = 0xff;
-		memcpy(addr + 12, &a4, 4);
-		return 0;
-	}
-	return inet_pton(AF_INET6, host, addr) == 1 ? 0 : -1;
-}
-
 /* The buckets of addr, made from line if it has none; a reference the caller drops with host_put. */
-static struct host_bucket *host_get(struct traffic_limiter *l, const uint8_t *addr, const struct limit_line *line)
+static struct host_bucket *host_get(struct traffic_limiter *l, const struct ip_addr *addr, const struct traffic_limit *line)
 {
 	uint64_t now = rate_now();
 	struct host_bucket *found = NULL, **pp = &l->active;
 	pthread_mutex_lock(&l->lock);
 	while (*pp) {
 		struct host_bucket *h = *pp;
-		if (!memcmp(h->addr, addr, 16)) {
+		if (same_addr(&h->addr, addr)) {
 			found = h;
 		} else if (!h->refs && now - h->idle_since > HOST_KEEP) {
 			*pp = h->next;
@@ -178,7 +152,7 @@ static struct host_bucket *host_get(struct traffic_limiter *l, const uint8_t *ad
 	}
 	if (!found) {
 		found = xcalloc(1, sizeof *found);
-		memcpy(found->addr, addr, 16);
+		found->addr = *addr;
 		found->has_in = line->in > 0;
 		found->has_out = line->out > 0;
 		if (found->has_in)
@@ -211,10 +185,10 @@ static void conn_release(struct rate_conn *r)
 
 struct rate_conn *traffic_limiter_conn(struct traffic_limiter *l, const char *peer)
 {
-	uint8_t addr[16];
-	const struct limit_line *line = NULL;
-	if (l->n_hosts && peer && peer_addr(peer, addr) == 0)
-		line = traffic_limiter_host_line(l, addr);
+	struct ip_addr addr;
+	const struct traffic_limit *line = NULL;
+	if (l->n_hosts && peer && ip_addr_from_peer(peer, &addr) == 0)
+		line = traffic_limiter_host_line(l, &addr);
 	if (!l->has_svc_in && !l->has_svc_out && !l->conn.in && !l->conn.out && !(line && (line->in || line->out)))
 		return NULL;
 	struct limiter_conn *c = xcalloc(1, sizeof *c);
@@ -231,7 +205,7 @@ struct rate_conn *traffic_limiter_conn(struct traffic_limiter *l, const char *pe
 		r->out[r->n_out++] = &r->own[1];
 	}
 	if (line && (line->in || line->out)) {
-		c->host = host_get(l, addr, line);
+		c->host = host_get(l, &addr, line);
 		if (c->host->has_in)
 			r->in[r->n_in++] = &c->host->in;
 		if (c->host->has_out)

@@ -20,8 +20,8 @@ struct traffic_limiter {
 	 * limiter, on every worker (go-gost keeps one "$" limiter per limiter object too) */
 	struct rate_bucket svc_in, svc_out;
 	int has_svc_in, has_svc_out;
-	struct limit_line conn;         /* "$$": each connection gets buckets of these rates; in/out 0: none */
-	struct limit_line *hosts;       /* owned: IP and CIDR lines, in file order (a later same scope replaced) */
+	struct traffic_limit conn;         /* "$$": each connection gets buckets of these rates; in/out 0: none */
+	struct traffic_limit *hosts;       /* owned: IP and CIDR lines, in file order (a later same scope replaced) */
 	size_t n_hosts;
 	/* The buckets of the client addresses that have connections (or had, less than
 	 * HOST_KEEP ago): one per address, shared by its connections on every worker. The
@@ -39,9 +39,8 @@ void traffic_limiter_free(struct traffic_limiter *l);
  * rate_conn_release; NULL when the limiter limits nothing for it. */
 struct rate_conn *traffic_limiter_conn(struct traffic_limiter *l, const char *peer);
 
-/* The host line that limits addr (16 bytes, IPv4 v4-mapped), or NULL: an exact IP's line, else
- * the widest block that holds it (go-gost takes the first network its CIDR trie returns, the
- * shortest prefix). */
-const struct limit_line *traffic_limiter_host_line(const struct traffic_limiter *l, const uint8_t *addr);
+/* The host line that limits addr, or NULL: an exact IP's line, else the widest block that holds
+ * it (go-gost takes the first network its CIDR trie returns, the shortest prefix). */
+const struct traffic_limit *traffic_limiter_host_line(const struct traffic_limiter *l, const struct ip_addr *addr);
 
 #endif

@@ -468,17 +468,19 @@ static void test_limiters(void **state)
 	struct traffic_limiter *hl = c->limiters[0];
 	l = hl;
 	assert_int_equal(l->n_hosts, 5); /* "10.1.2.3/32" is a block of its own */
-	uint8_t a[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3 };
-	assert_int_equal(traffic_limiter_host_line(l, a)->in, 1024);
-	assert_int_equal(traffic_limiter_host_line(l, a)->out, 2048);
-	a[15] = 4;  /* in 10.1.0.0/16 and 10.0.0.0/8: the wider, which the last line set to 7KB */
-	assert_int_equal(traffic_limiter_host_line(l, a)->in, 7 * 1024);
-	a[12] = 11;
-	assert_null(traffic_limiter_host_line(l, a));
-	uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8, 9, 9 };
-	assert_int_equal(traffic_limiter_host_line(l, v6)->in, 6 * 1024);
-	v6[3] = 0xb9;
-	assert_null(traffic_limiter_host_line(l, v6));
+	struct ip_addr a;
+	assert_int_equal(ip_addr_parse("10.1.2.3", 8, &a), 0);
+	assert_int_equal(traffic_limiter_host_line(l, &a)->in, 1024);
+	assert_int_equal(traffic_limiter_host_line(l, &a)->out, 2048);
+	/* in 10.1.0.0/16 and 10.0.0.0/8: the wider, which the last line set to 7KB */
+	assert_int_equal(ip_addr_parse("10.1.2.4", 8, &a), 0);
+	assert_int_equal(traffic_limiter_host_line(l, &a)->in, 7 * 1024);
+	assert_int_equal(ip_addr_parse("11.1.2.4", 8, &a), 0);
+	assert_null(traffic_limiter_host_line(l, &a));
+	assert_int_equal(ip_addr_parse("2001:db8:909::1", 15, &a), 0);
+	assert_int_equal(traffic_limiter_host_line(l, &a)->in, 6 * 1024);
+	assert_int_equal(ip_addr_parse("2001:db9::1", 11, &a), 0);
+	assert_null(traffic_limiter_host_line(l, &a));
 	/* connections from one address share its buckets; another address has its own */
 	struct rate_conn *r1 = traffic_limiter_conn(hl, "10.9.9.9:1000"), *r2 = traffic_limiter_conn(hl, "10.9.9.9:1001");
 	struct rate_conn *r3 = traffic_limiter_conn(hl, "[::ffff:10.9.9.8]:1000");

@@ -74,20 +74,20 @@ static void test_byte_quantities_refused(void **state)
 	refused_bytes("100000000EB");
 }
 
-static struct limit_line line_ok(const char *s)
+static struct traffic_limit line_ok(const char *s)
 {
-	struct limit_line l;
+	struct traffic_limit l;
 	char err[256];
-	if (limit_parse_line(s, &l, err, sizeof err) < 0)
+	if (traffic_limit_parse(s, &l, err, sizeof err) < 0)
 		fail_msg("refused: \"%s\": %s", s, err);
 	return l;
 }
 
 static void line_refused(const char *s, const char *want)
 {
-	struct limit_line l;
+	struct traffic_limit l;
 	char err[256];
-	if (limit_parse_line(s, &l, err, sizeof err) == 0)
+	if (traffic_limit_parse(s, &l, err, sizeof err) == 0)
 		fail_msg("accepted: \"%s\"", s);
 	assert_string_equal(err, want);
 }
@@ -95,13 +95,13 @@ static void line_refused(const char *s, const char *want)
 static void test_limit_lines(void **state)
 {
 	(void)state;
-	struct limit_line l = line_ok("$ 100MB 100MB");
-	assert_int_equal(l.scope, LIMIT_SERVICE);
+	struct traffic_limit l = line_ok("$ 100MB 100MB");
+	assert_int_equal(l.scope, TRAFFIC_SERVICE);
 	assert_int_equal(l.in, 100 * MiB);
 	assert_int_equal(l.out, 100 * MiB);
 	assert_int_equal(l.burst, 0);
 	l = line_ok("$$ 10MB");
-	assert_int_equal(l.scope, LIMIT_CONN);
+	assert_int_equal(l.scope, TRAFFIC_CONN);
 	assert_int_equal(l.in, 10 * MiB);
 	assert_int_equal(l.out, 0);
 	l = line_ok("  $$\t1KB \t 2KB   4KB ");
@@ -112,20 +112,18 @@ static void test_limit_lines(void **state)
 	assert_int_equal(l.in, 0);
 	assert_int_equal(l.out, 2 * MiB);
 	l = line_ok("192.168.1.1  512KB 1MB");
-	assert_int_equal(l.scope, LIMIT_HOST);
-	assert_int_equal(l.prefix, 128);
+	assert_int_equal(l.scope, TRAFFIC_HOST);
+	assert_int_equal(l.prefix.bits, 128);
+	assert_false(l.prefix.is_net);
+	assert_true(l.prefix.a.v4);
 	static const uint8_t v4[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 168, 1, 1 };
-	assert_memory_equal(l.addr, v4, 16);
-	assert_false(l.cidr);
+	assert_memory_equal(l.prefix.a.b, v4, 16);
 	l = line_ok("192.168.7.9/16 1MB 5MB");
-	assert_true(l.cidr);
-	assert_int_equal(l.prefix, 96 + 16);
-	static const uint8_t net[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 168, 0, 0 };
-	assert_memory_equal(l.addr, net, 16);
+	assert_true(l.prefix.is_net);
+	assert_int_equal(l.prefix.bits, 96 + 16);
 	l = line_ok("2001:db8::1/32 1MB");
-	assert_int_equal(l.prefix, 32);
-	assert_int_equal(l.addr[4], 0);
-	assert_int_equal(l.addr[0], 0x20);
+	assert_int_equal(l.prefix.bits, 32);
+	assert_false(l.prefix.a.v4);
 }
 
 static void test_limit_lines_refused(void **state)
