@@ -131,7 +131,7 @@ static const struct kind {
 	{ "services", "service" }, { "chains", "chain" }, { "hops", "hop" },
 	{ "authers", "auther" },   { "bypasses", "bypass" },
 	{ "admissions", "admission" }, { "climiters", "climiter" }, { "rlimiters", "rlimiter" },
-	{ "limiters", "limiter" },
+	{ "limiters", "limiter" },     { "hosts", "hosts" },         { "resolvers", "resolver" },
 };
 
 static const struct kind *kind_find(const char *name)

@@ -376,3 +376,33 @@ def test_resolver_for_a_chain_node(pw, tags, dnsmasq):
     pw.start("-L", f"tcp://127.0.0.1:{front}/127.0.0.3:{tags}",
              "-F", f"http://proxy.test:{proxy}?resolver=127.0.0.1:{d.port}")
     assert fetch_tag(front) == "127.0.0.3"
+
+
+def test_hosts_and_resolvers_through_the_web_api(pw, tags):
+    """/config/hosts and /config/resolvers as GOST's API: a change applies as a reload does."""
+    from test_api import call
+    api, fwd = free_port(), free_port()
+    pw.start(config=f"api:\n  addr: 127.0.0.1:{api}\n")
+    wait_port(api)
+    hosts = {"name": "h1", "mappings": [{"ip": "127.0.0.2", "hostname": "backend.test"}]}
+    assert call(api, "POST", "/config/hosts", hosts)[0] == 200
+    svc = {"name": "fwd", "addr": f"127.0.0.1:{fwd}", "hosts": "h1", "handler": {"type": "tcp"},
+           "listener": {"type": "tcp"}, "forwarder": {"nodes": [{"name": "t", "addr": f"backend.test:{tags}"}]}}
+    assert call(api, "POST", "/config/services", svc)[0] == 200
+    assert fetch_tag(fwd) == "127.0.0.2"
+    hosts["mappings"][0]["ip"] = "127.0.0.3"
+    assert call(api, "PUT", "/config/hosts/h1", hosts)[0] == 200
+    deadline = time.monotonic() + 10
+    while fetch_tag(fwd) != "127.0.0.3":
+        assert time.monotonic() < deadline, "the changed mapping did not apply"
+        time.sleep(0.1)
+    status, body = call(api, "GET", "/config/hosts/h1")
+    assert status == 200 and body["data"]["mappings"][0]["ip"] == "127.0.0.3"
+    # a hosts list a service names cannot go; a DoT nameserver is refused as at load
+    assert call(api, "DELETE", "/config/hosts/h1")[0] == 400
+    ok = {"name": "r1", "nameservers": [{"addr": "udp://127.0.0.1:53"}]}
+    assert call(api, "POST", "/config/resolvers", ok)[0] == 200
+    assert [r["name"] for r in call(api, "GET", "/config/resolvers")[1]["data"]["list"]] == ["r1"]
+    status, body = call(api, "POST", "/config/resolvers", {"name": "r2", "nameservers": [{"addr": "tls://127.0.0.1:853"}]})
+    assert status == 400, body
+    assert fetch_tag(fwd) == "127.0.0.3"
