@@ -23,7 +23,7 @@ libsqlite3-dev libc-ares-dev zlib1g-dev libsystemd-dev libssh-dev libjansson-dev
 TEST_PKGS="libcmocka-dev dnsmasq-base clang python3 python3-pytest python3-websockets python3-openssl golang-go
 golang-github-pion-dtls.v2-dev golang-github-xtaci-smux-dev curl openssl socat ncat netcat-openbsd nginx-light
 openssh-server openssh-client sshpass iperf3 haproxy wrk redis-server sqlite3 iproute2 procps psmisc stunnel4 tinyproxy
-v2ray shadowsocks-libev prometheus golang-golang-x-net-dev debhelper dpkg-dev fakeroot lintian chromium golang-google-grpc-dev iptables"
+v2ray shadowsocks-libev prometheus golang-golang-x-net-dev debhelper dpkg-dev fakeroot lintian chromium golang-google-grpc-dev iptables systemd"
 PKGS=$BUILD_PKGS
 [ "$WITH_TESTS" = 1 ] && PKGS="$BUILD_PKGS $TEST_PKGS"
 missing=""
