@@ -1163,13 +1163,13 @@ static void test_proxy_protocol_listener(void **state)
 	(void)state;
 	struct config *c = load_ok("services:\n  - addr: :1\n    metadata: {proxyProtocol: 1}\n    handler: {type: http}\n");
 	assert_int_equal(c->services[0]->proxy_protocol, 1);
-	config_unref(c);
+	drop(c);
 	c = load_ok("services:\n  - addr: :1\n    handler: {type: http}\n    listener: {type: tls, metadata: {proxyProtocol: 2}}\n");
 	assert_int_equal(c->services[0]->proxy_protocol, 2);
-	config_unref(c);
+	drop(c);
 	c = load_ok("services:\n  - addr: :1\n    handler: {type: http}\n");
 	assert_int_equal(c->services[0]->proxy_protocol, 0);
-	config_unref(c);
+	drop(c);
 	load_fails("services:\n  - addr: :1\n    metadata: {proxyProtocol: 3}\n    handler: {type: http}\n", 3, "3",
 		   "proxyProtocol: expected a whole number from 0 to 2, got \"3\"");
 	load_fails("services:\n  - addr: :1\n    metadata: {proxyProtocol: 1}\n    handler: {type: udp}\n    listener: {type: udp}\n"
