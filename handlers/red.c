@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "handlers/redirect.h"
 #include "src/core/log.h"
 #include "src/core/util.h"
 #include "src/svc/router.h"
@@ -53,19 +54,6 @@ static int red_init(struct service *svc, struct cfg_err *e)
 
 static void red_fini(struct service *svc) { free(svc->handler.state); }
 
-/* An IPv4 client of a dual-stack socket is ::ffff:a.b.c.d there: a.b.c.d is where it went. */
-static int unmap_v4(struct sockaddr_storage *ss)
-{
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-	if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-		return 0;
-	struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = s6->sin6_port };
-	memcpy(&s4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
-	memset(ss, 0, sizeof *ss);
-	memcpy(ss, &s4, sizeof s4);
-	return 0;
-}
-
 /* Where the client was headed: the NAT table's original destination, or (TPROXY) our own end. */
 static int original_dst(int fd, int tproxy, struct sockaddr_storage *ss)
 {
@@ -73,8 +61,10 @@ static int original_dst(int fd, int tproxy, struct sockaddr_storage *ss)
 	memset(ss, 0, sizeof *ss);
 	if (getsockname(fd, (struct sockaddr *)ss, &len) < 0)
 		return -1;
-	if (tproxy)
-		return unmap_v4(ss);
+	if (tproxy) {
+		sockaddr_unmap_v4(ss); /* an IPv4 client of a dual-stack listener went to a.b.c.d */
+		return 0;
+	}
 	int v6 = ss->ss_family == AF_INET6 &&
 		 !IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)ss)->sin6_addr);
 	len = sizeof *ss;
@@ -83,21 +73,46 @@ static int original_dst(int fd, int tproxy, struct sockaddr_storage *ss)
 	return getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, ss, &len);
 }
 
-static void red_report(void *ctx, struct stream *client, struct stream *target, int err)
+static void redirect_report(void *ctx, struct stream *client, struct stream *target, int err)
 {
 	struct service *svc = ctx;
+	const char *net = client->dgram ? "udp " : "";
 	if (err)
-		log_info("service %s: %s: %s", svc->name, client->peer, strerror(err));
+		log_info("service %s: %s%s: %s", svc->name, net, client->peer, strerror(err));
 	else
-		log_debug("service %s: %s -> %s", svc->name, client->peer, target->peer);
+		log_debug("service %s: %s%s -> %s", svc->name, net, client->peer, target->peer);
+}
+
+void redirect_forward(struct service *svc, struct stream *client, const struct sockaddr_storage *dst, double ttl)
+{
+	char where[80], host[64];
+	uint16_t port;
+	const char *net = client->dgram ? "udp " : "";
+	sockaddr_format((const struct sockaddr *)dst, where, sizeof where);
+	if (hostport_split(where, host, sizeof host, &port) < 0) {
+		stream_close(client);
+		return;
+	}
+	if (bypass_match_net(svc->bypass, client->dgram ? "udp" : "tcp", host, port)) {
+		log_info("service %s: %s%s: %s is bypassed", svc->name, net, client->peer, where);
+		stream_close(client);
+		return;
+	}
+	log_info("service %s: %s%s -> %s (redirected)", svc->name, net, client->peer, where);
+	router_dial_pipe(client, &(struct dial_pipe){
+		.dial = { .chain = svc->handler.chain, .dgram = client->dgram, .timeout = ttl, .svc = svc },
+		.host = host,
+		.port = port,
+		.idle_timeout = ttl,
+		.report = redirect_report,
+		.ctx = svc,
+	});
 }
 
 static void red_handle(struct service *svc, struct stream *client)
 {
 	struct red_opts *o = svc->handler.state;
 	struct sockaddr_storage ss;
-	char dst[80], host[64];
-	uint16_t port;
 	int fd = stream_fd(client);
 	if (fd < 0 || original_dst(fd, o->tproxy, &ss) < 0) {
 		log_info("service %s: %s: no original destination (%s)", svc->name, client->peer,
@@ -105,24 +120,7 @@ static void red_handle(struct service *svc, struct stream *client)
 		stream_close(client);
 		return;
 	}
-	sockaddr_format((struct sockaddr *)&ss, dst, sizeof dst);
-	if (hostport_split(dst, host, sizeof host, &port) < 0) {
-		stream_close(client);
-		return;
-	}
-	if (bypass_match_net(svc->bypass, "tcp", host, port)) {
-		log_info("service %s: %s: %s is bypassed", svc->name, client->peer, dst);
-		stream_close(client);
-		return;
-	}
-	log_info("service %s: %s -> %s (redirected)", svc->name, client->peer, dst);
-	router_dial_pipe(client, &(struct dial_pipe){
-		.dial = { .chain = svc->handler.chain, .svc = svc },
-		.host = host,
-		.port = port,
-		.report = red_report,
-		.ctx = svc,
-	});
+	redirect_forward(svc, client, &ss, 0);
 }
 
 const struct handler_type handler_red = {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "handlers/redirect.h"
 #include "src/core/log.h"
 #include "src/core/util.h"
 #include "src/svc/router.h"
@@ -42,46 +43,17 @@ static int redu_init(struct service *svc, struct cfg_err *e)
 
 static void redu_fini(struct service *svc) { free(svc->handler.state); }
 
-static void redu_report(void *ctx, struct stream *client, struct stream *target, int err)
-{
-	struct service *svc = ctx;
-	if (err)
-		log_info("service %s: udp %s: %s", svc->name, client->peer, strerror(err));
-	else
-		log_debug("service %s: udp %s -> %s", svc->name, client->peer, target->peer);
-}
-
 static void redu_handle(struct service *svc, struct stream *client)
 {
 	struct redu_opts *o = svc->handler.state;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
-	char dst[80], host[64];
-	uint16_t port;
 	int fd = stream_fd(client);
 	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
 		stream_close(client);
 		return;
 	}
-	sockaddr_format((struct sockaddr *)&ss, dst, sizeof dst);
-	if (hostport_split(dst, host, sizeof host, &port) < 0) {
-		stream_close(client);
-		return;
-	}
-	if (bypass_match_net(svc->bypass, "udp", host, port)) {
-		log_info("service %s: udp %s: %s is bypassed", svc->name, client->peer, dst);
-		stream_close(client);
-		return;
-	}
-	log_info("service %s: udp %s -> %s (redirected)", svc->name, client->peer, dst);
-	router_dial_pipe(client, &(struct dial_pipe){
-		.dial = { .chain = svc->handler.chain, .dgram = 1, .timeout = o->ttl, .svc = svc },
-		.host = host,
-		.port = port,
-		.idle_timeout = o->ttl,
-		.report = redu_report,
-		.ctx = svc,
-	});
+	redirect_forward(svc, client, &ss, o->ttl);
 }
 
 const struct handler_type handler_redu = {

@@ -60,18 +60,6 @@ static socklen_t sa_len(const struct sockaddr_storage *ss)
 	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
-/* An IPv4 client of a dual-stack socket is ::ffff:a.b.c.d: a socket for it is IPv4. */
-static void unmap(struct sockaddr_storage *ss)
-{
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-	if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-		return;
-	struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = s6->sin6_port };
-	memcpy(&s4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
-	memset(ss, 0, sizeof *ss);
-	memcpy(ss, &s4, sizeof s4);
-}
-
 /* A socket bound to dst (not ours: IP_TRANSPARENT) and connected to the client. */
 static int session_socket(const struct sockaddr_storage *dst, const struct sockaddr_storage *client)
 {
@@ -109,12 +97,12 @@ static void redu_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 		ssize_t n = recvmsg(li->fd, &m, 0);
 		if (n < 0)
 			return; /* EAGAIN, or an error the next datagram may not have */
-		unmap(&client);
+		sockaddr_unmap_v4(&client); /* a socket for an IPv4 client is IPv4 */
 		if (orig_dst(&m, &dst) < 0) {
 			log_debug("service %s: a datagram without its original destination", li->svc->name);
 			continue;
 		}
-		unmap(&dst);
+		sockaddr_unmap_v4(&dst);
 		sockaddr_format((struct sockaddr *)&client, cbuf, sizeof cbuf);
 		sockaddr_format((struct sockaddr *)&dst, dbuf, sizeof dbuf);
 		int fd = session_socket(&dst, &client);

@@ -128,6 +128,17 @@ void hostport_format(char *out, size_t outlen, const char *host, uint16_t port)
 		snprintf(out, outlen, "%s:%u", host, port);
 }
 
+void sockaddr_unmap_v4(struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+	if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return;
+	struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = s6->sin6_port };
+	memcpy(&s4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+	memset(ss, 0, sizeof *ss);
+	memcpy(ss, &s4, sizeof s4);
+}
+
 void sockaddr_format(const struct sockaddr *sa, char *out, size_t outlen)
 {
 	char ip[INET6_ADDRSTRLEN] = "?";

@@ -23,6 +23,8 @@ int bool_parse(const char *s);
 int hostport_split(const char *s, char *host, size_t hostlen, uint16_t *port);
 /* Format host and port, bracketing IPv6 literals. */
 void hostport_format(char *out, size_t outlen, const char *host, uint16_t port);
+/* An IPv4 address seen through a dual-stack socket (::ffff:a.b.c.d) as the IPv4 one it is. */
+void sockaddr_unmap_v4(struct sockaddr_storage *ss);
 /* Printable "ip:port" of a socket address. */
 void sockaddr_format(const struct sockaddr *sa, char *out, size_t outlen);
 /* Parse a numeric IPv4/IPv6 literal (no DNS) into a sockaddr; returns 0 or -1. */
