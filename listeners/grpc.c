@@ -106,12 +106,7 @@ static void grpc_listener_ready(void *ctx, struct stream *s, int err)
 	(void)err;
 	if (!s)
 		return;
-	if (strcmp(s->alpn, "h2")) {
-		log_info("service %s: %s: the client did not choose HTTP/2 (ALPN \"%s\")", svc->name, s->peer, s->alpn);
-		stream_close(s);
-		return;
-	}
-	h2_serve(svc, s, grpc_listener_request);
+	h2_serve_tls(svc, s, grpc_listener_request);
 }
 
 static void grpc_listener_accept(struct listener_inst *li, struct stream *s)

@@ -44,6 +44,16 @@ static void serve_on_closed(void *ud, struct h2_session *sess, int err)
 
 /* The lower stream holds the service reference while the session reads from it: requests come
  * only then, and ud goes with on_closed (a server session is never closed from here). */
+void h2_serve_tls(struct service *svc, struct stream *tls, void (*on_request)(struct service *svc, struct stream *st))
+{
+	if (strcmp(tls->alpn, "h2")) {
+		log_info("service %s: %s: the client did not choose HTTP/2 (ALPN \"%s\")", svc->name, tls->peer, tls->alpn);
+		stream_close(tls);
+		return;
+	}
+	h2_serve(svc, tls, on_request);
+}
+
 void h2_serve(struct service *svc, struct stream *lower, void (*on_request)(struct service *svc, struct stream *st))
 {
 	static const struct h2_session_callbacks cbs = { serve_on_request, serve_on_closed };

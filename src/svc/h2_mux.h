@@ -25,6 +25,9 @@
  * is NULL, straight with service_dispatch. */
 void h2_serve(struct service *svc, struct stream *lower, void (*on_request)(struct service *svc, struct stream *st));
 
+/* The same for a TLS stream, which must have agreed on ALPN h2; otherwise it is logged and closed. */
+void h2_serve_tls(struct service *svc, struct stream *tls, void (*on_request)(struct service *svc, struct stream *st));
+
 /* ---- the http2 dialer's handle ---- */
 
 /* A stream standing for the session (reads nothing, writes fail); it holds the session's
