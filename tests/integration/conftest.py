@@ -18,6 +18,7 @@ writes its sanitizer reports to files, which the autouse fixture
 """
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -360,3 +361,21 @@ def http_server(tmp_path):
 def curl(*args, timeout=30):
     r = subprocess.run(["curl", "-sS", "--max-time", str(timeout)] + list(args), capture_output=True, timeout=timeout + 5)
     return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+
+
+def build_go_peer(tmp_path_factory, name, source, needs, package):
+    """Build a Go test peer from source (its main.go) with Debian's Go packages under
+    /usr/share/gocode (GOPATH mode: nothing is downloaded); skip the test when Go or the
+    package directory needs is missing. Returns the binary's path."""
+    if not shutil.which("go") or not os.path.isdir(needs):
+        pytest.skip(f"Go and {package} are needed (scripts/setup.sh)")
+    d = tmp_path_factory.mktemp(name)
+    src = d / "src" / name
+    src.mkdir(parents=True)
+    (src / "main.go").write_text(source)
+    env = dict(os.environ, GO111MODULE="off", GOPATH=f"{d}:/usr/share/gocode", GOCACHE=str(d / "cache"), GOFLAGS="")
+    out = d / name
+    r = subprocess.run(["go", "build", "-o", str(out), f"./src/{name}"], cwd=d, env=env, capture_output=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+    return str(out)

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import free_port
+from conftest import build_go_peer, free_port
 from test_dtls import GRACE, certs, client_yaml, server_yaml, udp_exchange  # noqa: F401 (certs is a fixture)
 
 PION_SRC = "/usr/share/gocode/src/github.com/pion/dtls/v2"
@@ -136,18 +136,7 @@ func main() {
 
 @pytest.fixture(scope="module")
 def pion_peer(tmp_path_factory):
-    if not shutil.which("go") or not os.path.isdir(PION_SRC):
-        pytest.skip("Go and golang-github-pion-dtls.v2-dev are needed (scripts/setup.sh)")
-    d = tmp_path_factory.mktemp("pion")
-    src = d / "src" / "pionpeer"
-    src.mkdir(parents=True)
-    (src / "main.go").write_text(PEER_GO)
-    env = dict(os.environ, GO111MODULE="off", GOPATH=f"{d}:/usr/share/gocode", GOFLAGS="")
-    out = d / "pionpeer"
-    r = subprocess.run(["go", "build", "-o", str(out), "./src/pionpeer"], cwd=d, env=env, capture_output=True,
-                       timeout=300)
-    assert r.returncode == 0, r.stderr.decode(errors="replace")
-    return str(out)
+    return build_go_peer(tmp_path_factory, "pionpeer", PEER_GO, PION_SRC, "golang-github-pion-dtls.v2-dev")
 
 
 def test_pion_client_to_portway_listener(pw, echo, certs, pion_peer):  # noqa: F811

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import PORTWAY, curl, free_port
+from conftest import build_go_peer, PORTWAY, curl, free_port
 from test_godoxy import GRACE, agent_query, certs, client_query, start_agent  # noqa: F401 (certs: a fixture)
 
 PION_SRC = "/usr/share/gocode/src/github.com/pion/dtls/v2"
@@ -370,19 +370,7 @@ func runAgent(cert tls.Certificate, pool *x509.CertPool) {
 
 @pytest.fixture(scope="module")
 def gopeer(tmp_path_factory):
-    if not shutil.which("go") or not os.path.isdir(PION_SRC):
-        pytest.skip("Go and golang-github-pion-dtls.v2-dev are needed (scripts/setup.sh)")
-    d = tmp_path_factory.mktemp("gdxpeer")
-    src = d / "src" / "gdxpeer"
-    src.mkdir(parents=True)
-    (src / "main.go").write_text(PEER_GO)
-    env = dict(os.environ, GO111MODULE="off", GOPATH=f"{d}:/usr/share/gocode", GOCACHE=str(d / "cache"),
-               GOFLAGS="")
-    out = d / "gdxpeer"
-    r = subprocess.run(["go", "build", "-o", str(out), "./src/gdxpeer"], cwd=d, env=env, capture_output=True,
-                       timeout=300)
-    assert r.returncode == 0, r.stderr.decode(errors="replace")
-    return str(out)
+    return build_go_peer(tmp_path_factory, "gdxpeer", PEER_GO, PION_SRC, "golang-github-pion-dtls.v2-dev")
 
 
 def go(gopeer, mode, port, certs, target=None, cert=None, key=None, timeout=30):

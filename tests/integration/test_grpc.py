@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import curl, free_port, wait_port
+from conftest import build_go_peer, curl, free_port, wait_port
 from test_tls_helpers import Certs
 
 GRPC_SRC = "/usr/share/gocode/src/google.golang.org/grpc"
@@ -240,18 +240,7 @@ func main() {
 
 @pytest.fixture(scope="module")
 def grpcpeer(tmp_path_factory):
-    if not shutil.which("go") or not os.path.isdir(GRPC_SRC):
-        pytest.skip("Go and golang-google-grpc-dev are needed (scripts/setup.sh)")
-    d = tmp_path_factory.mktemp("grpcpeer")
-    src = d / "src" / "grpcpeer"
-    src.mkdir(parents=True)
-    (src / "main.go").write_text(PEER_GO)
-    env = dict(os.environ, GO111MODULE="off", GOPATH=f"{d}:/usr/share/gocode", GOCACHE=str(d / "cache"), GOFLAGS="")
-    out = d / "grpcpeer"
-    r = subprocess.run(["go", "build", "-o", str(out), "./src/grpcpeer"], cwd=d, env=env, capture_output=True,
-                       timeout=600)
-    assert r.returncode == 0, r.stderr.decode(errors="replace")
-    return str(out)
+    return build_go_peer(tmp_path_factory, "grpcpeer", PEER_GO, GRPC_SRC, "golang-google-grpc-dev")
 
 
 @pytest.fixture

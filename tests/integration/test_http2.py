@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import free_port
+from conftest import build_go_peer, free_port
 from test_mux import established_to, echo_once, transfer
 
 XNET_SRC = "/usr/share/gocode/src/golang.org/x/net/http2"
@@ -203,18 +203,7 @@ func main() {
 
 @pytest.fixture(scope="module")
 def h2peer(tmp_path_factory):
-    if not shutil.which("go") or not os.path.isdir(XNET_SRC):
-        pytest.skip("Go and golang-golang-x-net-dev are needed (scripts/setup.sh)")
-    d = tmp_path_factory.mktemp("h2peer")
-    src = d / "src" / "h2peer"
-    src.mkdir(parents=True)
-    (src / "main.go").write_text(PEER_GO)
-    env = dict(os.environ, GO111MODULE="off", GOPATH=f"{d}:/usr/share/gocode", GOCACHE=str(d / "cache"), GOFLAGS="")
-    out = d / "h2peer"
-    r = subprocess.run(["go", "build", "-o", str(out), "./src/h2peer"], cwd=d, env=env, capture_output=True,
-                       timeout=300)
-    assert r.returncode == 0, r.stderr.decode(errors="replace")
-    return str(out)
+    return build_go_peer(tmp_path_factory, "h2peer", PEER_GO, XNET_SRC, "golang-golang-x-net-dev")
 
 
 def run_peer(h2peer, *args, timeout=60):

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import curl, free_port
+from conftest import build_go_peer, curl, free_port
 
 TRANSPORTS = ["mtcp", "mtls", "mws", "mwss"]
 SMUX_SRC = "/usr/share/gocode/src/github.com/xtaci/smux"
@@ -489,18 +489,7 @@ func main() {
 
 @pytest.fixture(scope="module")
 def gopeer(tmp_path_factory):
-    if not shutil.which("go") or not os.path.isdir(SMUX_SRC):
-        pytest.skip("Go and golang-github-xtaci-smux-dev are needed (scripts/setup.sh)")
-    d = tmp_path_factory.mktemp("muxpeer")
-    src = d / "src" / "muxpeer"
-    src.mkdir(parents=True)
-    (src / "main.go").write_text(PEER_GO)
-    env = dict(os.environ, GO111MODULE="off", GOPATH=f"{d}:/usr/share/gocode", GOCACHE=str(d / "cache"), GOFLAGS="")
-    out = d / "muxpeer"
-    r = subprocess.run(["go", "build", "-o", str(out), "./src/muxpeer"], cwd=d, env=env, capture_output=True,
-                       timeout=300)
-    assert r.returncode == 0, r.stderr.decode(errors="replace")
-    return str(out)
+    return build_go_peer(tmp_path_factory, "muxpeer", PEER_GO, SMUX_SRC, "golang-github-xtaci-smux-dev")
 
 
 @pytest.mark.parametrize("version", [1, 2])

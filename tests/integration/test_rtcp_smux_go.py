@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import free_port
+from conftest import build_go_peer, free_port
 from test_rtcp import echo_once, wait_bound
 
 SMUX_SRC = "/usr/share/gocode/src/github.com/xtaci/smux"
@@ -254,18 +254,7 @@ func main() {
 
 @pytest.fixture(scope="module")
 def gopeer(tmp_path_factory):
-    if not shutil.which("go") or not os.path.isdir(SMUX_SRC):
-        pytest.skip("Go and golang-github-xtaci-smux-dev are needed (scripts/setup.sh)")
-    d = tmp_path_factory.mktemp("smuxpeer")
-    src = d / "src" / "smuxpeer"
-    src.mkdir(parents=True)
-    (src / "main.go").write_text(PEER_GO)
-    env = dict(os.environ, GO111MODULE="off", GOPATH=f"{d}:/usr/share/gocode", GOCACHE=str(d / "cache"), GOFLAGS="")
-    out = d / "smuxpeer"
-    r = subprocess.run(["go", "build", "-o", str(out), "./src/smuxpeer"], cwd=d, env=env, capture_output=True,
-                       timeout=300)
-    assert r.returncode == 0, r.stderr.decode(errors="replace")
-    return str(out)
+    return build_go_peer(tmp_path_factory, "smuxpeer", PEER_GO, SMUX_SRC, "golang-github-xtaci-smux-dev")
 
 
 class Peer:
