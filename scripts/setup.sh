@@ -19,11 +19,13 @@ done
 # What building needs; then, with --tests (scripts/test.sh), what the tests and benchmarks drive:
 # real clients, servers and peers, a Go toolchain for the interop peers, clang for the fuzzers.
 BUILD_PKGS="build-essential autoconf automake pkg-config libev-dev libssl-dev libmbedtls-dev libyaml-dev
-libsqlite3-dev libc-ares-dev zlib1g-dev libsystemd-dev libssh-dev libjansson-dev libnghttp2-dev"
+libsqlite3-dev libc-ares-dev zlib1g-dev libsystemd-dev libssh-dev libjansson-dev libnghttp2-dev libhiredis-dev"
 TEST_PKGS="libcmocka-dev dnsmasq-base clang python3 python3-pytest python3-websockets python3-openssl golang-go
 golang-github-pion-dtls.v2-dev golang-github-xtaci-smux-dev curl openssl socat ncat netcat-openbsd nginx-light
 openssh-server openssh-client sshpass iperf3 haproxy wrk redis-server sqlite3 iproute2 procps psmisc stunnel4 tinyproxy
-v2ray shadowsocks-libev prometheus golang-golang-x-net-dev debhelper dpkg-dev fakeroot lintian chromium golang-google-grpc-dev iptables systemd"
+v2ray shadowsocks-libev prometheus golang-golang-x-net-dev debhelper dpkg-dev fakeroot lintian chromium golang-google-grpc-dev iptables systemd
+kcptun golang-github-xtaci-kcp-dev golang-github-klauspost-reedsolomon-dev golang-github-miekg-dns-dev dnsutils
+golang-golang-x-crypto-dev iputils-ping"
 PKGS=$BUILD_PKGS
 [ "$WITH_TESTS" = 1 ] && PKGS="$BUILD_PKGS $TEST_PKGS"
 missing=""
